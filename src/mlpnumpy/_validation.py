@@ -1,0 +1,103 @@
+"""Checks of user data, run before any state changes: each error names the argument, the bad value
+or shape, and what would be accepted."""
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import DataTypeError, InvalidDataError
+
+__all__ = ["check_X", "check_targets", "check_sample_weight"]
+
+
+def _as_numeric(arr, arg: str) -> np.ndarray:
+    try:
+        a = np.asarray(arr)
+    except (TypeError, ValueError) as exc:
+        raise DataTypeError(f"{arg} could not be converted to a numeric array ({exc}); "
+                            "expected a 2-D array of real numbers") from None
+    if a.dtype.kind == "c":
+        raise DataTypeError(f"{arg} has complex dtype {a.dtype}; expected real numbers")
+    if a.dtype.kind not in "biuf":
+        raise DataTypeError(f"{arg} has dtype {a.dtype} ({a.dtype.kind!r} kind); expected a numeric "
+                            "array (convert strings or objects to numbers first)")
+    return a
+
+
+def check_X(X, dtype, n_features: int | None = None, arg: str = "X") -> np.ndarray:
+    """Return ``X`` as a C-contiguous 2-D array of ``dtype`` (no copy when it already is one).
+
+    Raises
+    ------
+    DataTypeError
+        Non-numeric, object or complex data.
+    InvalidDataError
+        Not 2-D, empty, NaN/infinity, or a feature count other than ``n_features``.
+    """
+    a = _as_numeric(X, arg)
+    if a.ndim != 2:
+        raise InvalidDataError(f"{arg} has shape {a.shape} ({a.ndim}-D); expected a 2-D array "
+                               "(n_samples, n_features); reshape a single sample with x.reshape(1, -1)")
+    if a.shape[0] == 0 or a.shape[1] == 0:
+        raise InvalidDataError(f"{arg} has shape {a.shape}; expected at least one sample and one feature")
+    if n_features is not None and a.shape[1] != n_features:
+        raise InvalidDataError(f"{arg} has {a.shape[1]} features; the model expects {n_features}")
+    a = np.ascontiguousarray(a, dtype=dtype)
+    if not np.isfinite(a).all():
+        bad = np.argwhere(~np.isfinite(a))[0]
+        raise InvalidDataError(f"{arg} contains NaN or infinity (first at row {bad[0]}, column {bad[1]}"
+                               f", or values too large for {np.dtype(dtype)}); expected finite values")
+    return a
+
+
+def check_targets(y, n_rows: int, loss_name: str, n_outputs: int, dtype, arg: str = "y") -> np.ndarray:
+    """Validate targets for a loss: integer labels or one-hot rows for cross-entropy, 0/1 rows for
+    binary cross-entropy, real rows for regression. Returns int64 labels or ``dtype`` arrays."""
+    a = _as_numeric(y, arg)
+    if a.shape[0:1] != (n_rows,):
+        raise InvalidDataError(f"{arg} has {a.shape[0] if a.ndim else 0} rows but X has {n_rows}; "
+                               "expected one target per row of X")
+    if a.dtype.kind == "f" and not np.isfinite(a).all():
+        raise InvalidDataError(f"{arg} contains NaN or infinity; expected finite targets")
+    if loss_name == "cross_entropy":
+        if a.ndim == 1:
+            if a.dtype.kind == "f":
+                if not np.all(a == np.round(a)):
+                    bad = a[a != np.round(a)][0]
+                    raise InvalidDataError(f"{arg} holds non-integral label {bad!r}; class labels must be "
+                                           f"integers 0..{n_outputs - 1}")
+            lab = a.astype(np.int64)
+            if lab.min() < 0 or lab.max() >= n_outputs:
+                bad = lab.min() if lab.min() < 0 else lab.max()
+                raise InvalidDataError(f"{arg} holds label {bad}; the model has {n_outputs} outputs, so labels "
+                                       f"must be integers in [0, {n_outputs - 1}]")
+            return lab
+        if a.ndim == 2:
+            if a.shape[1] != n_outputs:
+                raise InvalidDataError(f"{arg} has one-hot width {a.shape[1]}; the model has {n_outputs} outputs")
+            if np.any(a < 0):
+                raise InvalidDataError(f"{arg} has negative target probabilities; expected rows in [0, 1]")
+            return np.ascontiguousarray(a, dtype=dtype)
+        raise InvalidDataError(f"{arg} has shape {a.shape}; expected labels (n,) or one-hot rows (n, {n_outputs})")
+    # binary cross-entropy and regression: rows of n_outputs values
+    if a.ndim == 1 and n_outputs == 1:
+        a = a.reshape(-1, 1)
+    if a.ndim != 2 or a.shape[1] != n_outputs:
+        raise InvalidDataError(f"{arg} has shape {a.shape}; the model has {n_outputs} outputs, so expected "
+                               f"({n_rows}, {n_outputs})")
+    a = np.ascontiguousarray(a, dtype=dtype)
+    if loss_name == "binary_cross_entropy" and (np.any(a < 0) or np.any(a > 1)):
+        raise InvalidDataError(f"{arg} has values outside [0, 1]; binary cross-entropy expects 0/1 targets")
+    return a
+
+
+def check_sample_weight(sample_weight, n_rows: int, dtype) -> np.ndarray | None:
+    if sample_weight is None:
+        return None
+    w = _as_numeric(sample_weight, "sample_weight").astype(dtype, copy=False).reshape(-1)
+    if w.shape[0] != n_rows:
+        raise InvalidDataError(f"sample_weight has {w.shape[0]} entries; expected one per row of X ({n_rows})")
+    if not np.isfinite(w).all() or np.any(w < 0):
+        raise InvalidDataError("sample_weight must be finite and >= 0")
+    if not np.any(w > 0):
+        raise InvalidDataError("sample_weight is all zero; at least one weight must be > 0")
+    return w

@@ -1,0 +1,223 @@
+"""Activation functions: each a forward ``a = f(z)`` and a backward that turns ``dL/da`` into ``dL/dz``.
+
+Derivatives are taken from the cached *output* ``a`` wherever the maths allows (ReLU mask,
+``a(1-a)``, ``1-a**2``), so the backward pass never recomputes the forward one. GELU is the one
+activation whose derivative needs the input ``z``; it says so with ``needs_input = True``.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from .errors import InvalidArgumentError, check_choice
+
+__all__ = ["Activation", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Identity", "ELU", "GELU",
+           "softmax", "log_softmax", "sigmoid", "get_activation", "ACTIVATIONS"]
+
+
+class Activation:
+    """Base class. Subclasses implement :meth:`forward` and :meth:`backward`.
+
+    Activations hold no per-batch state; the layer that uses one caches ``a`` (and ``z`` when
+    ``needs_input``) and passes them back to :meth:`backward`.
+    """
+
+    name = "activation"
+    needs_input = False  # True when the derivative cannot be written in terms of the output alone
+
+    def forward(self, z: np.ndarray) -> np.ndarray:
+        """Return ``a = f(z)``, an array of the same shape and dtype as ``z``."""
+        raise NotImplementedError
+
+    def backward(self, grad_a: np.ndarray, a: np.ndarray, z: np.ndarray | None = None) -> np.ndarray:
+        """Return ``dL/dz = dL/da * f'(z)`` from the cached output ``a`` (and ``z`` if needed).
+
+        Never writes into ``grad_a``.
+        """
+        raise NotImplementedError
+
+    def __call__(self, z: np.ndarray) -> np.ndarray:
+        return self.forward(z)
+
+    def get_config(self) -> dict:
+        return {"name": self.name}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+class ReLU(Activation):
+    r"""Rectified linear unit, :math:`f(z) = \max(0, z)`, :math:`f'(z) = [a > 0]`."""
+
+    name = "relu"
+
+    def forward(self, z):
+        return np.maximum(z, 0)
+
+    def backward(self, grad_a, a, z=None):
+        # The mask is read from the output: a > 0 exactly where z > 0.
+        return np.where(a > 0, grad_a, 0).astype(grad_a.dtype, copy=False)
+
+
+class LeakyReLU(Activation):
+    r"""Leaky ReLU, :math:`f(z) = z` for :math:`z > 0`, else :math:`\alpha z` (torch's default 0.01)."""
+
+    name = "leaky_relu"
+
+    def __init__(self, negative_slope: float = 0.01):
+        if not (np.isfinite(negative_slope) and negative_slope >= 0):
+            raise InvalidArgumentError(f"negative_slope={negative_slope!r} is invalid; expected a finite number >= 0")
+        self.negative_slope = float(negative_slope)
+
+    def forward(self, z):
+        return np.where(z > 0, z, z * z.dtype.type(self.negative_slope))
+
+    def backward(self, grad_a, a, z=None):
+        # a > 0 iff z > 0 for a positive slope; for slope 0 this is ReLU's mask.
+        return np.where(a > 0, grad_a, grad_a * grad_a.dtype.type(self.negative_slope))
+
+    def get_config(self):
+        return {"name": self.name, "negative_slope": self.negative_slope}
+
+    def __repr__(self):
+        return f"LeakyReLU(negative_slope={self.negative_slope})"
+
+
+def sigmoid(z: np.ndarray) -> np.ndarray:
+    r"""Logistic function :math:`1 / (1 + e^{-z})`, exact for any finite ``z``, no overflow warning.
+
+    Uses :math:`e^{-|z|}`, which lies in (0, 1], so nothing overflows and no clipping is needed:
+    :math:`\sigma(z) = 1/(1+e^{-|z|})` for :math:`z \ge 0` and :math:`e^{-|z|}/(1+e^{-|z|})` otherwise.
+    """
+    z = np.asarray(z)
+    e = np.exp(-np.abs(z))
+    return np.where(z >= 0, 1 / (1 + e), e / (1 + e)).astype(z.dtype, copy=False)
+
+
+class Sigmoid(Activation):
+    r"""Logistic sigmoid, :math:`f'(z) = a (1 - a)`."""
+
+    name = "sigmoid"
+
+    def forward(self, z):
+        return sigmoid(z)
+
+    def backward(self, grad_a, a, z=None):
+        return grad_a * (a * (1 - a))
+
+
+class Tanh(Activation):
+    r"""Hyperbolic tangent, :math:`f'(z) = 1 - a^2`."""
+
+    name = "tanh"
+
+    def forward(self, z):
+        return np.tanh(z)
+
+    def backward(self, grad_a, a, z=None):
+        return grad_a * (1 - a * a)
+
+
+class Identity(Activation):
+    """The identity, for output layers that return logits (the seed called it ``'none'``)."""
+
+    name = "identity"
+
+    def forward(self, z):
+        return z
+
+    def backward(self, grad_a, a, z=None):
+        return grad_a
+
+
+class ELU(Activation):
+    r"""Exponential linear unit: :math:`z` for :math:`z > 0`, else :math:`\alpha (e^z - 1)`.
+
+    For :math:`z \le 0` the derivative :math:`\alpha e^z` equals :math:`a + \alpha`: read from the output.
+    """
+
+    name = "elu"
+
+    def __init__(self, alpha: float = 1.0):
+        if not (np.isfinite(alpha) and alpha > 0):
+            raise InvalidArgumentError(f"alpha={alpha!r} is invalid; expected a finite number > 0")
+        self.alpha = float(alpha)
+
+    def forward(self, z):
+        alpha = z.dtype.type(self.alpha)
+        return np.where(z > 0, z, alpha * np.expm1(np.minimum(z, 0)))
+
+    def backward(self, grad_a, a, z=None):
+        return np.where(a > 0, grad_a, grad_a * (a + a.dtype.type(self.alpha)))
+
+    def get_config(self):
+        return {"name": self.name, "alpha": self.alpha}
+
+    def __repr__(self):
+        return f"ELU(alpha={self.alpha})"
+
+
+class GELU(Activation):
+    r"""Gaussian error linear unit, tanh form (``torch.nn.GELU(approximate="tanh")``).
+
+    :math:`f(z) = \tfrac12 z (1 + \tanh u)`, :math:`u = \sqrt{2/\pi}(z + 0.044715 z^3)`. Its derivative
+    needs ``z``, so the layer caches the input for it.
+    """
+
+    name = "gelu"
+    needs_input = True
+    _C = np.sqrt(2.0 / np.pi)
+
+    def forward(self, z):
+        c = z.dtype.type(self._C)
+        return 0.5 * z * (1 + np.tanh(c * (z + z.dtype.type(0.044715) * z ** 3)))
+
+    def backward(self, grad_a, a, z=None):
+        if z is None:
+            raise InvalidArgumentError("GELU.backward needs the cached input z")
+        c = z.dtype.type(self._C)
+        t = np.tanh(c * (z + z.dtype.type(0.044715) * z ** 3))
+        dt = (1 - t * t) * c * (1 + z.dtype.type(3 * 0.044715) * z * z)
+        return grad_a * (0.5 * (1 + t) + 0.5 * z * dt)
+
+
+def log_softmax(z: np.ndarray, axis: int = -1) -> np.ndarray:
+    r""":math:`z_i - \log\sum_j e^{z_j}` through log-sum-exp with the row max subtracted: exact for any logits."""
+    shifted = z - np.max(z, axis=axis, keepdims=True)
+    return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+
+
+def softmax(z: np.ndarray, axis: int = -1) -> np.ndarray:
+    r"""Row-wise softmax :math:`e^{z_i} / \sum_j e^{z_j}`, with the row max subtracted so nothing overflows."""
+    e = np.exp(z - np.max(z, axis=axis, keepdims=True))
+    e /= np.sum(e, axis=axis, keepdims=True)
+    return e
+
+
+ACTIVATIONS: dict[str, Callable[..., Activation]] = {
+    "relu": ReLU, "leaky_relu": LeakyReLU, "sigmoid": Sigmoid, "tanh": Tanh, "identity": Identity,
+    "elu": ELU, "gelu": GELU,
+}
+# Accepted spellings of the same functions: the seed's 'none', scikit-learn's 'logistic'.
+_ALIASES = {"none": "identity", "linear": "identity", "logistic": "sigmoid"}
+
+
+def get_activation(activation: str | Activation | None) -> Activation:
+    """Return an :class:`Activation` from a name, an instance, or ``None`` (the identity).
+
+    Names: ``relu, leaky_relu, sigmoid, tanh, identity, elu, gelu``; also ``'none'``/``'linear'``
+    for the identity and ``'logistic'`` for the sigmoid.
+    """
+    if activation is None:
+        return Identity()
+    if isinstance(activation, Activation):
+        return activation
+    if isinstance(activation, type) and issubclass(activation, Activation):
+        return activation()
+    if isinstance(activation, dict):  # a config from get_config()
+        cfg = dict(activation)
+        return ACTIVATIONS[check_choice("activation", cfg.pop("name"), ACTIVATIONS)](**cfg)
+    if isinstance(activation, str) and activation.lower() in _ALIASES:
+        activation = _ALIASES[activation.lower()]
+    return ACTIVATIONS[check_choice("activation", activation, ACTIVATIONS)]()

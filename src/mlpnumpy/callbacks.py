@@ -1,0 +1,316 @@
+"""Callbacks: hooks the fit loop calls at the start and end of training, of each epoch and after each
+batch, with Keras's names (``on_epoch_end(epoch, logs)``), plus the :class:`History` every fit returns.
+"""
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+import warnings
+from collections.abc import Iterable
+
+import numpy as np
+
+from .errors import InvalidArgumentError, check_choice
+
+__all__ = ["Callback", "CallbackList", "History", "ProgressBar", "EarlyStopping", "ModelCheckpoint",
+           "CSVLogger", "TerminateOnNaN", "LearningRateScheduler", "LambdaCallback"]
+
+
+class Callback:
+    """Base class; every hook does nothing. ``self.model`` is set before ``on_train_begin``."""
+
+    model = None
+
+    def set_model(self, model) -> None:
+        self.model = model
+
+    def on_train_begin(self, logs: dict | None = None) -> None: ...
+    def on_train_end(self, logs: dict | None = None) -> None: ...
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None: ...
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None: ...
+    def on_batch_end(self, batch: int, logs: dict | None = None) -> None: ...
+
+
+class CallbackList(Callback):
+    """Calls each hook on every callback in order."""
+
+    def __init__(self, callbacks: Iterable[Callback]):
+        self.callbacks = list(callbacks)
+        for cb in self.callbacks:
+            if not isinstance(cb, Callback):
+                raise InvalidArgumentError(f"callbacks holds {type(cb).__name__}; expected Callback objects")
+
+    def set_model(self, model):
+        for cb in self.callbacks:
+            cb.set_model(model)
+
+    def on_train_begin(self, logs=None):
+        for cb in self.callbacks:
+            cb.on_train_begin(logs)
+
+    def on_train_end(self, logs=None):
+        for cb in self.callbacks:
+            cb.on_train_end(logs)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        for cb in self.callbacks:
+            cb.on_epoch_begin(epoch, logs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        for cb in self.callbacks:
+            cb.on_epoch_end(epoch, logs)
+
+    def on_batch_end(self, batch, logs=None):
+        for cb in self.callbacks:
+            cb.on_batch_end(batch, logs)
+
+
+class History(list, Callback):
+    """What ``fit`` returns: a list of the per-epoch training losses (as the seed returned), with every
+    recorded metric by name in ``history`` (Keras's spelling) and the epoch numbers in ``epoch``.
+
+    ``interrupted`` is True when training stopped on Ctrl-C; ``stopped_epoch`` names the epoch an
+    early stop happened at (or None).
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.history: dict[str, list[float]] = {}
+        self.epoch: list[int] = []
+        self.interrupted = False
+        self.stopped_epoch = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        self.epoch.append(epoch)
+        for k, v in logs.items():
+            self.history.setdefault(k, []).append(v)
+        self.append(logs.get("loss", float("nan")))
+
+    def __repr__(self):
+        return f"History(epochs={len(self)}, keys={list(self.history)})"
+
+
+def _fmt_logs(logs: dict, keys=("loss", "accuracy", "val_loss", "val_accuracy", "mse", "r2",
+                                 "val_mse", "val_r2")) -> str:
+    return ", ".join(f"{k}: {logs[k]:.4f}" for k in keys if k in logs and logs[k] is not None)
+
+
+class ProgressBar(Callback):
+    """A live progress bar per epoch (batches, ETA, running loss and accuracy) on a terminal; on a
+    file or pipe, one summary line at about ten evenly spaced epochs (``mode="auto"``).
+
+    Parameters
+    ----------
+    mode : {"auto", "bar", "lines", "epochs"}
+        ``"bar"`` always draws the bar, ``"lines"`` prints the ~10 summary lines, ``"epochs"`` one
+        line per epoch.
+    stream : file object, default ``sys.stdout``
+    """
+
+    def __init__(self, mode: str = "auto", stream=None, width: int = 30):
+        self.mode = check_choice("mode", mode, ["auto", "bar", "lines", "epochs"])
+        self.stream = stream
+        self.width = width
+
+    def on_train_begin(self, logs=None):
+        self._out = self.stream or sys.stdout
+        mode = self.mode
+        if mode == "auto":
+            mode = "bar" if getattr(self._out, "isatty", lambda: False)() else "lines"
+        self._mode = mode
+        self._epochs = self.params["epochs"] if hasattr(self, "params") else None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._t0 = time.perf_counter()
+        self._epoch = epoch
+        self._last_draw = 0.0
+
+    def on_batch_end(self, batch, logs=None):
+        if self._mode != "bar":
+            return
+        now = time.perf_counter()
+        n = self.params["steps"]
+        if now - self._last_draw < 0.1 and batch + 1 < n:
+            return
+        self._last_draw = now
+        done = (batch + 1) / n
+        elapsed = now - self._t0
+        eta = elapsed / done - elapsed
+        fill = int(self.width * done)
+        bar = "=" * max(fill - 1, 0) + (">" if fill < self.width else "=") + "." * (self.width - fill)
+        self._out.write(f"\rEpoch {self._epoch + 1}/{self.params['epochs']} [{bar}] {batch + 1}/{n} "
+                        f"ETA {eta:4.1f}s  {_fmt_logs(logs or {})}   ")
+        self._out.flush()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        total = self.params["epochs"]
+        line = f"Epoch {epoch + 1}/{total}, {_fmt_logs(logs)}, {logs.get('seconds', 0.0):.2f}s"
+        if self._mode == "bar":
+            self._out.write("\r" + line + " " * 20 + "\n")
+        elif self._mode == "epochs" or (epoch + 1) % max(1, total // 10) == 0 or epoch + 1 == total \
+                or epoch == 0:
+            # max(1, ...): the seed divided by epochs // 10, which is 0 below ten epochs.
+            self._out.write(line + "\n")
+        self._out.flush()
+
+
+class EarlyStopping(Callback):
+    """Stop when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs.
+
+    With ``restore_best_weights=True`` the model ends with the weights of its best epoch. Its state
+    is reset at ``on_train_begin``, so one instance can serve several fits.
+
+    Parameters
+    ----------
+    monitor : str
+        A key of the epoch logs (``"val_loss"``, ``"val_accuracy"``, ``"loss"``, ...).
+    mode : {"auto", "min", "max"}
+        ``"auto"``: maximise names containing ``accuracy``/``r2``, minimise the rest.
+    """
+
+    def __init__(self, monitor: str = "val_loss", patience: int = 5, min_delta: float = 0.0,
+                 mode: str = "auto", restore_best_weights: bool = False, verbose: bool = False):
+        if not isinstance(patience, (int, np.integer)) or patience < 0:
+            raise InvalidArgumentError(f"patience={patience!r} is invalid; expected an integer >= 0")
+        if not math.isfinite(min_delta) or min_delta < 0:
+            raise InvalidArgumentError(f"min_delta={min_delta!r} is invalid; expected a finite number >= 0")
+        self.monitor, self.patience, self.min_delta = monitor, int(patience), float(min_delta)
+        self.mode = check_choice("mode", mode, ["auto", "min", "max"])
+        self.restore_best_weights, self.verbose = restore_best_weights, verbose
+
+    def _better(self, value, best) -> bool:
+        if self._sign > 0:
+            return value > best + self.min_delta
+        return value < best - self.min_delta
+
+    def on_train_begin(self, logs=None):
+        mode = self.mode
+        if mode == "auto":
+            mode = "max" if ("acc" in self.monitor or "r2" in self.monitor) else "min"
+        self._sign = 1 if mode == "max" else -1
+        self.best = -math.inf * self._sign
+        self.best_epoch = None
+        self.best_weights = None
+        self.wait = 0
+        self.stopped_epoch = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.monitor)
+        if value is None:
+            warnings.warn(f"EarlyStopping: monitor={self.monitor!r} is not in the logs "
+                          f"({', '.join(logs or {})}); pass validation data or monitor another key",
+                          stacklevel=2)
+            return
+        if self._better(value, self.best) or self.best_epoch is None:
+            self.best, self.best_epoch, self.wait = value, epoch, 0
+            if self.restore_best_weights:
+                self.best_weights = self.model.get_weights()
+            return
+        self.wait += 1
+        if self.wait > self.patience:
+            self.stopped_epoch = epoch
+            self.model.stop_training = True
+
+    def on_train_end(self, logs=None):
+        if self.restore_best_weights and self.best_weights is not None:
+            self.model.set_weights(self.best_weights)
+        if self.verbose and self.stopped_epoch is not None:
+            print(f"Early stopping at epoch {self.stopped_epoch + 1}; best {self.monitor} "
+                  f"{self.best:.4f} at epoch {self.best_epoch + 1}")
+
+
+class ModelCheckpoint(Callback):
+    """Save the model after each epoch (or only when ``monitor`` improves), atomically.
+
+    Parameters
+    ----------
+    filepath : str
+        May contain ``{epoch}`` and any log key, e.g. ``"ckpt-{epoch:03d}-{val_loss:.3f}.npz"``.
+    save_best_only : bool
+    include_optimizer : bool
+        Also store the optimizer, schedule, generator state and epoch, so training can resume
+        bit-exactly (:func:`mlpnumpy.io.load_checkpoint`).
+    """
+
+    def __init__(self, filepath, monitor: str = "val_loss", save_best_only: bool = False, mode: str = "auto",
+                 include_optimizer: bool = True):
+        self.filepath = os.fspath(filepath)
+        self.monitor, self.save_best_only = monitor, save_best_only
+        self.include_optimizer = include_optimizer
+        self._es = EarlyStopping(monitor=monitor, mode=mode)
+
+    def on_train_begin(self, logs=None):
+        self._es.on_train_begin()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        if self.save_best_only:
+            value = logs.get(self.monitor)
+            if value is None or not (self._es.best_epoch is None or self._es._better(value, self._es.best)):
+                return
+            self._es.best, self._es.best_epoch = value, epoch
+        path = self.filepath.format(epoch=epoch + 1, **logs)
+        from .io import save_checkpoint, save_model
+        if self.include_optimizer:
+            save_checkpoint(self.model, path)
+        else:
+            save_model(self.model, path)
+
+
+class CSVLogger(Callback):
+    """Append each epoch's logs as a row of a CSV file (header from the first epoch's keys); the file
+    is rewritten atomically each epoch, so a killed run leaves a whole file."""
+
+    def __init__(self, filename, separator: str = ","):
+        self.filename, self.sep = os.fspath(filename), separator
+
+    def on_train_begin(self, logs=None):
+        self.rows: list[dict] = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.rows.append({"epoch": epoch, **(logs or {})})
+        keys = list(dict.fromkeys(k for r in self.rows for k in r))
+        lines = [self.sep.join(keys)] + [self.sep.join("" if r.get(k) is None else repr(r.get(k)) for k in keys)
+                                         for r in self.rows]
+        from ._atomic import atomic_write_bytes
+        atomic_write_bytes(self.filename, ("\n".join(lines) + "\n").encode())
+
+
+class TerminateOnNaN(Callback):
+    """Stop training when an epoch's loss is NaN or infinite."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(loss):
+            print(f"Epoch {epoch + 1}: invalid loss {loss}, terminating training")
+            self.model.stop_training = True
+
+
+class LearningRateScheduler(Callback):
+    """Set the optimizer's learning rate at each epoch's start from ``schedule(epoch, lr) -> lr``."""
+
+    def __init__(self, schedule):
+        if not callable(schedule):
+            raise InvalidArgumentError("schedule must be callable as schedule(epoch, lr) -> lr")
+        self.schedule = schedule
+
+    def on_epoch_begin(self, epoch, logs=None):
+        opt = self.model.optimizer
+        lr = float(self.schedule(epoch, opt.lr))
+        if not math.isfinite(lr) or lr <= 0:
+            raise InvalidArgumentError(f"LearningRateScheduler returned lr={lr!r}; expected a finite number > 0")
+        opt.lr = lr
+
+
+class LambdaCallback(Callback):
+    """A callback from plain functions: ``LambdaCallback(on_epoch_end=lambda epoch, logs: ...)``."""
+
+    def __init__(self, **hooks):
+        for name, fn in hooks.items():
+            if not name.startswith("on_") or not hasattr(Callback, name):
+                raise InvalidArgumentError(f"LambdaCallback got unknown hook {name!r}")
+            setattr(self, name, fn)

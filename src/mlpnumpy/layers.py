@@ -1,0 +1,340 @@
+"""Layers: each a ``forward(x, training)`` that caches what its backward needs, and a
+``backward(grad_out)`` that returns ``grad_in`` and fills the layer's parameter gradients.
+
+Layers **sum** over the batch: the batch mean is taken once, in the loss's backward
+(:mod:`mlpnumpy.losses`). No layer writes into the array it is given.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from .activations import Activation, get_activation
+from .errors import InvalidArgumentError, InvalidDataError, NotFittedError, check_in_range, check_positive
+from .initializers import default_gain, get_initializer
+from .parameter import Parameter
+
+__all__ = ["Layer", "Dense", "ActivationLayer", "Dropout", "BatchNorm1d", "layer_from_config"]
+
+
+class Layer:
+    """Base class: no parameters, no buffers. Subclasses override what they use."""
+
+    #: whether ``backward`` must compute the gradient with respect to the input; the model turns it
+    #: off for the first layer, whose input is the data (one matrix multiply saved per step).
+    needs_input_grad = True
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        raise NotImplementedError
+
+    def backward(self, grad_out: np.ndarray) -> np.ndarray | None:
+        raise NotImplementedError
+
+    def __call__(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        return self.forward(x, training=training)
+
+    def parameters(self) -> list[Parameter]:
+        """Trainable parameters, in a fixed order."""
+        return []
+
+    def buffers(self) -> dict[str, np.ndarray]:
+        """Non-trainable state saved with the model (batch-norm running statistics)."""
+        return {}
+
+    def build(self, rng: np.random.Generator, dtype: np.dtype) -> None:
+        """Give the layer the model's generator and dtype (layers that draw randomness keep ``rng``)."""
+
+    def output_features(self, in_features: int) -> int:
+        return in_features
+
+    def get_config(self) -> dict:
+        return {"type": type(self).__name__}
+
+    def clear_cache(self) -> None:
+        """Drop the arrays cached for backward (to free memory after training)."""
+        self._cache = None
+
+    def __repr__(self) -> str:
+        cfg = {k: v for k, v in self.get_config().items() if k != "type"}
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in cfg.items())})"
+
+
+class Dense(Layer):
+    r"""Fully connected layer, :math:`z = xW + b`, :math:`a = f(z)`.
+
+    Parameters
+    ----------
+    in_features, out_features : int
+        Sizes of the input and output; ``W`` has shape ``(in_features, out_features)``, ``b`` shape
+        ``(out_features,)``.
+    activation : str, Activation or None
+        Applied to ``z``; ``None`` means the identity (the layer returns ``z``).
+    init : str or callable
+        Weight initialiser name (:mod:`mlpnumpy.initializers`), ``"auto"`` (He for the ReLU family,
+        Xavier otherwise), or a callable ``init(shape, fan_in, fan_out, rng, dtype, gain)``.
+    rng : numpy.random.Generator, optional
+        Draws the weights now; otherwise they are drawn when a model calls :meth:`build`.
+    dtype : numpy dtype
+        float32 (default) or float64.
+    bias : bool
+        Whether to learn ``b``; a layer followed by batch norm needs none (the norm removes it).
+
+    Notes
+    -----
+    Backward, for an upstream gradient ``G = dL/da`` of shape ``(n, out)``:
+    ``dz = G * f'(z)`` (from the cached output), ``dW = x.T @ dz`` (shape ``(in, out)``),
+    ``db = dz.sum(0)``, ``dx = dz @ W.T`` (shape ``(n, in)``). The sums over the batch are sums: the
+    mean was already taken by the loss.
+    """
+
+    def __init__(self, in_features: int, out_features: int, activation=None, init="auto", *,
+                 rng: np.random.Generator | None = None, dtype=np.float32, bias: bool = True):
+        check_positive("in_features", in_features, integer=True)
+        check_positive("out_features", out_features, integer=True)
+        self.in_features, self.out_features = int(in_features), int(out_features)
+        self.activation: Activation = get_activation(activation)
+        self.init_fn, self.init_name = get_initializer(init, self.activation.name)
+        self.dtype = _check_dtype(dtype)
+        self.use_bias = bool(bias)
+        self.weight = Parameter(np.zeros((self.in_features, self.out_features), self.dtype), "W")
+        self.bias = Parameter(np.zeros(self.out_features, self.dtype), "b") if self.use_bias else None
+        self._cache = None
+        self._built = False
+        if rng is not None:
+            self.build(rng, self.dtype)
+
+    def build(self, rng, dtype):
+        self.dtype = _check_dtype(dtype)
+        gain = default_gain(self.init_name, self.activation.name)
+        W = self.init_fn((self.in_features, self.out_features), self.in_features, self.out_features,
+                         rng, self.dtype, gain=gain)
+        self.weight = Parameter(np.asarray(W, dtype=self.dtype), "W")
+        self.bias = Parameter(np.zeros(self.out_features, self.dtype), "b") if self.use_bias else None
+        self._built = True
+
+    # The seed's names: layer.W, layer.b, layer.dW, layer.db.
+    @property
+    def W(self) -> np.ndarray:
+        return self.weight.data
+
+    @W.setter
+    def W(self, value) -> None:
+        self.weight.assign(value, "W")
+
+    @property
+    def b(self) -> np.ndarray | None:
+        return None if self.bias is None else self.bias.data
+
+    @b.setter
+    def b(self, value) -> None:
+        if self.bias is None:
+            raise InvalidArgumentError("this Dense layer has bias=False; it has no b to set")
+        value = np.asarray(value)
+        if value.shape == (1, self.out_features):  # the seed kept b as a row
+            value = value.reshape(-1)
+        self.bias.assign(value, "b")
+
+    @property
+    def dW(self) -> np.ndarray:
+        return self.weight.grad
+
+    @property
+    def db(self) -> np.ndarray | None:
+        return None if self.bias is None else self.bias.grad
+
+    def parameters(self):
+        return [self.weight] if self.bias is None else [self.weight, self.bias]
+
+    def output_features(self, in_features):
+        return self.out_features
+
+    def forward(self, x, training=False):
+        z = x @ self.weight.data
+        if self.bias is not None:
+            z += self.bias.data
+        a = self.activation.forward(z)
+        self._cache = (x, z if self.activation.needs_input else None, a)
+        return a
+
+    def backward(self, grad_out):
+        if self._cache is None:
+            raise NotFittedError("Dense.backward called before forward; call forward(x) first")
+        x, z, a = self._cache
+        dz = self.activation.backward(grad_out, a, z)
+        np.matmul(x.T, dz, out=self.weight.grad)
+        if self.bias is not None:
+            np.sum(dz, axis=0, out=self.bias.grad)
+        if not self.needs_input_grad:
+            return None
+        return dz @ self.weight.data.T
+
+    def __repr__(self):
+        return (f"Dense({self.in_features}, {self.out_features}, activation={self.activation.name!r}, "
+                f"init={self.init_name!r})")
+
+    def get_config(self):
+        return {"type": "Dense", "in_features": self.in_features, "out_features": self.out_features,
+                "activation": self.activation.get_config(), "init": self.init_name, "bias": self.use_bias}
+
+
+class ActivationLayer(Layer):
+    """An activation as a layer of its own, for models built by hand with ``Sequential``."""
+
+    def __init__(self, activation):
+        self.activation = get_activation(activation)
+        self._cache = None
+
+    def forward(self, x, training=False):
+        a = self.activation.forward(x)
+        self._cache = (x if self.activation.needs_input else None, a)
+        return a
+
+    def backward(self, grad_out):
+        z, a = self._cache
+        return self.activation.backward(grad_out, a, z)
+
+    def get_config(self):
+        return {"type": "ActivationLayer", "activation": self.activation.get_config()}
+
+    def __repr__(self):
+        return f"ActivationLayer({self.activation.name!r})"
+
+
+class Dropout(Layer):
+    r"""Inverted dropout: in training, zero each unit with probability ``p`` and scale the rest by
+    :math:`1/(1-p)`; in evaluation, the identity. The mask is drawn from the model's generator.
+
+    Parameters
+    ----------
+    p : float
+        Drop probability in [0, 1).
+    """
+
+    def __init__(self, p: float = 0.5, *, rng: np.random.Generator | None = None):
+        self.p = check_in_range("p", p, 0.0, 1.0)
+        self.rng = rng
+        self._mask = None
+
+    def build(self, rng, dtype):
+        self.rng = rng
+
+    def forward(self, x, training=False):
+        if not training or self.p == 0.0:
+            self._mask = None
+            return x
+        if self.rng is None:
+            raise NotFittedError("Dropout has no generator; put it in a model or pass rng=")
+        keep = x.dtype.type(1.0 / (1.0 - self.p))
+        self._mask = (self.rng.random(x.shape, dtype=x.dtype if x.dtype in (np.float32, np.float64)
+                                      else np.float64) >= self.p) * keep
+        self._mask = self._mask.astype(x.dtype, copy=False)
+        return x * self._mask
+
+    def backward(self, grad_out):
+        return grad_out if self._mask is None else grad_out * self._mask
+
+    def get_config(self):
+        return {"type": "Dropout", "p": self.p}
+
+
+class BatchNorm1d(Layer):
+    r"""Batch normalisation over features, as ``torch.nn.BatchNorm1d`` (Ioffe & Szegedy, 2015).
+
+    Training: :math:`\hat x = (x - \mu_B)/\sqrt{\sigma_B^2 + \epsilon}`, :math:`y = \gamma \hat x + \beta`
+    with the batch's biased variance; running statistics move by ``momentum`` toward the batch mean
+    and the *unbiased* batch variance (torch's convention). Evaluation uses the running statistics.
+
+    Parameters
+    ----------
+    num_features : int
+    eps : float
+    momentum : float
+        Weight of the new batch in the running averages (torch's meaning, not Keras's).
+    """
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1, *, dtype=np.float32):
+        check_positive("num_features", num_features, integer=True)
+        check_positive("eps", eps)
+        self.momentum = check_in_range("momentum", momentum, 0.0, 1.0, high_open=False)
+        self.num_features, self.eps = int(num_features), float(eps)
+        self.build(None, dtype)
+
+    def build(self, rng, dtype):
+        self.dtype = _check_dtype(dtype)
+        n = self.num_features
+        self.gamma = Parameter(np.ones(n, self.dtype), "gamma")
+        self.beta = Parameter(np.zeros(n, self.dtype), "beta")
+        self.running_mean = np.zeros(n, self.dtype)
+        self.running_var = np.ones(n, self.dtype)
+        self._cache = None
+
+    def parameters(self):
+        return [self.gamma, self.beta]
+
+    def buffers(self):
+        return {"running_mean": self.running_mean, "running_var": self.running_var}
+
+    def forward(self, x, training=False):
+        if training:
+            n = x.shape[0]
+            mean = x.mean(axis=0)
+            xc = x - mean
+            var = np.mean(xc * xc, axis=0)
+            inv_std = 1.0 / np.sqrt(var + x.dtype.type(self.eps))
+            xhat = xc * inv_std
+            m = self.running_mean.dtype.type(self.momentum)
+            self.running_mean *= 1 - m
+            self.running_mean += m * mean
+            self.running_var *= 1 - m
+            # A batch of one has no unbiased variance; torch refuses it, we keep the biased one (0).
+            self.running_var += m * var * (n / max(n - 1, 1))
+            self._cache = (xhat, inv_std)
+        else:
+            inv_std = 1.0 / np.sqrt(self.running_var + self.running_var.dtype.type(self.eps))
+            xhat = (x - self.running_mean) * inv_std
+            self._cache = (xhat, inv_std, "eval")
+        return xhat * self.gamma.data + self.beta.data
+
+    def backward(self, grad_out):
+        xhat, inv_std = self._cache[0], self._cache[1]
+        np.sum(grad_out * xhat, axis=0, out=self.gamma.grad)
+        np.sum(grad_out, axis=0, out=self.beta.grad)
+        dxhat = grad_out * self.gamma.data
+        if len(self._cache) == 3:  # evaluation mode: statistics are constants
+            return dxhat * inv_std
+        n = grad_out.shape[0]
+        # d/dx of (x - mean)/std through the batch statistics (derivation in docs/backprop.md).
+        return (inv_std / n) * (n * dxhat - dxhat.sum(axis=0) - xhat * np.sum(dxhat * xhat, axis=0))
+
+    def get_config(self):
+        return {"type": "BatchNorm1d", "num_features": self.num_features, "eps": self.eps,
+                "momentum": self.momentum}
+
+
+def _check_dtype(dtype) -> np.dtype:
+    dt = np.dtype(dtype)
+    if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise InvalidArgumentError(f"dtype={dt} is not supported; expected float32 or float64")
+    return dt
+
+
+_LAYER_TYPES: dict[str, Callable[..., Layer]] = {
+    "Dense": Dense, "ActivationLayer": ActivationLayer, "Dropout": Dropout, "BatchNorm1d": BatchNorm1d}
+
+
+def layer_from_config(cfg: dict, dtype=np.float32) -> Layer:
+    """Rebuild a layer (without its weights) from :meth:`Layer.get_config`."""
+    cfg = dict(cfg)
+    kind = cfg.pop("type", None)
+    if kind not in _LAYER_TYPES:
+        raise InvalidDataError(f"layer type {kind!r} is not one of: {', '.join(_LAYER_TYPES)}")
+    if kind == "Dense":
+        from .initializers import INITIALIZERS
+        init = cfg.get("init", "auto")
+        # the weights are loaded next, so an initialiser saved by name only matters for the record
+        return Dense(cfg["in_features"], cfg["out_features"], activation=cfg["activation"],
+                     init=init if init in INITIALIZERS else "zeros", dtype=dtype, bias=cfg.get("bias", True))
+    if kind == "BatchNorm1d":
+        return BatchNorm1d(cfg["num_features"], cfg.get("eps", 1e-5), cfg.get("momentum", 0.1), dtype=dtype)
+    return _LAYER_TYPES[kind](**cfg)

@@ -1,0 +1,316 @@
+"""Models: ``Sequential``, a stack of layers with a loss, and ``MLP``, the Sequential of Dense
+layers that the seed's ``MLPNumpy`` was.
+
+Data flows ``forward`` (layer by layer) -> loss (from the raw outputs) -> ``backward`` (the chain rule,
+layer by layer in reverse) -> an optimizer step; :mod:`mlpnumpy.training` runs that loop.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from ._validation import check_targets, check_X
+from .errors import InvalidArgumentError, NotFittedError, check_in_range
+from .layers import BatchNorm1d, Dense, Dropout, Layer, _check_dtype, layer_from_config
+from .losses import Loss, get_loss, output_transform
+from .parameter import Parameter
+
+__all__ = ["Sequential", "MLP"]
+
+
+class Sequential:
+    """A stack of layers trained against one loss.
+
+    Parameters
+    ----------
+    layers : sequence of Layer
+    loss : str or Loss
+        ``"cross_entropy"`` (default: softmax classification), ``"binary_cross_entropy"``
+        (multi-label), ``"mse"``, ``"mae"``, ``"huber"`` (regression).
+    seed : int or None
+        Seeds the model's one ``np.random.Generator``; it draws the weights, the shuffles, the
+        validation split and the dropout masks. Same seed, same everything.
+    dtype : float32 (default) or float64
+    """
+
+    def __init__(self, layers: Sequence[Layer], *, loss="cross_entropy", seed: int | None = None,
+                 dtype=np.float32):
+        self.dtype = _check_dtype(dtype)
+        self.seed = seed
+        self.rng = np.random.default_rng(seed)
+        self.layers: list[Layer] = list(layers)
+        if not self.layers:
+            raise InvalidArgumentError("layers is empty; a model needs at least one layer")
+        for layer in self.layers:
+            if not isinstance(layer, Layer):
+                raise InvalidArgumentError(f"layers holds {type(layer).__name__}; expected mlpnumpy Layer objects")
+            if getattr(layer, "_built", True) is False or getattr(layer, "dtype", self.dtype) != self.dtype \
+                    or isinstance(layer, Dropout):
+                layer.build(self.rng, self.dtype)
+        self.loss: Loss = get_loss(loss)
+        self.preprocessor = None      # e.g. a Standardizer applied by fit/predict/evaluate
+        self.class_names: list[str] | None = None
+        self.optimizer = None         # kept between fits so training can continue
+        self.lr_schedule = None
+        self.history = None
+        self.epochs_trained = 0
+        self.stop_training = False
+
+    # ------------------------------------------------------------------ structure
+    @property
+    def n_features_in(self) -> int:
+        dense = [l for l in self.layers if isinstance(l, Dense)]
+        if dense:
+            return dense[0].in_features
+        return getattr(self.layers[0], "num_features", None)
+
+    @property
+    def n_outputs(self) -> int:
+        n = self.n_features_in
+        for layer in self.layers:
+            n = layer.output_features(n)
+        return n
+
+    def parameters(self) -> list[Parameter]:
+        """Every trainable parameter, layer by layer (the order optimizers and model files use)."""
+        return [p for layer in self.layers for p in layer.parameters()]
+
+    def count_params(self) -> int:
+        return sum(p.size for p in self.parameters())
+
+    def summary(self, print_fn=print) -> str:
+        """A table of layers, output shapes and parameter counts; printed and returned."""
+        rows = [("Layer", "Output shape", "Params")]
+        n = self.n_features_in
+        for i, layer in enumerate(self.layers):
+            n = layer.output_features(n)
+            rows.append((f"{i}: {layer!r}", f"(None, {n})", f"{sum(p.size for p in layer.parameters()):,}"))
+        w = [max(len(r[c]) for r in rows) for c in range(3)]
+        lines = [f"{r[0]:<{w[0]}}  {r[1]:<{w[1]}}  {r[2]:>{w[2]}}" for r in rows]
+        rule = "-" * len(lines[0])
+        text = "\n".join([lines[0], rule, *lines[1:], rule,
+                          f"Total params: {self.count_params():,}  (dtype {self.dtype}, loss {self.loss.name})"])
+        if print_fn is not None:
+            print_fn(text)
+        return text
+
+    # ------------------------------------------------------------------ passes
+    def forward(self, X: np.ndarray, training: bool = False, return_hidden: bool = False):
+        """Run the layers in order and return the raw outputs (logits), shape ``(n, n_outputs)``.
+
+        With ``return_hidden=True`` also returns, for each layer, a dict with its input ``"x"``,
+        its pre-activation ``"z"`` (Dense layers) and its output ``"a"``.
+        """
+        hidden = [] if return_hidden else None
+        out = X
+        for layer in self.layers:
+            x = out
+            out = layer.forward(out, training=training)
+            if return_hidden:
+                rec = {"layer": type(layer).__name__, "x": x, "a": out}
+                if isinstance(layer, Dense):
+                    rec["z"] = layer._cache[1] if layer.activation.needs_input else \
+                        x @ layer.W + (0 if layer.b is None else layer.b)
+                hidden.append(rec)
+        return (out, hidden) if return_hidden else out
+
+    __call__ = forward
+
+    def backward(self, grad_out: np.ndarray, return_input_grad: bool = False):
+        """Propagate ``dL/d outputs`` back through the layers, filling every parameter's ``grad``.
+
+        Returns ``dL/dX`` when ``return_input_grad`` (otherwise the first layer skips that product).
+        """
+        first = self.layers[0]
+        first.needs_input_grad = return_input_grad
+        grad = grad_out
+        for layer in reversed(self.layers):
+            grad = layer.backward(grad)
+        first.needs_input_grad = True
+        return grad if return_input_grad else None
+
+    def _prepare_X(self, X) -> np.ndarray:
+        X = check_X(X, self.dtype, self.n_features_in)
+        if self.preprocessor is not None:
+            X = self.preprocessor.transform(X)
+        return X
+
+    def decision_function(self, X, batch_size: int = 4096) -> np.ndarray:
+        """Raw outputs (logits) for ``X`` in evaluation mode, in batches of ``batch_size`` rows."""
+        X = self._prepare_X(X)
+        if X.shape[0] <= batch_size:
+            return self.forward(X, training=False)
+        return np.concatenate([self.forward(X[i:i + batch_size], training=False)
+                               for i in range(0, X.shape[0], batch_size)])
+
+    def predict_proba(self, X, batch_size: int = 4096) -> np.ndarray:
+        """Class probabilities ``(n, K)`` (softmax), or per-output probabilities (sigmoid) for
+        binary cross-entropy; regression models return their outputs."""
+        return output_transform(self.loss.output_transform, self.decision_function(X, batch_size))
+
+    def predict(self, X, batch_size: int = 4096) -> np.ndarray:
+        """Class indices ``(n,)`` for cross-entropy, 0/1 rows for binary cross-entropy, values for
+        regression."""
+        out = self.decision_function(X, batch_size)
+        if self.loss.output_transform == "softmax":
+            return np.argmax(out, axis=1)
+        if self.loss.output_transform == "sigmoid":
+            return (out > 0).astype(np.int64)  # sigmoid(z) > 0.5 exactly when z > 0
+        return out
+
+    def evaluate(self, X, y, *, return_dict: bool = False, batch_size: int = 4096):
+        """Accuracy (classification) or R² (regression) on ``(X, y)``; with ``return_dict`` a dict of
+        ``loss`` and the metrics."""
+        from . import metrics
+        out = self.decision_function(X, batch_size)
+        y = check_targets(y, out.shape[0], self.loss.name, out.shape[1], self.dtype)
+        results = {"loss": self.loss.forward(out, y)}
+        results.update(metrics.compute(self.loss.name, out, y))
+        if return_dict:
+            return results
+        return results.get("accuracy", results.get("r2"))
+
+    def score(self, X, y) -> float:
+        return self.evaluate(X, y)
+
+    # ------------------------------------------------------------------ training
+    def fit(self, X, y, **kwargs):
+        """Train with mini-batch gradient descent; see :func:`mlpnumpy.training.fit` for arguments.
+
+        Returns the :class:`~mlpnumpy.callbacks.History` (a list of per-epoch training losses).
+        """
+        from .training import fit
+        return fit(self, X, y, **kwargs)
+
+    # ------------------------------------------------------------------ state
+    def get_weights(self) -> list[np.ndarray]:
+        """Copies of every parameter and buffer, in a fixed order."""
+        out = [p.data.copy() for p in self.parameters()]
+        out += [b.copy() for layer in self.layers for b in layer.buffers().values()]
+        return out
+
+    def set_weights(self, weights: Sequence[np.ndarray]) -> None:
+        """Copy arrays from :meth:`get_weights` back in (shapes are checked)."""
+        targets = [p.data for p in self.parameters()] + [b for l in self.layers for b in l.buffers().values()]
+        if len(weights) != len(targets):
+            raise InvalidArgumentError(f"weights has {len(weights)} arrays; the model has {len(targets)}")
+        for i, (t, w) in enumerate(zip(targets, weights)):
+            w = np.asarray(w)
+            if w.shape != t.shape:
+                raise InvalidArgumentError(f"weights[{i}] has shape {w.shape}; expected {t.shape}")
+        for t, w in zip(targets, weights):
+            np.copyto(t, w, casting="unsafe")
+
+    def get_config(self) -> dict:
+        return {"class": type(self).__name__, "layers": [l.get_config() for l in self.layers],
+                "loss": self.loss.get_config(), "dtype": str(self.dtype), "seed": self.seed}
+
+    @classmethod
+    def from_config(cls, config: dict) -> Sequential:
+        dtype = np.dtype(config.get("dtype", "float32"))
+        layers = [layer_from_config(c, dtype) for c in config["layers"]]
+        model = Sequential.__new__(MLP if config.get("class") == "MLP" else Sequential)
+        Sequential.__init__(model, layers, loss=config.get("loss", "cross_entropy"),
+                            seed=config.get("seed"), dtype=dtype)
+        if config.get("class") == "MLP":
+            model.layer_dims = [l.in_features for l in layers if isinstance(l, Dense)][:1] + \
+                [l.out_features for l in layers if isinstance(l, Dense)]
+        return model
+
+    def save(self, path) -> None:
+        """Write the model to one ``.npz`` file (architecture, weights, preprocessing, class names)."""
+        from .io import save_model
+        save_model(self, path)
+
+    def __repr__(self) -> str:
+        inner = ",\n  ".join(repr(l) for l in self.layers)
+        return f"{type(self).__name__}([\n  {inner}\n], loss={self.loss.name!r}, dtype={self.dtype})"
+
+
+class MLP(Sequential):
+    """A multi-layer perceptron: Dense layers of sizes ``layer_dims``, as the seed's ``MLPNumpy``.
+
+    Parameters
+    ----------
+    layer_dims : sequence of int
+        ``[n_features, hidden_1, ..., n_outputs]``, at least two sizes, all positive.
+    activations : str, sequence or None
+        ``None``: ReLU in every hidden layer and the identity at the output (the logits). A string:
+        that activation in every hidden layer. A sequence of ``len(layer_dims) - 1`` names, one per
+        layer including the output (the seed's form, e.g. ``['relu', 'relu', 'none']``), or of
+        ``len(layer_dims) - 2`` names for the hidden layers only.
+    init : str, callable, or a sequence of them
+        ``"auto"`` (He for the ReLU family, Xavier otherwise), any initialiser name, a callable, or one
+        per layer.
+    seed : int or None
+    dtype : float32 (default) or float64
+    loss : str or Loss
+        ``"cross_entropy"`` by default.
+    batch_norm : bool
+        Insert :class:`~mlpnumpy.layers.BatchNorm1d` after each hidden Dense layer (before its
+        activation, as in Ioffe & Szegedy).
+    dropout : float in [0, 1)
+        Insert :class:`~mlpnumpy.layers.Dropout` after each hidden layer's activation.
+    """
+
+    def __init__(self, layer_dims: Sequence[int], activations=None, *, init="auto", seed=None,
+                 dtype=np.float32, loss="cross_entropy", batch_norm: bool = False, dropout: float = 0.0):
+        from .errors import check_positive
+        if isinstance(layer_dims, (str, bytes)) or not isinstance(layer_dims, Sequence) and \
+                not isinstance(layer_dims, np.ndarray):
+            raise InvalidArgumentError(f"layer_dims={layer_dims!r} is not a sequence; expected sizes like [784, 128, 10]")
+        layer_dims = list(layer_dims)
+        if len(layer_dims) < 2:
+            raise InvalidArgumentError(f"layer_dims={layer_dims} has {len(layer_dims)} size(s); expected at least "
+                                       "two: [n_features, ..., n_outputs]")
+        for i, d in enumerate(layer_dims):
+            check_positive(f"layer_dims[{i}]", d, integer=True)
+        dropout = check_in_range("dropout", dropout, 0.0, 1.0)
+        n_layers = len(layer_dims) - 1
+        acts = _expand_activations(activations, n_layers)
+        inits = list(init) if isinstance(init, (list, tuple)) else [init] * n_layers
+        if len(inits) != n_layers:
+            raise InvalidArgumentError(f"init has {len(inits)} entries; expected 1 or one per layer ({n_layers})")
+        layers: list[Layer] = []
+        for i in range(n_layers):
+            hidden = i < n_layers - 1
+            if hidden and batch_norm:
+                from .layers import ActivationLayer
+                # He/Xavier choice still follows the activation that comes after the batch norm.
+                dense = Dense(layer_dims[i], layer_dims[i + 1], None, _init_for(inits[i], acts[i]), dtype=dtype,
+                              bias=False)
+                layers += [dense, BatchNorm1d(layer_dims[i + 1], dtype=dtype), ActivationLayer(acts[i])]
+            else:
+                layers.append(Dense(layer_dims[i], layer_dims[i + 1], acts[i], inits[i], dtype=dtype))
+            if hidden and dropout > 0:
+                layers.append(Dropout(dropout))
+        self.layer_dims = layer_dims
+        super().__init__(layers, loss=loss, seed=seed, dtype=dtype)
+
+    @property
+    def dense_layers(self) -> list[Dense]:
+        return [l for l in self.layers if isinstance(l, Dense)]
+
+
+def _init_for(init, activation):
+    """Resolve ``"auto"`` against the activation that follows (for Dense layers that have none)."""
+    from .activations import get_activation
+    from .initializers import auto_initializer
+    if isinstance(init, str) and init == "auto":
+        return auto_initializer(get_activation(activation).name)
+    return init
+
+
+def _expand_activations(activations, n_layers: int) -> list:
+    if activations is None:
+        return ["relu"] * (n_layers - 1) + ["identity"]
+    if isinstance(activations, str) or not isinstance(activations, (list, tuple)):
+        return [activations] * (n_layers - 1) + ["identity"]
+    acts = list(activations)
+    if len(acts) == n_layers:
+        return acts
+    if len(acts) == n_layers - 1:
+        return acts + ["identity"]
+    raise InvalidArgumentError(f"activations has {len(acts)} entries; expected {n_layers} (one per layer) "
+                               f"or {n_layers - 1} (hidden layers only)")

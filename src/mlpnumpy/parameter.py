@@ -1,0 +1,64 @@
+"""A trainable array and its gradient: what layers own and optimizers update."""
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import DataTypeError, InvalidDataError
+
+
+class Parameter:
+    """A trainable array ``data`` and the gradient ``grad`` of the loss with respect to it.
+
+    Layers fill ``grad`` in their ``backward``; optimizers update ``data`` **in place**, so views and
+    attributes that alias it (``Dense.W``) stay valid.
+
+    Parameters
+    ----------
+    data : ndarray
+        Initial value; its shape and dtype are fixed for the life of the parameter.
+    name : str
+        Short name used in summaries, model files and error messages (``"W"``, ``"b"``, ``"gamma"``).
+    """
+
+    __slots__ = ("data", "grad", "name")
+
+    def __init__(self, data: np.ndarray, name: str = "param"):
+        self.data = np.ascontiguousarray(data)
+        self.grad = np.zeros_like(self.data)
+        self.name = name
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.data.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
+
+    @property
+    def size(self) -> int:
+        return self.data.size
+
+    def assign(self, value, arg: str | None = None) -> None:
+        """Copy ``value`` into ``data`` after checking its shape; the dtype is kept.
+
+        Raises
+        ------
+        InvalidDataError
+            If the shape differs or the values are not finite.
+        """
+        arg = arg or self.name
+        try:
+            value = np.asarray(value)
+        except (TypeError, ValueError) as exc:
+            raise DataTypeError(f"{arg}: cannot convert {type(value).__name__} to an array") from exc
+        if value.dtype.kind not in "biuf":
+            raise DataTypeError(f"{arg} has dtype {value.dtype}; expected a real numeric array")
+        if value.shape != self.data.shape:
+            raise InvalidDataError(f"{arg} has shape {value.shape}; expected {self.data.shape}")
+        if not np.all(np.isfinite(value)):
+            raise InvalidDataError(f"{arg} contains NaN or infinity; expected finite values")
+        np.copyto(self.data, value, casting="unsafe")
+
+    def __repr__(self) -> str:
+        return f"Parameter({self.name}, shape={self.data.shape}, dtype={self.data.dtype})"

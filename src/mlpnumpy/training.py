@@ -1,0 +1,299 @@
+"""The fit loop: shuffle, batch, forward, loss, backward, optimizer step, callbacks.
+
+One epoch walks a fresh permutation of the row indices (the data itself is never copied to
+shuffle it); every batch, the last partial one included, takes one optimizer step.
+"""
+from __future__ import annotations
+
+import math
+import signal
+import threading
+import time
+import warnings
+
+import numpy as np
+
+from ._validation import check_sample_weight, check_targets, check_X
+from .callbacks import Callback, CallbackList, History, ProgressBar
+from .errors import DivergenceError, InvalidArgumentError, check_choice, check_in_range, check_positive
+from .metrics import compute as compute_metrics
+from .optimizers import SGD, Optimizer, get_optimizer
+
+__all__ = ["fit", "clip_grad_norm", "train_val_split", "evaluate_arrays"]
+
+
+def clip_grad_norm(params, max_norm: float) -> float:
+    r"""Scale all gradients together so their global L2 norm is at most ``max_norm``, as
+    ``torch.nn.utils.clip_grad_norm_``: :math:`g \leftarrow g \cdot \min(1, c / (\lVert g \rVert + 10^{-6}))`.
+
+    Returns the norm before clipping.
+    """
+    total = math.sqrt(sum(float(np.dot(p.grad.ravel(), p.grad.ravel())) for p in params))
+    coef = max_norm / (total + 1e-6)
+    if coef < 1:
+        for p in params:
+            p.grad *= p.grad.dtype.type(coef)
+    return total
+
+
+_clip = clip_grad_norm  # the fit argument of the same name shadows it inside fit
+
+
+def _grad_sq_norm(params) -> float:
+    return sum(float(np.dot(p.grad.ravel(), p.grad.ravel())) for p in params)
+
+
+def train_val_split(y: np.ndarray, fraction: float, rng: np.random.Generator, stratify: bool):
+    """Indices ``(train, val)``: a random ``fraction`` of the rows for validation, drawn from ``rng``;
+    per class when ``stratify`` (each class keeps its share, at least one training row per class)."""
+    n = y.shape[0]
+    if not stratify:
+        perm = rng.permutation(n)
+        n_val = max(1, int(round(fraction * n)))
+        return np.sort(perm[n_val:]), np.sort(perm[:n_val])
+    labels = np.argmax(y, axis=1) if y.ndim == 2 else y
+    val = []
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        idx = idx[rng.permutation(idx.size)]
+        k = int(round(fraction * idx.size))
+        val.append(idx[:min(k, idx.size - 1)])
+    val = np.sort(np.concatenate(val))
+    if val.size == 0:
+        raise InvalidArgumentError(f"validation_split={fraction} leaves no validation rows; use a larger fraction")
+    mask = np.ones(n, bool)
+    mask[val] = False
+    return np.flatnonzero(mask), val
+
+
+def evaluate_arrays(model, X: np.ndarray, y: np.ndarray, batch_size: int = 4096) -> dict[str, float]:
+    """Loss and metrics of already-validated, already-preprocessed arrays, in evaluation mode."""
+    outs = [model.forward(X[i:i + batch_size], training=False) for i in range(0, X.shape[0], batch_size)]
+    out = outs[0] if len(outs) == 1 else np.concatenate(outs)
+    res = {"loss": model.loss.forward(out, y)}
+    res.update(compute_metrics(model.loss.name, out, y))
+    return res
+
+
+class _Interrupt:
+    """Turns the first Ctrl-C into a flag the loop reads after the current batch; a second one
+    raises KeyboardInterrupt as usual."""
+
+    def __init__(self):
+        self.requested = False
+        self._old = None
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self._old = signal.getsignal(signal.SIGINT)
+            signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __exit__(self, *exc):
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
+        return False
+
+
+def _resolve_optimizer(model, optimizer, lr) -> Optimizer:
+    if lr is not None:
+        check_positive("lr", lr)
+    if optimizer is None:
+        if model.optimizer is not None:  # continue training with the same state
+            if lr is not None:
+                model.optimizer.lr = float(lr)
+            return model.optimizer
+        return SGD(lr=0.01 if lr is None else lr)
+    opt = get_optimizer(optimizer, lr)
+    if lr is not None and isinstance(optimizer, Optimizer):
+        opt.lr = float(lr)
+    return opt
+
+
+def fit(model, X, y, *, epochs: int = 100, lr: float | None = None, batch_size: int = 32,
+        optimizer=None, lr_schedule=None, validation_data=None, validation_split: float = 0.0,
+        shuffle: bool = True, callbacks=(), verbose=True, sample_weight=None,
+        clip_grad_norm: float | None = None, on_nonfinite: str = "raise") -> History:
+    """Train ``model`` on ``(X, y)`` with mini-batch gradient descent.
+
+    Parameters
+    ----------
+    X : array, shape (n, n_features)
+    y : array, shape (n,) integer labels or (n, K) one-hot/probability rows for cross-entropy;
+        (n, k) targets for the other losses.
+    epochs : int
+        Passes over the data.
+    lr : float, optional
+        Learning rate. Default: 0.01 for plain SGD (the seed's), the optimizer's own default when one
+        is named, the current one when training continues.
+    batch_size : int
+        Rows per step; the last, partial batch is used too.
+    optimizer : str or Optimizer, optional
+        ``"sgd"`` (default), ``"adam"``, ... or an instance. When omitted on a second ``fit``, the
+        model's optimizer and its state carry on.
+    lr_schedule : schedule, optional
+        A :mod:`mlpnumpy.schedules` object or name; stepped per batch or per epoch as it declares.
+    validation_data : (X_val, y_val), optional
+    validation_split : float in [0, 1)
+        Fraction of rows held out for validation, drawn at random from the model's generator and
+        stratified by class for cross-entropy. Ignored when ``validation_data`` is given.
+    shuffle : bool
+        A fresh permutation each epoch (from the model's generator); otherwise rows in order.
+    callbacks : sequence of Callback
+    verbose : bool or int
+        0: silent; 1/True: a progress bar on a terminal, ~10 summary lines otherwise; 2: a line per epoch.
+    sample_weight : array, shape (n,), optional
+    clip_grad_norm : float, optional
+        Clip the global gradient norm to this value before each step.
+    on_nonfinite : {"raise", "warn"}
+        What a non-finite loss or gradient does: raise :class:`~mlpnumpy.errors.DivergenceError` or
+        warn and stop. Either way the model keeps its last finite weights.
+
+    Returns
+    -------
+    History
+        The per-epoch training losses, with ``history.history`` holding ``loss``, ``accuracy`` (or
+        ``mse``/``r2``), ``val_*`` when validating, ``lr`` and ``seconds``.
+    """
+    # ---- validate everything before touching any state
+    epochs = check_positive("epochs", epochs, integer=True)
+    batch_size = check_positive("batch_size", batch_size, integer=True)
+    validation_split = check_in_range("validation_split", validation_split, 0.0, 1.0)
+    on_nonfinite = check_choice("on_nonfinite", on_nonfinite, ["raise", "warn"])
+    if clip_grad_norm is not None:
+        clip_grad_norm_value = check_positive("clip_grad_norm", clip_grad_norm)
+    else:
+        clip_grad_norm_value = None
+    loss_name, k = model.loss.name, model.n_outputs
+    X = check_X(X, model.dtype, model.n_features_in)
+    y = check_targets(y, X.shape[0], loss_name, k, model.dtype)
+    sw = check_sample_weight(sample_weight, X.shape[0], model.dtype)
+    if validation_data is not None:
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+            raise InvalidArgumentError("validation_data must be a pair (X_val, y_val)")
+        Xv = check_X(validation_data[0], model.dtype, model.n_features_in, arg="validation_data[0]")
+        yv = check_targets(validation_data[1], Xv.shape[0], loss_name, k, model.dtype, arg="validation_data[1]")
+    else:
+        Xv = yv = None
+    opt = _resolve_optimizer(model, optimizer, lr)
+    schedule = None
+    if lr_schedule is not None:
+        from .schedules import get_schedule
+        schedule = get_schedule(lr_schedule)
+    user_callbacks = list(callbacks)
+    CallbackList(user_callbacks)  # type-checks the callbacks now
+
+    # ---- state changes start here
+    rng = model.rng
+    if Xv is None and validation_split > 0:
+        tr, va = train_val_split(y, validation_split, rng, stratify=(loss_name == "cross_entropy"))
+        Xv, yv = X[va], y[va]
+        X, y = X[tr], y[tr]
+        sw = None if sw is None else sw[tr]
+    pre = model.preprocessor
+    if Xv is not None and pre is not None:
+        Xv = pre.transform(Xv)
+    model.optimizer = opt
+    if schedule is not None:
+        model.lr_schedule = schedule
+    history = History()
+    model.history = history
+    if verbose and not any(isinstance(c, ProgressBar) for c in user_callbacks):
+        user_callbacks.append(ProgressBar("epochs" if verbose == 2 else "auto"))
+    cbs = CallbackList([history, *user_callbacks])
+    n = X.shape[0]
+    steps = -(-n // batch_size)
+    for c in cbs.callbacks:
+        c.params = {"epochs": epochs, "steps": steps, "batch_size": batch_size, "samples": n}
+    cbs.set_model(model)
+    params = model.parameters()
+    loss = model.loss
+    classify = loss_name == "cross_entropy"
+    model.stop_training = False
+
+    with _Interrupt() as interrupt:
+        cbs.on_train_begin({})
+        if schedule is not None:
+            schedule.begin(opt)
+        for epoch in range(epochs):
+            cbs.on_epoch_begin(epoch, {})
+            t0 = time.perf_counter()
+            snapshot = [p.data.copy() for p in params]  # last known-finite weights
+            lr_used = opt.lr
+            perm = rng.permutation(n) if shuffle else None
+            total, correct, seen = 0.0, 0, 0
+            for b in range(steps):
+                s = b * batch_size
+                if perm is None:
+                    xb, yb = X[s:s + batch_size], y[s:s + batch_size]
+                    wb = None if sw is None else sw[s:s + batch_size]
+                else:
+                    idx = perm[s:s + batch_size]
+                    xb, yb = X[idx], y[idx]
+                    wb = None if sw is None else sw[idx]
+                if pre is not None:
+                    xb = pre.transform(xb)
+                out = model.forward(xb, training=True)
+                lval = loss.forward(out, yb, wb)
+                model.backward(loss.backward())
+                if not math.isfinite(lval) or not math.isfinite(_grad_sq_norm(params)):
+                    _handle_divergence(params, snapshot, on_nonfinite, epoch, b, lval)
+                    model.stop_training = True
+                    break
+                if clip_grad_norm_value is not None:
+                    _clip(params, clip_grad_norm_value)
+                opt.step(params)
+                if schedule is not None and schedule.interval == "step":
+                    schedule.step()
+                m = xb.shape[0]
+                total += lval * m
+                seen += m
+                if classify:
+                    labels = yb if yb.ndim == 1 else np.argmax(yb, axis=1)
+                    correct += int(np.count_nonzero(np.argmax(out, axis=1) == labels))
+                batch_logs = {"loss": total / seen}
+                if classify:
+                    batch_logs["accuracy"] = correct / seen
+                cbs.on_batch_end(b, batch_logs)
+                if interrupt.requested:
+                    history.interrupted = True
+                    model.stop_training = True
+                    break
+            if seen == 0:
+                break
+            logs = {"loss": total / seen}
+            if classify:
+                logs["accuracy"] = correct / seen
+            if Xv is not None:
+                for key, v in evaluate_arrays(model, Xv, yv).items():
+                    logs["val_" + key] = v
+            logs["lr"] = lr_used
+            logs["seconds"] = time.perf_counter() - t0
+            model.epochs_trained += 1
+            if schedule is not None and schedule.interval == "epoch":
+                schedule.step(logs.get(getattr(schedule, "monitor", "val_loss"), logs["loss"]))
+            cbs.on_epoch_end(epoch, logs)
+            if model.stop_training:
+                break
+        cbs.on_train_end({})
+    return history
+
+
+def _handle_divergence(params, snapshot, on_nonfinite, epoch, batch, lval):
+    # Gradients are checked before the step, so the current weights are finite unless an update
+    # itself overflowed; in that case go back to the epoch's start.
+    if not all(np.isfinite(p.data).all() for p in params):
+        for p, s in zip(params, snapshot):
+            p.data[...] = s
+    msg = (f"training diverged at epoch {epoch + 1}, batch {batch + 1}: "
+           f"{'loss is ' + str(lval) if not math.isfinite(lval) else 'gradient is not finite'}; "
+           "the model keeps its last finite weights. Lower the learning rate, scale the inputs, "
+           "or clip gradients (clip_grad_norm=1.0)")
+    if on_nonfinite == "raise":
+        raise DivergenceError(msg)
+    warnings.warn(msg, RuntimeWarning, stacklevel=3)
