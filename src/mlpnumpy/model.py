@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ._validation import check_targets, check_X
-from .errors import InvalidArgumentError, NotFittedError, check_in_range
+from .errors import InvalidArgumentError, check_in_range
 from .layers import BatchNorm1d, Dense, Dropout, Layer, _check_dtype, layer_from_config
 from .losses import Loss, get_loss, output_transform
 from .parameter import Parameter

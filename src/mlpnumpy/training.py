@@ -14,7 +14,7 @@ import warnings
 import numpy as np
 
 from ._validation import check_sample_weight, check_targets, check_X
-from .callbacks import Callback, CallbackList, History, ProgressBar
+from .callbacks import CallbackList, History, ProgressBar
 from .errors import DivergenceError, InvalidArgumentError, check_choice, check_in_range, check_positive
 from .metrics import compute as compute_metrics
 from .optimizers import SGD, Optimizer, get_optimizer

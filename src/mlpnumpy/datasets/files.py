@@ -1,0 +1,231 @@
+"""Load a user's own data from ``.npy``, ``.npz`` or numeric ``.csv`` files as ``(X, y)``.
+
+Never unpickles (``allow_pickle=False``): a data file cannot run code. Malformed files raise
+:class:`~mlpnumpy.errors.FileFormatError` saying where the problem is.
+"""
+from __future__ import annotations
+
+import csv
+import os
+import zipfile
+from typing import Any
+
+import numpy as np
+
+from ..errors import DataTypeError, FileFormatError, InvalidArgumentError
+
+__all__ = ["load_array_file", "read_csv"]
+
+_FORMATS = (".npy", ".npz", ".csv")
+
+
+def _labels(y: np.ndarray) -> np.ndarray:
+    # Integral labels become int64 class indices; anything else stays float (regression targets).
+    if y.dtype.kind in "iub":
+        return y.astype(np.int64)
+    if y.dtype.kind == "f" and np.all(np.isfinite(y)) and np.all(y == np.round(y)):
+        return y.astype(np.int64)
+    return y
+
+
+def _split_column(table: np.ndarray, label_column: int | None, where: str
+                  ) -> tuple[np.ndarray, np.ndarray | None]:
+    if label_column is None:
+        return table, None
+    if table.ndim != 2:
+        raise FileFormatError(f"{where}: expected a 2-D table (rows, columns) to take labels from "
+                              f"column {label_column}, got shape {table.shape}; pass "
+                              "label_column=None for features only")
+    n = table.shape[1]
+    if not -n <= label_column < n:
+        raise InvalidArgumentError(f"label_column={label_column} is out of range for {where} with "
+                                   f"{n} columns; expected -{n}..{n - 1}, a column name, or None")
+    keep = np.ones(n, dtype=bool)
+    keep[label_column] = False
+    return table[:, keep], table[:, label_column]
+
+
+def read_csv(path: str | os.PathLike, *, delimiter: str = ",", header: bool | None = None
+             ) -> tuple[np.ndarray, list[str] | None]:
+    """Read a numeric CSV file into a float64 table.
+
+    Parameters
+    ----------
+    path : str or path-like
+    delimiter : str
+        Field separator (one character).
+    header : bool, optional
+        Whether the first row holds column names. Default: yes when any of its cells is not a
+        number.
+
+    Returns
+    -------
+    table : ndarray of shape (n_rows, n_columns), float64
+    columns : list of str or None
+        The header's names.
+
+    Raises
+    ------
+    FileFormatError
+        Empty file, rows of different lengths, or a cell that is not a finite number (the
+        message gives its line and column).
+    """
+    name = os.fspath(path)
+    rows: list[list[float]] = []
+    columns: list[str] | None = None
+    width = None
+    try:
+        fh = open(path, newline="", encoding="utf-8-sig")  # -sig: tolerate a BOM from spreadsheets
+    except IsADirectoryError:
+        raise FileFormatError(f"{name}: is a folder, not a CSV file") from None
+    with fh:
+        try:
+            reader = csv.reader(fh, delimiter=delimiter)
+            for cells in reader:
+                lineno = reader.line_num  # physical line, right even after quoted newlines
+                if not cells or all(not c.strip() for c in cells):
+                    continue  # blank lines carry no data
+                if width is None:
+                    width = len(cells)
+                    is_header = header if header is not None else not all(_is_number(c) for c in cells)
+                    if is_header:
+                        columns = [c.strip() for c in cells]
+                        continue
+                if len(cells) != width:
+                    raise FileFormatError(f"{name}: line {lineno} has {len(cells)} fields, expected "
+                                          f"{width} like the first row")
+                row = []
+                for col, cell in enumerate(cells):
+                    try:
+                        value = float(cell)
+                    except ValueError:
+                        value = float("nan")
+                    if not np.isfinite(value):
+                        label = f" ({columns[col]!r})" if columns else ""
+                        raise FileFormatError(f"{name}: line {lineno}, column {col + 1}{label}: "
+                                              f"{cell!r} is not a finite number")
+                    row.append(value)
+                rows.append(row)
+        except (UnicodeDecodeError, csv.Error) as exc:
+            raise FileFormatError(f"{name}: not a readable UTF-8 CSV file ({exc})") from None
+    if not rows:
+        raise FileFormatError(f"{name}: no data rows")
+    return np.asarray(rows, dtype=np.float64), columns
+
+
+def _is_number(cell: str) -> bool:
+    try:
+        float(cell)
+        return True
+    except ValueError:
+        return False
+
+
+def load_array_file(path: str | os.PathLike, *, label_column: int | str | None = -1,
+                    x_key: str | None = None, y_key: str | None = None, delimiter: str = ",",
+                    header: bool | None = None, dtype: Any = np.float32
+                    ) -> tuple[np.ndarray, np.ndarray | None]:
+    """Load features and labels from a ``.npy``, ``.npz`` or ``.csv`` file.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The format is chosen by the extension.
+    label_column : int, str or None
+        For ``.npy`` and ``.csv``: the column holding the labels (index, negative allowed, or
+        a header name for CSV); default the last. ``None``: no labels, ``y`` is None.
+    x_key, y_key : str, optional
+        For ``.npz``: array names. Default: ``X``/``y``, else ``x``/``y``; with no label array
+        ``y`` is None.
+    delimiter, header
+        For ``.csv``: see :func:`read_csv`.
+    dtype : dtype
+        Floating dtype of ``X`` (float32 default).
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, n_features), ``dtype``
+        (``.npz`` and ``.npy`` features of higher rank, e.g. images, keep their shape.)
+    y : ndarray of shape (n_samples,) or None
+        int64 when every label is a whole number, else float.
+
+    Raises
+    ------
+    FileFormatError
+        Unknown extension, unreadable or malformed file, object arrays, mismatched lengths.
+    """
+    name = os.fspath(path)
+    ext = os.path.splitext(name)[1].lower()
+    if ext not in _FORMATS:
+        raise FileFormatError(f"{name}: extension {ext or '(none)'!r} is not supported; expected "
+                              f"one of: {', '.join(_FORMATS)}")
+    dtype = np.dtype(dtype)
+    if dtype.kind != "f":
+        raise InvalidArgumentError(f"dtype={dtype} is not a floating dtype; expected float32 or float64")
+    if ext == ".csv":
+        table, columns = read_csv(path, delimiter=delimiter, header=header)
+        if isinstance(label_column, str):
+            if not columns or label_column not in columns:
+                raise InvalidArgumentError(f"label_column={label_column!r} is not a column of {name}; "
+                                           f"expected one of: {', '.join(columns or []) or '(no header)'}")
+            label_column = columns.index(label_column)
+        X, y = _split_column(table, label_column, name)
+    elif ext == ".npy":
+        table = _np_load(path, name)
+        if isinstance(label_column, str):
+            raise InvalidArgumentError(f"label_column={label_column!r}: a .npy file has no column "
+                                       "names; expected an integer index or None")
+        X, y = _split_column(table, label_column, name)
+    else:
+        X, y = _load_npz(path, name, x_key, y_key)
+    if X.dtype.kind not in "biuf":
+        raise DataTypeError(f"{name}: features have dtype {X.dtype}; expected numbers")
+    if y is not None:
+        if y.ndim != 1 or len(y) != len(X):
+            raise FileFormatError(f"{name}: labels of shape {y.shape} do not match {len(X)} rows of "
+                                  "features; expected shape (n_samples,)")
+        if y.dtype.kind not in "biuf":
+            raise DataTypeError(f"{name}: labels have dtype {y.dtype}; expected numbers")
+        y = _labels(y)
+    return X.astype(dtype, copy=False), y
+
+
+def _np_load(path: str | os.PathLike, name: str) -> Any:
+    try:
+        return np.load(path, allow_pickle=False)
+    except ValueError as exc:  # object arrays need pickle, which is refused
+        raise FileFormatError(f"{name}: cannot be read without unpickling, which is refused for "
+                              f"safety ({exc})") from None
+    except (OSError, EOFError, zipfile.BadZipFile) as exc:
+        if isinstance(exc, FileNotFoundError):
+            raise
+        raise FileFormatError(f"{name}: not a valid NumPy file ({exc})") from None
+
+
+def _load_npz(path: str | os.PathLike, name: str, x_key: str | None, y_key: str | None
+              ) -> tuple[np.ndarray, np.ndarray | None]:
+    archive = _np_load(path, name)
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise FileFormatError(f"{name}: has a .npz extension but holds a single array")
+    with archive:
+        keys = list(archive.files)
+        held = ", ".join(keys) or "nothing"
+        if x_key is None:
+            x_key = next((k for k in ("X", "x") if k in keys), None)
+            if x_key is None:
+                raise FileFormatError(f"{name}: no 'X' or 'x' array; it holds: {held}; pass x_key=")
+        elif x_key not in keys:
+            raise InvalidArgumentError(f"x_key={x_key!r} is not in {name}; expected one of: {held}")
+        if y_key is None:
+            y_key = next((k for k in ("y", "Y") if k in keys), None)
+        elif y_key not in keys:
+            raise InvalidArgumentError(f"y_key={y_key!r} is not in {name}; expected one of: {held}")
+        try:
+            X = archive[x_key]
+            y = archive[y_key] if y_key is not None else None
+        except ValueError as exc:
+            raise FileFormatError(f"{name}: cannot be read without unpickling, which is refused "
+                                  f"for safety ({exc})") from None
+        except (OSError, EOFError, zipfile.BadZipFile) as exc:
+            raise FileFormatError(f"{name}: corrupt .npz member ({exc})") from None
+    return X, y
