@@ -70,8 +70,9 @@ class Loss:
             self._grad = grad / dtype.type(n)
             return float(np.mean(per_sample))
         total = denom.sum()
-        if total <= 0:
-            raise InvalidDataError("the weights of this batch sum to 0; at least one must be > 0")
+        if total <= 0:  # a batch that carries no weight contributes nothing
+            self._grad = np.zeros_like(grad)
+            return 0.0
         scale = ((np.ones(n, dtype) if w is None else w) / total).astype(dtype)
         self._grad = grad * scale[:, None]
         return float(np.dot(scale, per_sample))

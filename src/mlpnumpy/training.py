@@ -28,7 +28,7 @@ def clip_grad_norm(params, max_norm: float) -> float:
 
     Returns the norm before clipping.
     """
-    total = math.sqrt(sum(float(np.dot(p.grad.ravel(), p.grad.ravel())) for p in params))
+    total = math.sqrt(sum(float(np.sum(np.square(p.grad, dtype=np.float64))) for p in params))
     coef = max_norm / (total + 1e-6)
     if coef < 1:
         for p in params:
@@ -39,8 +39,10 @@ def clip_grad_norm(params, max_norm: float) -> float:
 _clip = clip_grad_norm  # the fit argument of the same name shadows it inside fit
 
 
-def _grad_sq_norm(params) -> float:
-    return sum(float(np.dot(p.grad.ravel(), p.grad.ravel())) for p in params)
+def _grads_finite(params) -> bool:
+    # One float64 sum per gradient: NaN or inf anywhere makes it non-finite, and float64
+    # accumulation cannot overflow on finite float32 gradients (no spurious overflow warning).
+    return all(math.isfinite(np.sum(p.grad, dtype=np.float64)) for p in params)
 
 
 def train_val_split(y: np.ndarray, fraction: float, rng: np.random.Generator, stratify: bool):
@@ -73,6 +75,26 @@ def evaluate_arrays(model, X: np.ndarray, y: np.ndarray, batch_size: int = 4096)
     res = {"loss": model.loss.forward(out, y)}
     res.update(compute_metrics(model.loss.name, out, y))
     return res
+
+
+class _RegressionStats:
+    """Running sums for the epoch's MSE and R² from the training batches' outputs."""
+
+    def __init__(self):
+        self.n = 0
+        self.sse = self.sy = self.syy = 0.0
+
+    def add(self, out, y):
+        d = out - y
+        self.n += out.shape[0]
+        self.sse = self.sse + np.sum(d * d, axis=0, dtype=np.float64)
+        self.sy = self.sy + np.sum(y, axis=0, dtype=np.float64)
+        self.syy = self.syy + np.sum(y * y, axis=0, dtype=np.float64)
+
+    def result(self) -> dict[str, float]:
+        sst = self.syy - self.sy * self.sy / self.n
+        r2 = np.where(sst > 0, 1 - self.sse / np.where(sst > 0, sst, 1), 0.0)
+        return {"mse": float(np.mean(self.sse) / self.n), "r2": float(np.mean(r2))}
 
 
 class _Interrupt:
@@ -227,6 +249,7 @@ def fit(model, X, y, *, epochs: int = 100, lr: float | None = None, batch_size: 
             lr_used = opt.lr
             perm = rng.permutation(n) if shuffle else None
             total, correct, seen = 0.0, 0, 0
+            reg = _RegressionStats() if not classify and loss_name != "binary_cross_entropy" else None
             for b in range(steps):
                 s = b * batch_size
                 if perm is None:
@@ -241,7 +264,7 @@ def fit(model, X, y, *, epochs: int = 100, lr: float | None = None, batch_size: 
                 out = model.forward(xb, training=True)
                 lval = loss.forward(out, yb, wb)
                 model.backward(loss.backward())
-                if not math.isfinite(lval) or not math.isfinite(_grad_sq_norm(params)):
+                if not math.isfinite(lval) or not _grads_finite(params):
                     _handle_divergence(params, snapshot, on_nonfinite, epoch, b, lval)
                     model.stop_training = True
                     break
@@ -256,8 +279,12 @@ def fit(model, X, y, *, epochs: int = 100, lr: float | None = None, batch_size: 
                 if classify:
                     labels = yb if yb.ndim == 1 else np.argmax(yb, axis=1)
                     correct += int(np.count_nonzero(np.argmax(out, axis=1) == labels))
+                elif reg is None:  # multi-label: element-wise accuracy
+                    correct += int(np.count_nonzero((out > 0) == (yb > 0.5))) / out.shape[1]
+                else:
+                    reg.add(out, yb)
                 batch_logs = {"loss": total / seen}
-                if classify:
+                if reg is None:
                     batch_logs["accuracy"] = correct / seen
                 cbs.on_batch_end(b, batch_logs)
                 if interrupt.requested:
@@ -267,8 +294,10 @@ def fit(model, X, y, *, epochs: int = 100, lr: float | None = None, batch_size: 
             if seen == 0:
                 break
             logs = {"loss": total / seen}
-            if classify:
+            if reg is None:
                 logs["accuracy"] = correct / seen
+            else:
+                logs.update(reg.result())
             if Xv is not None:
                 for key, v in evaluate_arrays(model, Xv, yv).items():
                     logs["val_" + key] = v
