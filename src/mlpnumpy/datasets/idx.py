@@ -194,6 +194,11 @@ def _parse(stream: IO[bytes], name: str, max_bytes: int, known: int | None,
     dtype = IDX_DTYPES[code]
     nbytes = math.prod(dims) * dtype.itemsize  # Python ints: no overflow for absurd dims
     header = 4 + 4 * rank
+    # NumPy refuses shapes whose non-zero dimensions multiply past its index range, even when
+    # another dimension is 0; such a header describes no real file.
+    if math.prod(d for d in dims if d) * dtype.itemsize >= 2 ** 62:
+        raise FileFormatError(f"{name}: the header's shape {dims} is absurd (its dimensions multiply "
+                              "past 2**62 bytes); the file is corrupt")
     if nbytes > max_bytes:
         raise FileFormatError(f"{name}: the header promises {nbytes} bytes of data (shape {dims}, "
                               f"{dtype.name}), more than max_bytes={max_bytes}; pass a larger "
