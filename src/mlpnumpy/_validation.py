@@ -23,6 +23,12 @@ def _as_numeric(arr, arg: str) -> np.ndarray:
     return a
 
 
+def _all_finite(a: np.ndarray, block: int = 1 << 20) -> bool:
+    """``np.isfinite(a).all()`` in blocks of rows, so a large data set needs no full-size mask."""
+    rows = max(1, block // max(1, a.shape[1]))
+    return all(np.isfinite(a[i:i + rows]).all() for i in range(0, a.shape[0], rows))
+
+
 def check_X(X, dtype, n_features: int | None = None, arg: str = "X") -> np.ndarray:
     """Return ``X`` as a C-contiguous 2-D array of ``dtype`` (no copy when it already is one).
 
@@ -42,7 +48,7 @@ def check_X(X, dtype, n_features: int | None = None, arg: str = "X") -> np.ndarr
     if n_features is not None and a.shape[1] != n_features:
         raise InvalidDataError(f"{arg} has {a.shape[1]} features; the model expects {n_features}")
     a = np.ascontiguousarray(a, dtype=dtype)
-    if not np.isfinite(a).all():
+    if not _all_finite(a):
         bad = np.argwhere(~np.isfinite(a))[0]
         raise InvalidDataError(f"{arg} contains NaN or infinity (first at row {bad[0]}, column {bad[1]}"
                                f", or values too large for {np.dtype(dtype)}); expected finite values")

@@ -207,6 +207,7 @@ def plot_internals(history_or_dict, path: str | os.PathLike, *, title: str | Non
     epochs, records = _nested(history_or_dict)
     require("matplotlib", "plot", "plot_internals")
     from matplotlib.figure import Figure  # no pyplot: no global state, no display needed
+    from matplotlib.ticker import MaxNLocator
 
     fig = Figure(figsize=(10, 7.5), dpi=90)
     axes = fig.subplots(2, 2).ravel()
@@ -234,6 +235,7 @@ def plot_internals(history_or_dict, path: str | os.PathLike, *, title: str | Non
             ax.text(0.5, 0.5, "no layers of this kind", ha="center", va="center", transform=ax.transAxes)
         ax.set_title(label, fontsize=10)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         if drawn:
             ax.legend(fontsize=7)
         ax.grid(alpha=0.3)

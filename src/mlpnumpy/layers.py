@@ -153,7 +153,8 @@ class Dense(Layer):
         z = x @ self.weight.data
         if self.bias is not None:
             z += self.bias.data
-        a = self.activation.forward(z)
+        # z is ours: activations that do not need it later overwrite it with a (no new array).
+        a = self.activation.forward(z) if self.activation.needs_input else self.activation.forward_inplace(z)
         self._cache = (x, z if self.activation.needs_input else None, a)
         return a
 
@@ -162,7 +163,9 @@ class Dense(Layer):
             raise NotFittedError("Dense.backward called before forward; call forward(x) first")
         x, z, a = self._cache
         dz = self.activation.backward(grad_out, a, z)
-        np.matmul(x.T, dz, out=self.weight.grad)
+        # dW = x.T @ dz, left as a pending product: plain SGD folds it into its update (one gemm,
+        # no pass over a gradient array); anything that reads weight.grad gets it computed.
+        self.weight.set_grad_product(x.T, dz)
         if self.bias is not None:
             np.sum(dz, axis=0, out=self.bias.grad)
         if not self.needs_input_grad:
@@ -280,15 +283,28 @@ class BatchNorm1d(Layer):
             n = x.shape[0]
             mean = x.mean(axis=0)
             xc = x - mean
-            var = np.mean(xc * xc, axis=0)
-            inv_std = 1.0 / np.sqrt(var + x.dtype.type(self.eps))
-            xhat = xc * inv_std
+            with np.errstate(over="ignore"):
+                var = np.mean(xc * xc, axis=0)
+            if not np.isfinite(var).all():
+                # inputs near 1e30 overflow float32 squares: redo the statistics in float64
+                x64 = x.astype(np.float64)
+                xc64 = x64 - x64.mean(axis=0)
+                var64 = np.mean(xc64 * xc64, axis=0)
+                var = np.minimum(var64, np.finfo(x.dtype).max).astype(x.dtype)
+                inv_std64 = 1.0 / np.sqrt(var64 + self.eps)
+                inv_std = inv_std64.astype(x.dtype)
+                xhat = (xc64 * inv_std64).astype(x.dtype)
+            else:
+                inv_std = 1.0 / np.sqrt(var + x.dtype.type(self.eps))
+                xhat = xc * inv_std
             m = self.running_mean.dtype.type(self.momentum)
             self.running_mean *= 1 - m
             self.running_mean += m * mean
             self.running_var *= 1 - m
             # A batch of one has no unbiased variance; torch refuses it, we keep the biased one (0).
-            self.running_var += m * var * (n / max(n - 1, 1))
+            with np.errstate(over="ignore"):
+                np.minimum(self.running_var + m * var * (n / max(n - 1, 1)), np.finfo(var.dtype).max,
+                           out=self.running_var)
             self._cache = (xhat, inv_std)
         else:
             inv_std = 1.0 / np.sqrt(self.running_var + self.running_var.dtype.type(self.eps))

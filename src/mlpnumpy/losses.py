@@ -133,6 +133,8 @@ class CrossEntropy(Loss):
 
     def _forward(self, outputs, target):
         k = outputs.shape[1]
+        if target.ndim == 1 and not self.label_smoothing and self.class_weight is None:
+            return self._forward_labels(outputs, target)
         logp = log_softmax(outputs)
         y = self._dense_target(target, k, outputs.dtype)
         if self.class_weight is not None:
@@ -153,6 +155,22 @@ class CrossEntropy(Loss):
         per_sample = -np.sum(wy * logp, axis=1)
         grad = np.exp(logp) * wy.sum(axis=1, keepdims=True) - wy
         return per_sample, grad
+
+    @staticmethod
+    def _forward_labels(z, labels):
+        """Integer labels, no smoothing or weights: the common case, without a one-hot matrix.
+
+        :math:`l_i = \\log\\sum_j e^{s_{ij}} - s_{i y_i}` with :math:`s = z - \\max_j z`, and the
+        gradient :math:`p - y` as the softmax with 1 taken off at each true class.
+        """
+        rows = np.arange(z.shape[0])
+        shifted = z - z.max(axis=1, keepdims=True)
+        p = np.exp(shifted)
+        total = p.sum(axis=1, keepdims=True)
+        per_sample = np.log(total[:, 0]) - shifted[rows, labels]
+        p /= total
+        p[rows, labels] -= 1
+        return per_sample, p
 
     def _normaliser(self, target, w, n, dtype):
         if self.class_weight is None:

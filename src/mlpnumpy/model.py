@@ -303,6 +303,9 @@ def _init_for(init, activation):
 
 
 def _expand_activations(activations, n_layers: int) -> list:
+    from .activations import get_activation
+    for a in ([activations] if isinstance(activations, str) else activations or []):
+        get_activation(a)  # validate every name, used or not, so a typo never passes silently
     if activations is None:
         return ["relu"] * (n_layers - 1) + ["identity"]
     if isinstance(activations, str) or not isinstance(activations, (list, tuple)):

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .errors import InvalidArgumentError, check_choice
+from . import _blas
 from .parameter import Parameter
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "get_optimizer", "OPTIMIZERS"]
@@ -186,6 +187,8 @@ class SGD(Optimizer):
                 "momentum > 0 and dampening=0")
 
     def _update(self, p: Parameter, state: dict, scratch: np.ndarray) -> None:
+        if p.grad_factors is not None and _blas.available and self._fused_update(p, state):
+            return
         s = scratch[0]
         g = self._grad(p, s)
         if not self.momentum:
@@ -205,6 +208,26 @@ class SGD(Optimizer):
             _axpy(p.data, -self.lr * self.momentum, buf, s)
         else:
             _axpy(p.data, -self.lr, buf, s)
+
+
+    def _fused_update(self, p: Parameter, state: dict) -> bool:
+        """The same update when the gradient is a pending product ``A @ B`` (a dense layer's
+        ``x.T @ dz``): one accumulating gemm instead of a gradient array and a pass over it.
+
+        Plain: :math:`w \\leftarrow (1 - \\eta\\lambda) w - \\eta A B`. Momentum (no decay, no
+        Nesterov): :math:`b \\leftarrow \\mu b + (1-\\tau) A B`, then :math:`w \\leftarrow w - \\eta b`.
+        Returns False when it does not apply; ``tests/test_blas.py`` pins it to the plain path.
+        """
+        A, B = p.grad_factors
+        if not self.momentum:
+            return _blas.gemm(-self.lr, A, B, 1.0 - self.lr * self.weight_decay, p.data)
+        buf = state.get("momentum_buffer")
+        if buf is None or self.nesterov or self.weight_decay:
+            return False
+        if not _blas.gemm(1.0 - self.dampening, A, B, self.momentum, buf):
+            return False
+        p.data -= p.data.dtype.type(self.lr) * buf
+        return True
 
 
 class AdamW(Optimizer):

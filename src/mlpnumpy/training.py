@@ -15,7 +15,7 @@ import numpy as np
 
 from ._validation import check_sample_weight, check_targets, check_X
 from .callbacks import CallbackList, History, ProgressBar
-from .errors import DivergenceError, InvalidArgumentError, check_choice, check_in_range, check_positive
+from .errors import DivergenceError, InvalidArgumentError, InvalidDataError, check_choice, check_in_range, check_positive
 from .metrics import compute as compute_metrics
 from .optimizers import SGD, Optimizer, get_optimizer
 
@@ -40,9 +40,13 @@ _clip = clip_grad_norm  # the fit argument of the same name shadows it inside fi
 
 
 def _grads_finite(params) -> bool:
-    # One float64 sum per gradient: NaN or inf anywhere makes it non-finite, and float64
-    # accumulation cannot overflow on finite float32 gradients (no spurious overflow warning).
-    return all(math.isfinite(np.sum(p.grad, dtype=np.float64)) for p in params)
+    """Whether the gradients that are already computed (biases, batch norm) are finite.
+
+    A float64 sum is NaN or inf when any entry is, and cannot overflow on finite float32 values.
+    Pending weight gradients (``x.T @ dz``) are not forced: a non-finite one shows up in these sums
+    or, through the weights, in the next loss and in the check at the end of each epoch.
+    """
+    return all(math.isfinite(np.sum(p.grad, dtype=np.float64)) for p in params if p.grad_factors is None)
 
 
 def train_val_split(y: np.ndarray, fraction: float, rng: np.random.Generator, stratify: bool):
@@ -195,6 +199,11 @@ def fit(model, X, y, *, epochs: int = 100, lr: float | None = None, batch_size: 
     X = check_X(X, model.dtype, model.n_features_in)
     y = check_targets(y, X.shape[0], loss_name, k, model.dtype)
     sw = check_sample_weight(sample_weight, X.shape[0], model.dtype)
+    if loss_name == "cross_entropy" and y.ndim == 1 and X.shape[0] > 1:
+        classes = np.unique(y)
+        if classes.size < 2:
+            raise InvalidDataError(f"y holds a single class ({classes[0]}); a classifier needs at least two "
+                                   "classes to learn from")
     if validation_data is not None:
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
             raise InvalidArgumentError("validation_data must be a pair (X_val, y_val)")
@@ -227,7 +236,8 @@ def fit(model, X, y, *, epochs: int = 100, lr: float | None = None, batch_size: 
     model.history = history
     if verbose and not any(isinstance(c, ProgressBar) for c in user_callbacks):
         user_callbacks.append(ProgressBar("epochs" if verbose == 2 else "auto"))
-    cbs = CallbackList([history, *user_callbacks])
+    # History last, as in Keras: callbacks may add keys to the epoch's logs before it records them.
+    cbs = CallbackList([*user_callbacks, history])
     n = X.shape[0]
     steps = -(-n // batch_size)
     for c in cbs.callbacks:
@@ -292,6 +302,10 @@ def fit(model, X, y, *, epochs: int = 100, lr: float | None = None, batch_size: 
                     model.stop_training = True
                     break
             if seen == 0:
+                break
+            if not model.stop_training and not all(np.isfinite(p.data).all() for p in params):
+                # a non-finite weight gradient got past the per-step checks into the weights
+                _handle_divergence(params, snapshot, on_nonfinite, epoch, steps - 1, float("nan"))
                 break
             logs = {"loss": total / seen}
             if reg is None:

@@ -1,0 +1,48 @@
+"""Experiments that show why the textbook advice holds: ``mlpnumpy experiment NAME``.
+
+``init`` (weight scales x activations through 10 layers), ``activations`` (one digits model per
+activation) and ``optimizers`` (seven optimizers on digits and on the Rosenbrock surface). Each writes
+PNG figures and a JSON of its numbers into ``--out`` and prints a table.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+
+__all__ = ["EXPERIMENTS", "main", "run"]
+
+#: name -> (module, one-line description)
+EXPERIMENTS = {
+    "init": ("init_study", "weight scale x activation through 10 layers: histograms, stds, gradient norms"),
+    "activations": ("activations_study", "the same digits MLP trained with each activation function"),
+    "optimizers": ("optimizers_study", "SGD ... AdamW on digits, and their paths on the Rosenbrock surface"),
+}
+
+
+def run(name: str, out=None, *, quick: bool = False, seed: int = 0, print_fn=print) -> dict:
+    """Run experiment ``name`` into ``out`` (default ``runs/experiment-<name>``); return its JSON dict."""
+    from ..errors import check_choice
+    name = check_choice("experiment", name, EXPERIMENTS)
+    module = importlib.import_module(f".{EXPERIMENTS[name][0]}", __name__)
+    return module.run(out or f"runs/experiment-{name}", quick=quick, seed=seed, print_fn=print_fn)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mlpnumpy experiment",
+                                     description="Run a teaching experiment; writes figures and a JSON of "
+                                                 "its numbers.")
+    sub = parser.add_subparsers(dest="name", metavar="NAME", required=True)
+    for name, (_, help_text) in EXPERIMENTS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.add_argument("--out", metavar="DIR", default=f"runs/experiment-{name}",
+                       help="output folder (default: %(default)s)")
+        p.add_argument("--seed", type=int, default=0, help="seed of every random draw (default: 0)")
+        p.add_argument("--quick", action="store_true", help="a smaller, faster run (for tests and smoke checks)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point for ``mlpnumpy experiment ...``; returns the exit status."""
+    args = _parser().parse_args(argv)
+    run(args.name, args.out, quick=args.quick, seed=args.seed)
+    return 0

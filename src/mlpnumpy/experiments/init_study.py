@@ -1,0 +1,188 @@
+"""The classic initialisation study (CS231n; Glorot & Bengio 2010; He et al. 2015).
+
+Push 1,000 Gaussian inputs through 10 Dense layers of 100 units, with no bias and no training, for
+four weight scales and three activations, then backpropagate a random upstream gradient through the
+same stack. Every setting uses the same random draws; only the scale of the weights changes.
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from ..initializers import he_normal, normal, xavier_normal
+from ..layers import Dense
+from ._common import new_figure, prepare_out, save_figure, table, write_json
+
+__all__ = ["SCHEMES", "ACTIVATIONS", "run_stack", "run", "known_results"]
+
+
+def _xavier(shape, fan_in, fan_out, rng, dtype, gain=1.0):
+    # Plain Glorot (gain 1) in front of every activation, as the study compares: std sqrt(2/(in+out)).
+    return xavier_normal(shape, fan_in, fan_out, rng, dtype, gain=1.0)
+
+
+def _he(shape, fan_in, fan_out, rng, dtype, gain=1.0):
+    return he_normal(shape, fan_in, fan_out, rng, dtype, gain=float(np.sqrt(2.0)))  # std sqrt(2/fan_in)
+
+
+#: key -> (label, initialiser ``init(shape, fan_in, fan_out, rng, dtype)``)
+SCHEMES = {
+    "std1": ("N(0, 1)", normal(1.0)),
+    "std0.01": ("N(0, 0.01^2)", normal(0.01)),
+    "xavier": ("Xavier, std sqrt(2/(in+out))", _xavier),
+    "he": ("He, std sqrt(2/in)", _he),
+}
+ACTIVATIONS = ("sigmoid", "tanh", "relu")
+
+
+def _saturated(a: np.ndarray, activation: str) -> float:
+    """Fraction of activations in a flat tail of the function (where its slope is near 0)."""
+    if activation == "sigmoid":
+        return float(np.mean((a < 0.05) | (a > 0.95)))
+    if activation == "tanh":
+        return float(np.mean(np.abs(a) > 0.99))
+    return float(np.mean(a == 0))  # ReLU: the flat half
+
+
+def run_stack(activation: str, scheme: str, *, n_samples: int = 1000, width: int = 100, depth: int = 10,
+              seed: int = 0, keep_activations: bool = False) -> dict:
+    """Forward and backward through ``depth`` Dense layers of ``width`` units, in float64.
+
+    Returns per-layer lists: ``act_mean``, ``act_std`` (over all entries), ``sample_std`` (each unit's
+    std over the samples, averaged over units: how much the layer still tells the inputs apart),
+    ``saturated_frac`` (sigmoid outside [0.05, 0.95], tanh ``|a| > 0.99``, ReLU exactly 0),
+    ``grad_W_norm`` (``||dL/dW||``) and ``grad_in_norm`` (``||dL/dx||`` of each layer's input), for an
+    upstream gradient ``G ~ N(0, 1)`` on the last layer's output; with ``keep_activations`` also the
+    arrays under ``"a"``.
+    """
+    rng = np.random.default_rng(seed)  # same draws for every setting: only the scale differs
+    X = rng.standard_normal((n_samples, width))
+    init = SCHEMES[scheme][1]
+    layers = []
+    for _ in range(depth):
+        layer = Dense(width, width, activation, init="zeros", bias=False, dtype=np.float64)
+        layer.W = init((width, width), width, width, rng, np.float64)
+        layers.append(layer)
+    G = rng.standard_normal((n_samples, width))
+    acts, a = [], X
+    for layer in layers:
+        a = layer.forward(a, training=True)
+        acts.append(a)
+    grad, grad_W, grad_in = G, [], []
+    for layer in reversed(layers):   # the chain rule, layer by layer
+        grad = layer.backward(grad)
+        grad_W.append(float(np.linalg.norm(layer.dW)))
+        grad_in.append(float(np.linalg.norm(grad)))
+    out = {
+        "act_mean": [float(a.mean()) for a in acts],
+        "act_std": [float(a.std()) for a in acts],
+        "sample_std": [float(a.std(axis=0).mean()) for a in acts],
+        "saturated_frac": [_saturated(a, activation) for a in acts],
+        "grad_W_norm": grad_W[::-1],
+        "grad_in_norm": grad_in[::-1],
+    }
+    if keep_activations:
+        out["a"] = acts
+    return out
+
+
+def known_results(results: dict) -> dict[str, bool]:
+    """The textbook findings, as checks on the numbers (each explained in docs/05-initialisation.md).
+
+    (a) N(0,1) saturates sigmoid and tanh: most last-layer activations sit in the flat tails.
+    (b) N(0,0.01²) collapses the signal: tanh/ReLU last-layer std < 1e-6; sigmoid all ≈ 0.5, its
+        overall std < 0.02 and its per-sample spread < 1e-6 (every input gives the same output).
+    (c) Xavier keeps sigmoid and tanh in their working range: tanh last-layer std > 0.1 and < 10%
+        saturated; sigmoid last-layer std > 0.05 (four times the N(0,0.01²) value) and < 10% saturated.
+    (d) ReLU: He keeps the spread (last/first std in [0.5, 2]); Xavier (gain 1) halves the variance
+        at each layer: std decreasing layer by layer, last/first < 0.1.
+    """
+    r = results
+    last = lambda act, s, k="act_std": r[act][s][k][-1]  # noqa: E731
+    relu_x = r["relu"]["xavier"]["act_std"]
+    relu_he = r["relu"]["he"]["act_std"]
+    return {
+        "a_sigmoid_std1_saturates": last("sigmoid", "std1", "saturated_frac") > 0.5,
+        "a_tanh_std1_saturates": last("tanh", "std1", "saturated_frac") > 0.5,
+        "b_tanh_std0.01_collapses": last("tanh", "std0.01") < 1e-6,
+        "b_relu_std0.01_collapses": last("relu", "std0.01") < 1e-6,
+        "b_sigmoid_std0.01_all_half": abs(last("sigmoid", "std0.01", "act_mean") - 0.5) < 0.01
+        and last("sigmoid", "std0.01") < 0.02 and last("sigmoid", "std0.01", "sample_std") < 1e-6,
+        "c_tanh_xavier_spread": last("tanh", "xavier") > 0.1 and last("tanh", "xavier", "saturated_frac") < 0.1,
+        "c_sigmoid_xavier_spread": last("sigmoid", "xavier") > 0.05
+        and last("sigmoid", "xavier", "saturated_frac") < 0.1,
+        "d_relu_he_keeps_spread": 0.5 <= relu_he[-1] / relu_he[0] <= 2.0,
+        "d_relu_xavier_shrinks": all(b < a for a, b in zip(relu_x, relu_x[1:])) and relu_x[-1] / relu_x[0] < 0.1,
+    }
+
+
+def _plot_histograms(activation: str, runs: dict, path: str) -> str:
+    depth = len(next(iter(runs.values()))["a"])
+    fig = new_figure("the init experiment's figures", figsize=(1.6 * depth, 1.5 * len(runs) + 0.6), dpi=70)
+    axes = fig.subplots(len(runs), depth, squeeze=False)
+    for row, (scheme, res) in enumerate(runs.items()):
+        for col, a in enumerate(res["a"]):
+            ax = axes[row, col]
+            ax.hist(a.ravel(), bins=40, color=f"C{row}")
+            ax.set_yticks([])
+            ax.tick_params(labelsize=6)
+            ax.set_title(f"L{col + 1} std {res['act_std'][col]:.2g}", fontsize=7)
+            if col == 0:
+                ax.set_ylabel(SCHEMES[scheme][0], fontsize=7)
+    fig.suptitle(f"{activation}: activation histograms per layer (rows: weight scale)")
+    fig.subplots_adjust(left=0.04, right=0.99, bottom=0.05, top=0.88, wspace=0.15, hspace=0.55)
+    return save_figure(fig, path)
+
+
+def _plot_curves(results: dict, path: str) -> str:
+    fig = new_figure("the init experiment's figures", figsize=(13, 7), dpi=80)
+    axes = fig.subplots(2, len(results), squeeze=False)
+    for col, (activation, runs) in enumerate(results.items()):
+        for scheme, res in runs.items():
+            layers = np.arange(1, len(res["act_std"]) + 1)
+            # floor at 1e-300 so a collapse to exactly 0 still shows on the log axis
+            axes[0, col].semilogy(layers, np.maximum(res["act_std"], 1e-300), "o-", ms=3, label=SCHEMES[scheme][0])
+            axes[1, col].semilogy(layers, np.maximum(res["grad_W_norm"], 1e-300), "o-", ms=3,
+                                  label=SCHEMES[scheme][0])
+        axes[0, col].set_title(f"{activation}: activation std per layer")
+        axes[1, col].set_title(f"{activation}: ||dL/dW|| per layer")
+        for ax in axes[:, col]:
+            ax.set_xlabel("layer")
+            ax.grid(alpha=0.3)
+        axes[0, col].legend(fontsize=7)
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def run(out: str | os.PathLike, *, quick: bool = False, seed: int = 0, print_fn=print) -> dict:
+    """Run the study, write ``init.json`` and the figures into ``out``, print a table; return the JSON.
+
+    ``quick`` only skips the per-layer histogram figures (the numbers are the same).
+    """
+    out = prepare_out(out)
+    config = {"n_samples": 1000, "width": 100, "depth": 10, "seed": seed, "upstream_gradient": "N(0, 1)",
+              "dtype": "float64", "bias": False}
+    results, figures = {}, []
+    for activation in ACTIVATIONS:
+        runs = {s: run_stack(activation, s, n_samples=config["n_samples"], width=config["width"],
+                             depth=config["depth"], seed=seed, keep_activations=not quick) for s in SCHEMES}
+        if not quick:
+            figures.append(_plot_histograms(activation, runs, os.path.join(out, f"init_hist_{activation}.png")))
+        results[activation] = {s: {k: v for k, v in r.items() if k != "a"} for s, r in runs.items()}
+    figures.append(_plot_curves(results, os.path.join(out, "init_curves.png")))
+    checks = known_results(results)
+    data = {"experiment": "init", "config": config, "schemes": {k: v[0] for k, v in SCHEMES.items()},
+            "results": results, "checks": checks,
+            "figures": [os.path.basename(f) for f in figures]}
+    write_json(os.path.join(out, "init.json"), data)
+    if print_fn is not None:
+        depth = config["depth"]
+        rows = [[f"{a} / {SCHEMES[s][0]}", *results[a][s]["act_std"]] for a in ACTIVATIONS for s in SCHEMES]
+        print_fn("Activation std per layer (1,000 inputs, 10 layers of 100 units, no training)")
+        print_fn(table(["activation / weights", *[f"L{i}" for i in range(1, depth + 1)]], rows, "{:.2g}"))
+        print_fn("")
+        for name, ok in checks.items():
+            print_fn(f"  [{'ok' if ok else 'FAILED'}] {name}")
+        print_fn(f"wrote {os.path.join(out, 'init.json')} and {len(figures)} figure(s)")
+    return data

@@ -1,0 +1,60 @@
+"""The fast path (an accumulating BLAS gemm for SGD updates, lazily computed weight gradients)
+pinned to the plain NumPy expressions it replaces."""
+import numpy as np
+import pytest
+
+from mlpnumpy import MLP, _blas
+from mlpnumpy.optimizers import SGD
+
+needs_blas = pytest.mark.skipif(not _blas.available, reason="NumPy's BLAS gemm symbol not found")
+
+
+@needs_blas
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("ta,tb", [(False, False), (True, False), (False, True), (True, True)])
+def test_gemm_matches_numpy(dtype, ta, tb, rng):
+    A = rng.standard_normal((7, 5) if not ta else (5, 7)).astype(dtype)
+    B = rng.standard_normal((5, 3) if not tb else (3, 5)).astype(dtype)
+    A, B = (A.T if ta else A), (B.T if tb else B)
+    C = rng.standard_normal((7, 3)).astype(dtype)
+    expected = -0.3 * (A @ B) + 0.7 * C
+    assert _blas.gemm(-0.3, A, B, 0.7, C)
+    np.testing.assert_allclose(C, expected, rtol=1e-5 if dtype == np.float32 else 1e-12, atol=1e-6)
+
+
+def test_gemm_declines_what_it_cannot_do(rng):
+    A = rng.standard_normal((4, 4))
+    assert not _blas.gemm(1.0, A[:, ::2], A[::2], 0.0, np.zeros((4, 4)))  # strided operands
+    assert not _blas.gemm(1.0, A, A.astype(np.float32), 0.0, np.zeros((4, 4)))  # mixed dtypes
+
+
+def test_lazy_gradient_equals_computed_gradient(rng):
+    model = MLP([6, 5, 3], seed=0, dtype=np.float64)
+    X, y = rng.standard_normal((8, 6)), rng.integers(0, 3, 8)
+    model.loss.forward(model.forward(X, training=True), y)
+    model.backward(model.loss.backward())
+    layer = model.layers[0]
+    assert layer.weight.grad_factors is not None
+    x, _, a = layer._cache
+    dz = model.layers[1].backward(model.loss.backward()) * (a > 0)
+    np.testing.assert_allclose(layer.dW, x.T @ dz, rtol=1e-12)
+    assert layer.weight.grad_factors is None  # computed once, then kept
+
+
+@needs_blas
+@pytest.mark.parametrize("dtype,rtol", [(np.float64, 1e-11), (np.float32, 2e-5)])
+@pytest.mark.parametrize("opt", [lambda: SGD(0.1), lambda: SGD(0.1, weight_decay=0.01),
+                                 lambda: SGD(0.05, momentum=0.9), lambda: SGD(0.05, momentum=0.9, dampening=0.2)])
+def test_fused_sgd_equals_plain_sgd(dtype, rtol, opt, rng, monkeypatch):
+    X, y = rng.standard_normal((200, 10)), rng.integers(0, 4, 200)
+
+    def train():
+        m = MLP([10, 16, 8, 4], seed=3, dtype=dtype)
+        m.fit(X, y, epochs=3, batch_size=32, optimizer=opt(), verbose=False)
+        return m.get_weights()
+
+    fused = train()
+    monkeypatch.setattr(_blas, "available", False)
+    plain = train()
+    for f, p in zip(fused, plain):
+        np.testing.assert_allclose(f, p, rtol=rtol, atol=rtol)

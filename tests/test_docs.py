@@ -1,0 +1,65 @@
+"""The guided tour in docs/ cannot rot: every ```python block runs (blocks of one file share a
+namespace, in order) and every `src/mlpnumpy/...py: Name` it points at exists."""
+import pathlib
+import re
+
+import pytest
+
+DOCS = pathlib.Path(__file__).resolve().parent.parent / "docs"
+ROOT = DOCS.parent
+CHAPTERS = ["01-neuron-and-forward-pass.md", "02-chain-rule-dense-layer.md", "03-softmax-cross-entropy.md",
+            "04-gradient-checking.md", "05-initialisation.md", "06-training-a-classifier.md"]
+BLOCK = re.compile(r"^```python[ \t]*([\w-]*)[ \t]*\n(.*?)^```[ \t]*$", re.S | re.M)
+REF = re.compile(r"`(src/mlpnumpy/[\w/]+\.py)(?::\s*([\w.]+))?`")
+
+
+def blocks(path):
+    """``(tag, code, line)`` for each ```python block of a Markdown file."""
+    text = path.read_text(encoding="utf-8")
+    return [(m.group(1), m.group(2), text.count("\n", 0, m.start()) + 2) for m in BLOCK.finditer(text)]
+
+
+def test_the_index_links_every_chapter():
+    index = (DOCS / "README.md").read_text(encoding="utf-8")
+    for name in CHAPTERS:
+        assert (DOCS / name).is_file(), name
+        assert f"({name})" in index, name
+
+
+@pytest.mark.parametrize("name", CHAPTERS)
+def test_chapter_blocks_run(name, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # anything a block writes lands here
+    found = blocks(DOCS / name)
+    runnable = [b for b in found if b[0] == ""]
+    assert len(runnable) >= 2, f"{name} should show its claims in runnable blocks"
+    assert sum(code.count("assert") for _, code, _ in runnable) >= 3, f"{name}: blocks should assert results"
+    namespace = {"__name__": f"docs_{name[:2]}"}
+    for tag, code, line in found:
+        if tag == "no-run":
+            # only for real downloaded data; everything else must run
+            assert re.search(r"mnist", code, re.I), f"{name}:{line}: no-run block that needs no download"
+            continue
+        assert tag == "", f"{name}:{line}: unknown block tag {tag!r}"
+        exec(compile("\n" * (line - 1) + code, str(DOCS / name), "exec"), namespace)
+
+
+@pytest.mark.parametrize("name", ["README.md", *CHAPTERS])
+def test_code_references_exist(name):
+    text = (DOCS / name).read_text(encoding="utf-8")
+    refs = REF.findall(text)
+    if name != "README.md":
+        assert refs, f"{name} should point at the code that implements it"
+    for path, symbol in refs:
+        source = ROOT / path
+        assert source.is_file(), f"{name} points at missing {path}"
+        if symbol:
+            code = source.read_text(encoding="utf-8")
+            for part in symbol.split("."):
+                assert re.search(rf"^\s*(def|class)\s+{re.escape(part)}\b", code, re.M), \
+                    f"{name} points at {path}: {symbol}, which is not defined there"
+
+
+def test_the_block_extractor_sees_tags_and_ignores_other_languages(tmp_path):
+    md = tmp_path / "x.md"
+    md.write_text("```python\na = 1\n```\n\n```python no-run\nb = 2\n```\n\n```\nshell\n```\n")
+    assert [(t, c) for t, c, _ in blocks(md)] == [("", "a = 1\n"), ("no-run", "b = 2\n")]
