@@ -285,12 +285,15 @@ class AdamW(Optimizer):
         return 2 if self.weight_decay and not self.decoupled_weight_decay else 1
 
     def _init_state(self, p: Parameter) -> dict[str, np.ndarray]:
-        state = {"exp_avg": np.zeros_like(p.data), "exp_avg_sq": np.zeros_like(p.data)}
+        state = {"grad_sum": np.zeros_like(p.data), "sq_grad_sum": np.zeros_like(p.data)}
         if self.amsgrad:
-            state["max_exp_avg_sq"] = np.zeros_like(p.data)
+            state["max_sq_grad_sum"] = np.zeros_like(p.data)
         return state
 
     def _update(self, p: Parameter, state: dict, scratch: np.ndarray) -> None:
+        # The moments are kept without their (1 - beta) factors, n = m / (1 - beta1) and
+        # u = v / (1 - beta2), which saves two passes over the weights per step; the factors are
+        # folded into the scalars of the final update, so the result is the rule above.
         beta1, beta2 = self.betas
         t = self.iterations
         s = scratch[0]
@@ -300,20 +303,22 @@ class AdamW(Optimizer):
             g = p.grad
         else:
             g = self._grad(p, scratch[-1])
-        m, v = state["exp_avg"], state["exp_avg_sq"]
-        m *= beta1
-        _axpy(m, 1.0 - beta1, g, s)
-        v *= beta2
+        n, u = state["grad_sum"], state["sq_grad_sum"]
+        n *= beta1
+        n += g                                   # n_t = beta1 n + g
         np.multiply(g, g, out=s)
-        _axpy(v, 1.0 - beta2, s, s)
+        u *= beta2
+        u += s                                   # u_t = beta2 u + g^2
         if self.amsgrad:
-            v = np.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
-        # s = sqrt(v) / sqrt(1 - beta2^t) + eps;  w -= lr / (1 - beta1^t) * m / s
-        np.sqrt(v, out=s)
-        s /= math.sqrt(1.0 - beta2 ** t)
-        s += self.eps
-        np.divide(m, s, out=s)
-        _axpy(p.data, -self.lr / (1.0 - beta1 ** t), s, s)
+            u = np.maximum(state["max_sq_grad_sum"], u, out=state["max_sq_grad_sum"])
+        c1 = (1.0 - beta1) / (1.0 - beta1 ** t)             # m_hat = c1 n
+        c2 = math.sqrt((1.0 - beta2) / (1.0 - beta2 ** t))  # sqrt(v_hat) = c2 sqrt(u)
+        # w -= lr c1 n / (c2 sqrt(u) + eps) = (lr c1 / c2) n / (sqrt(u) + eps / c2)
+        np.sqrt(u, out=s)
+        s += self.eps / c2
+        np.divide(n, s, out=s)
+        s *= self.lr * c1 / c2
+        p.data -= s
 
 
 class Adam(AdamW):

@@ -191,41 +191,30 @@ def load_array_file(path: str | os.PathLike, *, label_column: int | str | None =
 
 
 def _np_load(path: str | os.PathLike, name: str) -> Any:
-    try:
-        return np.load(path, allow_pickle=False)
-    except ValueError as exc:  # object arrays need pickle, which is refused
-        raise FileFormatError(f"{name}: cannot be read without unpickling, which is refused for "
-                              f"safety ({exc})") from None
-    except (OSError, EOFError, zipfile.BadZipFile) as exc:
-        if isinstance(exc, FileNotFoundError):
-            raise
-        raise FileFormatError(f"{name}: not a valid NumPy file ({exc})") from None
+    """A .npy array or a .npz archive's arrays (as a dict), read by :mod:`mlpnumpy._npyio`."""
+    from .._npyio import load_npy, load_npz
+    with open(path, "rb") as f:
+        is_zip = f.read(4) == b"PK\x03\x04"
+    return load_npz(path) if is_zip else load_npy(path)
 
 
 def _load_npz(path: str | os.PathLike, name: str, x_key: str | None, y_key: str | None
               ) -> tuple[np.ndarray, np.ndarray | None]:
     archive = _np_load(path, name)
-    if not isinstance(archive, np.lib.npyio.NpzFile):
+    if not isinstance(archive, dict):
         raise FileFormatError(f"{name}: has a .npz extension but holds a single array")
-    with archive:
-        keys = list(archive.files)
-        held = ", ".join(keys) or "nothing"
+    keys = list(archive)
+    held = ", ".join(keys) or "nothing"
+    if x_key is None:
+        x_key = next((k for k in ("X", "x") if k in keys), None)
         if x_key is None:
-            x_key = next((k for k in ("X", "x") if k in keys), None)
-            if x_key is None:
-                raise FileFormatError(f"{name}: no 'X' or 'x' array; it holds: {held}; pass x_key=")
-        elif x_key not in keys:
-            raise InvalidArgumentError(f"x_key={x_key!r} is not in {name}; expected one of: {held}")
-        if y_key is None:
-            y_key = next((k for k in ("y", "Y") if k in keys), None)
-        elif y_key not in keys:
-            raise InvalidArgumentError(f"y_key={y_key!r} is not in {name}; expected one of: {held}")
-        try:
-            X = archive[x_key]
-            y = archive[y_key] if y_key is not None else None
-        except ValueError as exc:
-            raise FileFormatError(f"{name}: cannot be read without unpickling, which is refused "
-                                  f"for safety ({exc})") from None
-        except (OSError, EOFError, zipfile.BadZipFile) as exc:
-            raise FileFormatError(f"{name}: corrupt .npz member ({exc})") from None
+            raise FileFormatError(f"{name}: no 'X' or 'x' array; it holds: {held}; pass x_key=")
+    elif x_key not in keys:
+        raise InvalidArgumentError(f"x_key={x_key!r} is not in {name}; expected one of: {held}")
+    if y_key is None:
+        y_key = next((k for k in ("y", "Y") if k in keys), None)
+    elif y_key not in keys:
+        raise InvalidArgumentError(f"y_key={y_key!r} is not in {name}; expected one of: {held}")
+    X = archive[x_key]
+    y = archive[y_key] if y_key is not None else None
     return X, y
