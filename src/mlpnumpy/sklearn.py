@@ -1,0 +1,925 @@
+"""scikit-learn estimators, ``MLPClassifier`` and ``MLPRegressor``, trained by mlpnumpy's layers.
+
+Drop-in replacements for ``sklearn.neural_network``'s classes: the same parameters, defaults, fitted
+attributes and training rules (Glorot initialisation drawn from ``random_state``, sklearn's SGD and
+Adam, its loss with the L2 penalty, its ``tol``/``n_iter_no_change`` convergence test, early stopping
+on a stratified split), so that with the same ``random_state`` they learn the same weights. Extras
+(dropout, batch norm, more activations, mlpnumpy optimizers and schedules, callbacks) change nothing
+at their defaults. This module is the optional part: it imports scikit-learn at the top.
+"""
+from __future__ import annotations
+
+import copy
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+
+from .errors import require
+
+require("sklearn", "sklearn", "mlpnumpy.sklearn")
+
+from scipy.special import xlogy
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, is_classifier
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import accuracy_score, r2_score
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import LabelBinarizer
+from sklearn.utils import check_random_state, column_or_1d, gen_batches, shuffle
+from sklearn.utils.class_weight import compute_sample_weight
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import (
+    _check_partial_fit_first_call,
+    type_of_target,
+    unique_labels,
+)
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_is_fitted,
+    validate_data,
+)
+
+from .activations import sigmoid, softmax
+from .callbacks import Callback, ProgressBar
+from .errors import InvalidArgumentError, check_choice
+from .layers import ActivationLayer, BatchNorm1d, Dense, Dropout, _check_dtype
+from .model import Sequential
+
+__all__ = ["MLPClassifier", "MLPRegressor"]
+
+_STOCHASTIC_SOLVERS = ("sgd", "adam")
+_SKLEARN_ACTIVATIONS = ("identity", "logistic", "tanh", "relu")
+_EXTRA_ACTIVATIONS = ("leaky_relu", "gelu", "elu")
+
+
+# ----------------------------------------------------------------------------- update rules
+class _SklearnSGD:
+    r"""scikit-learn's ``SGDOptimizer``, not torch's SGD.
+
+    :math:`v \leftarrow \mu v - \eta g`; the step is :math:`v` (plain momentum) or, with Nesterov,
+    :math:`\mu v - \eta g` computed *after* the velocity update. ``learning_rate`` may be
+    ``'invscaling'`` (:math:`\eta_0 / (t + 1)^{p}` with ``t`` the samples seen) or ``'adaptive'``
+    (divide by 5 when the loss stalls, stop below 1e-6).
+    """
+
+    def __init__(self, params, learning_rate_init, lr_schedule, momentum, nesterov, power_t):
+        self.learning_rate_init = learning_rate_init
+        self.learning_rate = float(learning_rate_init)
+        self.lr_schedule, self.momentum, self.nesterov, self.power_t = lr_schedule, momentum, nesterov, power_t
+        self.velocities = [np.zeros_like(p.data) for p in params]
+
+    @property
+    def lr(self) -> float:  # what mlpnumpy schedules drive
+        return self.learning_rate
+
+    @lr.setter
+    def lr(self, value: float) -> None:
+        self.learning_rate = float(value)
+
+    def step(self, params) -> None:
+        for p, v in zip(params, self.velocities):
+            # Same operation order as sklearn, so the float64 results agree to the last bit.
+            update = self.momentum * v - self.learning_rate * p.grad
+            v[...] = update
+            if self.nesterov:
+                update = self.momentum * v - self.learning_rate * p.grad
+            p.data += update
+
+    def iteration_ends(self, time_step: int) -> None:
+        if self.lr_schedule == "invscaling":
+            self.learning_rate = float(self.learning_rate_init) / (time_step + 1) ** self.power_t
+
+    def trigger_stopping(self, msg: str, verbose) -> bool:
+        if self.lr_schedule != "adaptive":
+            if verbose:
+                print(msg + " Stopping.")
+            return True
+        if self.learning_rate <= 1e-6:
+            if verbose:
+                print(msg + " Learning rate too small. Stopping.")
+            return True
+        self.learning_rate /= 5.0
+        if verbose:
+            print(f"{msg} Setting learning rate to {self.learning_rate:f}")
+        return False
+
+
+class _SklearnAdam(_SklearnSGD):
+    r"""scikit-learn's ``AdamOptimizer`` (Kingma & Ba, 2014, Algorithm 1 with the bias corrections
+    folded into the step size): :math:`\eta_t = \eta_0 \sqrt{1-\beta_2^t}/(1-\beta_1^t)`, step
+    :math:`-\eta_t m / (\sqrt v + \epsilon)`. Differs from ``torch.optim.Adam``, which adds
+    :math:`\epsilon` to the bias-corrected :math:`\sqrt{\hat v}`."""
+
+    def __init__(self, params, learning_rate_init, beta_1, beta_2, epsilon):
+        self.learning_rate_init = learning_rate_init
+        self.learning_rate = float(learning_rate_init)
+        self.lr_schedule = "constant"
+        self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
+        self.t = 0
+        self.ms = [np.zeros_like(p.data) for p in params]
+        self.vs = [np.zeros_like(p.data) for p in params]
+
+    @property
+    def lr(self) -> float:
+        return self.learning_rate_init
+
+    @lr.setter
+    def lr(self, value: float) -> None:
+        self.learning_rate_init = float(value)
+
+    def step(self, params) -> None:
+        self.t += 1
+        b1, b2 = self.beta_1, self.beta_2
+        self.learning_rate = self.learning_rate_init * np.sqrt(1 - b2 ** self.t) / (1 - b1 ** self.t)
+        for p, m, v in zip(params, self.ms, self.vs):
+            m[...] = b1 * m + (1 - b1) * p.grad
+            v[...] = b2 * v + (1 - b2) * p.grad ** 2
+            p.data += -self.learning_rate * m / (np.sqrt(v) + self.epsilon)
+
+
+class _OwnOptimizer:
+    """An mlpnumpy optimizer behind the same small interface (stops when the loss stalls)."""
+
+    def __init__(self, optimizer):
+        self.optimizer = optimizer
+
+    @property
+    def lr(self) -> float:
+        return self.optimizer.lr
+
+    @lr.setter
+    def lr(self, value: float) -> None:
+        self.optimizer.lr = value
+
+    def step(self, params) -> None:
+        self.optimizer.step(params)
+
+    def iteration_ends(self, time_step: int) -> None:
+        pass
+
+    def trigger_stopping(self, msg: str, verbose) -> bool:
+        if verbose:
+            print(msg + " Stopping.")
+        return True
+
+
+# ----------------------------------------------------------------------------- losses
+# Each takes the output-layer *activations* (probabilities or predictions), as sklearn's do; for
+# every pair below the gradient with respect to the output layer's pre-activation is ``p - y``.
+def _squared_loss(y, p, w):
+    return 0.5 * np.average((y - p) ** 2, weights=w, axis=0).mean()
+
+
+def _poisson_loss(y, p, w):
+    return np.average(xlogy(y, y / p) - y + p, weights=w, axis=0).sum()
+
+
+def _log_loss(y, p, w):
+    eps = np.finfo(p.dtype).eps
+    p = np.clip(p, eps, 1 - eps)
+    if p.shape[1] == 1:
+        p = np.append(1 - p, p, axis=1)
+    if y.shape[1] == 1:
+        y = np.append(1 - y, y, axis=1)
+    return -np.average(xlogy(y, p), weights=w, axis=0).sum()
+
+
+def _binary_log_loss(y, p, w):
+    eps = np.finfo(p.dtype).eps
+    p = np.clip(p, eps, 1 - eps)
+    return -np.average(xlogy(y, p) + xlogy(1 - y, 1 - p), weights=w, axis=0).sum()
+
+
+_OUTPUT_ACTIVATIONS = {"identity": lambda z: z, "softmax": softmax, "logistic": sigmoid, "exp": np.exp}
+_LOSSES = {("squared_error", "identity"): _squared_loss, ("poisson", "exp"): _poisson_loss,
+           ("log_loss", "softmax"): _log_loss, ("log_loss", "logistic"): _binary_log_loss}
+# The core model's loss, which sets its output transform (ONNX export, model.predict_proba).
+_CORE_LOSS = {"softmax": "cross_entropy", "logistic": "binary_cross_entropy", "identity": "mse", "exp": "mse"}
+
+
+def _check_params(est) -> None:
+    """Validate the constructor arguments (stored verbatim) with messages that name the fix."""
+    def real(name, low, high=None, low_open=False, high_open=False):
+        v = getattr(est, name)
+        ok = isinstance(v, Real) and not isinstance(v, bool) and np.isfinite(v) and \
+            (v > low if low_open else v >= low) and (high is None or (v < high if high_open else v <= high))
+        if not ok:
+            rng = f"{'(' if low_open else '['}{low}, {high if high is not None else 'inf'}" \
+                  f"{')' if high_open or high is None else ']'}"
+            raise InvalidArgumentError(f"{name}={v!r} is invalid; expected a number in {rng}")
+
+    def integer(name, low=1):
+        v = getattr(est, name)
+        if not (isinstance(v, Integral) and not isinstance(v, bool) and v >= low):
+            raise InvalidArgumentError(f"{name}={v!r} is invalid; expected an integer >= {low}")
+
+    acts = est.activation if isinstance(est.activation, (list, tuple)) else [est.activation]
+    for a in acts:
+        if not (isinstance(a, str) and a in _SKLEARN_ACTIVATIONS + _EXTRA_ACTIVATIONS):
+            raise InvalidArgumentError(f"activation={a!r} is not one of: "
+                                       f"{', '.join(_SKLEARN_ACTIVATIONS + _EXTRA_ACTIVATIONS)}")
+    check_choice("solver", est.solver, ["lbfgs", "sgd", "adam"])
+    if est.solver != est.solver.lower():
+        raise InvalidArgumentError(f"solver={est.solver!r} is not one of: lbfgs, sgd, adam")
+    check_choice("learning_rate", est.learning_rate, ["constant", "invscaling", "adaptive"])
+    real("alpha", 0)
+    if not (isinstance(est.batch_size, str) and est.batch_size == "auto"):
+        integer("batch_size")
+    real("learning_rate_init", 0, low_open=True)
+    real("power_t", 0)
+    integer("max_iter")
+    real("tol", 0)
+    real("momentum", 0, 1)
+    real("validation_fraction", 0, 1, high_open=True)
+    real("beta_1", 0, 1, high_open=True)
+    real("beta_2", 0, 1, high_open=True)
+    real("epsilon", 0, low_open=True)
+    if est.n_iter_no_change != np.inf:
+        integer("n_iter_no_change")
+    integer("max_fun")
+    for name in ("shuffle", "nesterovs_momentum", "early_stopping", "warm_start", "batch_norm",
+                 "restore_best_weights", "progress_bar"):
+        if not isinstance(getattr(est, name), (bool, np.bool_)):
+            raise InvalidArgumentError(f"{name}={getattr(est, name)!r} is not a bool; expected True or False")
+    real("dropout", 0, 1, high_open=True)
+    _check_dtype(est.dtype)
+    if est.lr_schedule is not None and est.learning_rate != "constant":
+        raise InvalidArgumentError(f"lr_schedule={est.lr_schedule!r} and learning_rate={est.learning_rate!r} "
+                                   "both set the learning rate; use learning_rate='constant' with a schedule")
+    for cb in est.callbacks:
+        if not isinstance(cb, Callback):
+            raise InvalidArgumentError(f"callbacks holds {type(cb).__name__}; expected mlpnumpy Callback objects")
+
+
+class _BaseMLP(BaseEstimator):
+    """What the classifier and the regressor share: building, the training loops, the forward pass."""
+
+    # ------------------------------------------------------------------ structure
+    def _hidden_sizes(self) -> list[int]:
+        h = self.hidden_layer_sizes
+        h = list(h) if hasattr(h, "__iter__") else [h]
+        if any(not isinstance(u, Integral) or isinstance(u, bool) or u <= 0 for u in h):
+            raise InvalidArgumentError(f"hidden_layer_sizes={self.hidden_layer_sizes!r} is invalid; "
+                                       "expected positive integers, e.g. (100,) or (64, 32)")
+        return [int(u) for u in h]
+
+    def _activations(self, n_hidden: int) -> list[str]:
+        if isinstance(self.activation, (list, tuple)):
+            if len(self.activation) != n_hidden:
+                raise InvalidArgumentError(f"activation has {len(self.activation)} entries; expected one per "
+                                           f"hidden layer ({n_hidden})")
+            return list(self.activation)
+        return [self.activation] * n_hidden
+
+    def _build(self, layer_units: list[int], dtype) -> None:
+        """Create ``model_`` and draw its weights as sklearn's ``_initialize`` does."""
+        n_hidden = len(layer_units) - 2
+        acts = self._activations(n_hidden)
+        layers, self._hidden_ends = [], []
+        for i in range(n_hidden):
+            if self.batch_norm:
+                layers += [Dense(layer_units[i], layer_units[i + 1], "identity", dtype=dtype),
+                           BatchNorm1d(layer_units[i + 1], dtype=dtype), ActivationLayer(acts[i])]
+            else:
+                layers.append(Dense(layer_units[i], layer_units[i + 1], acts[i], dtype=dtype))
+            self._hidden_ends.append(len(layers) - 1)
+            if self.dropout > 0:
+                layers.append(Dropout(self.dropout))
+        layers.append(Dense(layer_units[-2], layer_units[-1], "identity", dtype=dtype))
+        dense = [l for l in layers if isinstance(l, Dense)]
+        # Glorot & Bengio (2010) uniform, drawn in sklearn's order: per layer the weights, then the
+        # intercepts; sklearn's bound uses factor 2 for the logistic activation, 6 otherwise.
+        init = []
+        for i in range(len(dense)):
+            act = acts[min(i, n_hidden - 1)] if n_hidden else self.activation
+            bound = np.sqrt((2.0 if act == "logistic" else 6.0) / (layer_units[i] + layer_units[i + 1]))
+            W = self._random_state.uniform(-bound, bound, (layer_units[i], layer_units[i + 1]))
+            init.append((W, self._random_state.uniform(-bound, bound, layer_units[i + 1])))
+        # Dropout masks need a generator; drawing its seed only then keeps sklearn's stream otherwise.
+        seed = int(self._random_state.randint(np.iinfo(np.int32).max)) if self.dropout > 0 else None
+        self.model_ = Sequential(layers, loss=_CORE_LOSS[self.out_activation_], seed=seed, dtype=dtype)
+        for layer, (W, b) in zip(dense, init):
+            layer.W, layer.b = W, b
+        self._dense = dense
+        self.coefs_ = [l.W for l in dense]            # the very arrays the layers train
+        self.intercepts_ = [l.b for l in dense]
+        self._best_weights = self.model_.get_weights()
+
+    def _sync_attributes(self, writeable: bool = False) -> None:
+        """Copy any ``coefs_``/``intercepts_`` the user replaced into the layers, then alias them again.
+
+        After unpickling from read-only memory (joblib memmaps) the arrays may be separate copies or
+        read-only; ``writeable=True`` (before training) gives the layers their own writeable arrays.
+        """
+        if writeable:
+            for layer in self.model_.layers:
+                for prm in layer.parameters():
+                    if not prm.data.flags.writeable:
+                        prm.data, prm.grad = prm.data.copy(), prm.grad.copy()
+                for name, buf in layer.buffers().items():
+                    if not buf.flags.writeable:
+                        setattr(layer, name, buf.copy())
+        for i, layer in enumerate(self._dense):
+            for attr, arr in (("W", self.coefs_[i]), ("b", self.intercepts_[i])):
+                current = getattr(layer, attr)
+                if arr is not current and not (np.shape(arr) == current.shape and np.array_equal(arr, current)):
+                    setattr(layer, attr, arr)
+        self.coefs_ = [l.W for l in self._dense]
+        self.intercepts_ = [l.b for l in self._dense]
+
+    def _initialize(self, y, layer_units, dtype) -> None:
+        self.n_iter_ = 0
+        self.t_ = 0
+        self.n_outputs_ = y.shape[1]
+        self.n_layers_ = len(layer_units)
+        if not is_classifier(self):
+            self.out_activation_ = "exp" if self.loss == "poisson" else "identity"
+        elif self._label_binarizer.y_type_ == "multiclass":
+            self.out_activation_ = "softmax"
+        else:
+            self.out_activation_ = "logistic"
+        self._build(layer_units, dtype)
+        self.validation_loss_curve_ = None
+        if self._stochastic:
+            self.loss_curve_ = []
+            self._no_improvement_count = 0
+            if self.early_stopping:
+                self.validation_scores_ = []
+                self.best_validation_score_ = -np.inf
+                self.best_loss_ = None
+            else:
+                self.best_loss_ = np.inf
+                self.validation_scores_ = None
+                self.best_validation_score_ = None
+
+    @property
+    def _stochastic(self) -> bool:
+        return self.solver in _STOCHASTIC_SOLVERS or self.optimizer is not None
+
+    # ------------------------------------------------------------------ passes
+    def _output(self, X, training: bool = False) -> np.ndarray:
+        return _OUTPUT_ACTIVATIONS[self.out_activation_](self.model_.forward(X, training=training))
+
+    def _forward_pass_fast(self, X, check_input: bool = True) -> np.ndarray:
+        if check_input:
+            X = validate_data(self, X, dtype=self.model_.dtype, reset=False)
+        self._sync_attributes()
+        return self._output(X)
+
+    def _penalty(self) -> float:
+        return sum(float(np.dot(W.ravel(), W.ravel())) for W in self.coefs_)
+
+    def _loss(self, p, y, sample_weight) -> float:
+        """sklearn's objective on a batch: the mean loss plus ``alpha / (2 n) * sum ||W||^2``
+        (``n`` the batch's weight sum); intercepts and batch-norm parameters are not penalised."""
+        loss = _LOSSES[(self.loss, self.out_activation_)](y, p, sample_weight)
+        sw_sum = p.shape[0] if sample_weight is None else sample_weight.sum()
+        return loss + (0.5 * self.alpha) * self._penalty() / sw_sum
+
+    def _backprop(self, X, y, sample_weight) -> float:
+        """Loss of one batch; fills every parameter's ``grad`` with the objective's gradient."""
+        p = self._output(X, training=True)
+        loss = self._loss(p, y, sample_weight)
+        sw_sum = X.shape[0] if sample_weight is None else sample_weight.sum()
+        # Valid for the canonical pairs only (softmax + log-loss, logistic + binary log-loss,
+        # identity + squared error, exp + Poisson): d loss / d z = p - y per sample.
+        delta = p - y
+        if sample_weight is not None:
+            delta *= sample_weight.reshape(-1, 1)
+        self.model_.backward(delta)   # layers sum over the batch; the mean is taken just below
+        for layer in self._dense:
+            layer.weight.grad += self.alpha * layer.weight.data
+        for prm in self.model_.parameters():
+            prm.grad /= sw_sum
+        return loss
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, X, y, sample_weight=None, *, validation_data=None):
+        """Fit the model to ``X`` (n_samples, n_features) and ``y`` (n_samples,) or (n_samples, n_outputs).
+
+        ``validation_data=(X_val, y_val)`` scores that set every epoch (``validation_scores_``,
+        ``validation_loss_curve_``) and, with ``early_stopping=True``, replaces the internal split.
+        """
+        return self._fit(X, y, sample_weight, incremental=False, validation_data=validation_data)
+
+    def _fit(self, X, y, sample_weight=None, incremental=False, validation_data=None):
+        _check_params(self)
+        hidden = self._hidden_sizes()
+        dtype = _check_dtype(self.dtype)
+        first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
+        X, y = self._validate_input(X, y, incremental, reset=first_pass, dtype=dtype)
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, X)
+        sample_weight = self._class_weighted(y, sample_weight, X.dtype)
+        if y.ndim == 1:
+            y = y.reshape((-1, 1))
+        layer_units = [X.shape[1]] + hidden + [y.shape[1]]
+        self._random_state = check_random_state(self.random_state)
+        if first_pass:
+            self._initialize(y, layer_units, X.dtype)
+        else:
+            self._sync_attributes(writeable=True)
+            if [d.in_features for d in self._dense] + [self._dense[-1].out_features] != layer_units:
+                raise InvalidArgumentError(f"the data needs layer sizes {layer_units}, but the fitted model has "
+                                           f"{[d.in_features for d in self._dense] + [self._dense[-1].out_features]}"
+                                           "; fit again with warm_start=False")
+        y = y.astype(X.dtype)
+        val = self._validation_arrays(validation_data, X.dtype)
+        if self._stochastic:
+            self._fit_stochastic(X, y, sample_weight, incremental, val)
+        else:
+            self._fit_lbfgs(X, y, sample_weight)
+        if not all(np.isfinite(w).all() for w in self.coefs_ + self.intercepts_):
+            raise ValueError("Solver produced non-finite parameter weights. The input data may contain "
+                             "large values and need to be preprocessed.")
+        return self
+
+    def _class_weighted(self, y, sample_weight, dtype):
+        if self.class_weight is None:
+            return sample_weight
+        if not is_classifier(self) or y.ndim == 2 and y.shape[1] > 1 and \
+                self._label_binarizer.y_type_ != "multiclass":
+            raise InvalidArgumentError("class_weight works for binary and multiclass targets only; "
+                                       "pass sample_weight for multilabel data")
+        labels = self._label_binarizer.inverse_transform(y if y.ndim == 2 else y.reshape(-1, 1))
+        cw = compute_sample_weight(self.class_weight, labels).astype(dtype)
+        return cw if sample_weight is None else sample_weight * cw
+
+    def _validation_arrays(self, validation_data, dtype):
+        """``(X_val, Y_val (encoded, 2-D), y_val (as given))`` from ``validation_data``, or None."""
+        if validation_data is None:
+            return None
+        try:
+            Xv, yv = validation_data
+        except (TypeError, ValueError):
+            raise InvalidArgumentError("validation_data must be a pair (X_val, y_val)") from None
+        Xv = validate_data(self, Xv, dtype=dtype, reset=False)
+        yv = np.asarray(yv)
+        if is_classifier(self):
+            Yv = self._label_binarizer.transform(yv).astype(dtype)
+        else:
+            Yv = yv.astype(dtype).reshape(yv.shape[0], -1)
+        if Yv.shape[0] != Xv.shape[0] or Yv.shape[1] != self.n_outputs_:
+            raise InvalidArgumentError(f"validation_data has {Xv.shape[0]} rows and targets of shape {yv.shape}; "
+                                       f"expected one target per row with {self.n_outputs_} output(s)")
+        return Xv, Yv, yv
+
+    def _make_solver(self, params):
+        if self.optimizer is not None:
+            from .optimizers import Optimizer, get_optimizer
+            if isinstance(self.optimizer, Optimizer):
+                return _OwnOptimizer(copy.deepcopy(self.optimizer))
+            return _OwnOptimizer(get_optimizer(self.optimizer, self.learning_rate_init))
+        if self.solver == "sgd":
+            return _SklearnSGD(params, self.learning_rate_init, self.learning_rate, self.momentum,
+                               self.nesterovs_momentum, self.power_t)
+        return _SklearnAdam(params, self.learning_rate_init, self.beta_1, self.beta_2, self.epsilon)
+
+    def _fit_stochastic(self, X, y, sample_weight, incremental, val):
+        model = self.model_
+        params = [l.weight for l in self._dense] + [l.bias for l in self._dense]
+        params += [p for p in model.parameters() if all(p is not q for q in params)]
+        if not incremental or not hasattr(self, "_optimizer"):
+            self._optimizer = self._make_solver(params)
+            self._schedule = None
+            if self.lr_schedule is not None:
+                from .schedules import get_schedule
+                self._schedule = get_schedule(copy.deepcopy(self.lr_schedule))
+                self._schedule.begin(self._optimizer)
+        if self.early_stopping and incremental:
+            raise ValueError("partial_fit does not support early_stopping=True")
+        early_stopping = self.early_stopping
+        sw_val = None
+        if val is not None:
+            X_train, y_train, sample_weight_train = X, y, sample_weight
+            X_val, Y_val, y_val = val
+        elif early_stopping:
+            # don't stratify in multilabel classification
+            stratify = y if is_classifier(self) and self.n_outputs_ == 1 else None
+            if sample_weight is None:
+                X_train, X_val, y_train, Y_val = train_test_split(
+                    X, y, random_state=self._random_state, test_size=self.validation_fraction, stratify=stratify)
+                sample_weight_train = None
+            else:
+                X_train, X_val, y_train, Y_val, sample_weight_train, sw_val = train_test_split(
+                    X, y, sample_weight, random_state=self._random_state, test_size=self.validation_fraction,
+                    stratify=stratify)
+            if X_val.shape[0] < 2:
+                raise ValueError("The validation set is too small. Increase 'validation_fraction' or the size "
+                                 "of your dataset.")
+            y_val = self._label_binarizer.inverse_transform(Y_val) if is_classifier(self) else Y_val
+        else:
+            X_train, y_train, sample_weight_train = X, y, sample_weight
+            X_val = Y_val = y_val = None
+        if X_val is not None:
+            if not isinstance(self.validation_scores_, list):
+                self.validation_scores_ = []
+                self.best_validation_score_ = -np.inf
+            if not isinstance(self.validation_loss_curve_, list):
+                self.validation_loss_curve_ = []
+        n_samples = X_train.shape[0]
+        sample_idx = np.arange(n_samples, dtype=int)
+        if self.batch_size == "auto":
+            batch_size = min(200, n_samples)
+        else:
+            if self.batch_size > n_samples:
+                warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is going to be clipped")
+            batch_size = int(np.clip(self.batch_size, 1, n_samples))
+        callbacks = list(self.callbacks) + ([ProgressBar()] if self.progress_bar else [])
+        steps = -(-n_samples // batch_size)
+        for cb in callbacks:
+            cb.params = {"epochs": self.max_iter, "steps": steps, "batch_size": batch_size, "samples": n_samples}
+            cb.set_model(model)
+        model.stop_training = False
+        keep_best = early_stopping or self.restore_best_weights
+        for cb in callbacks:
+            cb.on_train_begin({})
+        try:
+            self.n_iter_ = 0
+            for it in range(self.max_iter):
+                for cb in callbacks:
+                    cb.on_epoch_begin(it, {})
+                if self.shuffle:
+                    sample_idx = shuffle(sample_idx, random_state=self._random_state)
+                accumulated_loss = 0.0
+                for b, batch_slice in enumerate(gen_batches(n_samples, batch_size)):
+                    batch_idx = sample_idx[batch_slice] if self.shuffle else batch_slice
+                    sw_batch = None if sample_weight_train is None else sample_weight_train[batch_idx]
+                    batch_loss = self._backprop(X_train[batch_idx], y_train[batch_idx], sw_batch)
+                    accumulated_loss += batch_loss * (batch_slice.stop - batch_slice.start)
+                    self._optimizer.step(params)
+                    if self._schedule is not None and self._schedule.interval == "step":
+                        self._schedule.step()
+                    for cb in callbacks:
+                        cb.on_batch_end(b, {"loss": batch_loss})
+                self.n_iter_ += 1
+                self.loss_ = accumulated_loss / X_train.shape[0]
+                self.t_ += n_samples
+                self.loss_curve_.append(self.loss_)
+                if self.verbose:
+                    print(f"Iteration {self.n_iter_}, loss = {self.loss_:.8f}")
+                logs = {"loss": self.loss_, "lr": self._optimizer.lr}
+                if X_val is not None:
+                    self.validation_loss_curve_.append(self._loss(self._output(X_val), Y_val, sw_val))
+                    logs["val_loss"] = self.validation_loss_curve_[-1]
+                improved = self._update_no_improvement_count(early_stopping, X_val, y_val, sw_val)
+                if X_val is not None:
+                    logs["val_accuracy" if is_classifier(self) else "val_r2"] = self.validation_scores_[-1]
+                if improved and keep_best:
+                    self._best_weights = model.get_weights()
+                self._optimizer.iteration_ends(self.t_)
+                if self._schedule is not None and self._schedule.interval == "epoch":
+                    self._schedule.step(logs.get("val_loss", self.loss_))
+                for cb in callbacks:
+                    cb.on_epoch_end(it, logs)
+                if self._no_improvement_count > self.n_iter_no_change:
+                    if early_stopping:
+                        msg = (f"Validation score did not improve more than tol={self.tol:f} for "
+                               f"{self.n_iter_no_change} consecutive epochs.")
+                    else:
+                        msg = (f"Training loss did not improve more than tol={self.tol:f} for "
+                               f"{self.n_iter_no_change} consecutive epochs.")
+                    if self._optimizer.trigger_stopping(msg, self.verbose):
+                        break
+                    self._no_improvement_count = 0
+                if model.stop_training:
+                    break
+                if incremental:
+                    break
+                if self.n_iter_ == self.max_iter:
+                    warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and the "
+                                  "optimization hasn't converged yet.", ConvergenceWarning, stacklevel=2)
+        except KeyboardInterrupt:
+            warnings.warn("Training interrupted by user.")
+        if keep_best:  # early stopping keeps the best epoch's weights, as sklearn does
+            model.set_weights(self._best_weights)
+        for cb in callbacks:
+            cb.on_train_end({})
+
+    def _update_no_improvement_count(self, early_stopping, X_val, y_val, sw_val) -> bool:
+        """sklearn's convergence bookkeeping. Returns whether this epoch is the best so far: by
+        validation score when there is a validation set, by training loss otherwise."""
+        score_improved = None
+        if X_val is not None:
+            score = self._score(X_val, y_val, sample_weight=sw_val)
+            self.validation_scores_.append(score)
+            if self.verbose:
+                print(f"Validation score: {score:f}")
+            if early_stopping:
+                self._no_improvement_count = self._no_improvement_count + 1 \
+                    if score < self.best_validation_score_ + self.tol else 0
+            score_improved = bool(score > self.best_validation_score_)
+            if score_improved:
+                self.best_validation_score_ = score
+        if not early_stopping:
+            last = self.loss_curve_[-1]
+            self._no_improvement_count = self._no_improvement_count + 1 if last > self.best_loss_ - self.tol else 0
+            loss_improved = bool(last < self.best_loss_)
+            if loss_improved:
+                self.best_loss_ = last
+            if score_improved is None:
+                return loss_improved
+        return score_improved
+
+    def _fit_lbfgs(self, X, y, sample_weight):
+        require("scipy.optimize", "sklearn", "solver='lbfgs'")
+        import scipy.optimize
+        params = [l.weight for l in self._dense] + [l.bias for l in self._dense]
+        params += [p for p in self.model_.parameters() if all(p is not q for q in params)]
+        sizes = np.cumsum([0] + [p.size for p in params])
+
+        def unpack(x):
+            for p, s, e in zip(params, sizes[:-1], sizes[1:]):
+                p.data[...] = x[s:e].reshape(p.shape)
+
+        def loss_grad(x):
+            unpack(x)
+            loss = self._backprop(X, y, sample_weight)
+            return loss, np.concatenate([p.grad.ravel() for p in params]).astype(np.float64)
+
+        x0 = np.concatenate([p.data.ravel() for p in params]).astype(np.float64)
+        iprint = 1 if self.verbose is True or self.verbose >= 1 else -1
+        try:
+            from sklearn.utils.fixes import _get_additional_lbfgs_options_dict
+            extra = _get_additional_lbfgs_options_dict("iprint", iprint)
+        except ImportError:  # pragma: no cover - other sklearn versions
+            extra = {}
+        res = scipy.optimize.minimize(loss_grad, x0, method="L-BFGS-B", jac=True,
+                                      options={"maxfun": self.max_fun, "maxiter": self.max_iter,
+                                               "gtol": self.tol, **extra})
+        from sklearn.utils.optimize import _check_optimize_result
+        self.n_iter_ = _check_optimize_result("lbfgs", res, self.max_iter)
+        self.loss_ = float(res.fun)
+        unpack(res.x)
+
+    # ------------------------------------------------------------------ extras
+    def transform(self, X, layer: int = -1) -> np.ndarray:
+        """Activations of hidden layer ``layer`` (``-1``: the last), shape (n_samples, units), in
+        evaluation mode (batch norm with its running statistics, no dropout)."""
+        check_is_fitted(self)
+        n_hidden = len(self._hidden_ends)
+        if not n_hidden:
+            raise InvalidArgumentError("this model has no hidden layer; hidden_layer_sizes=() ")
+        if not isinstance(layer, Integral) or not -n_hidden <= layer < n_hidden:
+            raise InvalidArgumentError(f"layer={layer!r} is out of range; expected an integer in "
+                                       f"[{-n_hidden}, {n_hidden - 1}]")
+        X = validate_data(self, X, dtype=self.model_.dtype, reset=False)
+        self._sync_attributes()
+        end = self._hidden_ends[layer]
+        out = X
+        for layer_obj in self.model_.layers[:end + 1]:
+            out = layer_obj.forward(out, training=False)
+        return out
+
+    def fit_transform(self, X, y, **fit_params) -> np.ndarray:
+        """``fit(X, y, **fit_params)`` then ``transform(X)``: the last hidden layer's activations."""
+        return self.fit(X, y, **fit_params).transform(X)
+
+    def __sklearn_tags__(self):
+        from sklearn.utils import TransformerTags
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = False
+        # transform() gives hidden activations, computed in the model's dtype
+        tags.transformer_tags = TransformerTags(preserves_dtype=[np.dtype(self.dtype).name])
+        return tags
+
+
+_EXTRA_DOC = """
+    Extras (mlpnumpy; the defaults change nothing)
+    ----------------------------------------------
+    dropout : float in [0, 1), default=0.0
+        Dropout after each hidden activation (masks from a generator seeded by ``random_state``).
+    batch_norm : bool, default=False
+        BatchNorm1d between each hidden Dense layer and its activation.
+    class_weight : dict, 'balanced' or None (classifier only)
+        Multiplies the sample weights by each sample's class weight (binary and multiclass).
+    activation : also 'leaky_relu', 'gelu', 'elu', or a list with one name per hidden layer.
+    optimizer : str or mlpnumpy Optimizer, default=None
+        Replaces ``solver`` (a name is built with ``learning_rate_init``; an instance is copied).
+    lr_schedule : mlpnumpy schedule or name, default=None
+        Drives the learning rate of any stochastic solver (needs ``learning_rate='constant'``).
+    callbacks : sequence of mlpnumpy Callback, default=()
+        Called with the core model (``model_``) and logs ``loss``, ``lr`` and, with a validation set,
+        ``val_loss`` and ``val_accuracy`` (classifier) or ``val_r2`` (regressor).
+    progress_bar : bool, default=False
+    restore_best_weights : bool, default=False
+        At the end keep the best epoch's weights: by validation score when there is a validation set,
+        by training loss otherwise (``early_stopping`` always does so, as in sklearn).
+    dtype : float64 (default) or float32
+        Precision of the weights and of the computation; inputs are converted to it.
+
+    The fitted core model is ``model_`` (an mlpnumpy ``Sequential``); ``coefs_[i]``/``intercepts_[i]``
+    are the very arrays its Dense layers train. ``fit`` also takes ``validation_data=(X_val, y_val)``,
+    which fills ``validation_scores_`` and ``validation_loss_curve_``.
+"""
+
+
+class MLPClassifier(ClassifierMixin, _BaseMLP):
+    """Multi-layer perceptron classifier, parameter for parameter scikit-learn's ``MLPClassifier``.
+
+    Minimises the log-loss plus ``alpha / (2 n) * sum ||W||^2`` with sklearn's SGD, Adam or L-BFGS.
+    Binary targets get one logistic output, multilabel indicator matrices one logistic output per
+    label (binary log-loss), multiclass targets a softmax. See scikit-learn's documentation for the
+    meaning of each shared parameter and attribute.
+    """ + _EXTRA_DOC
+
+    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam", alpha=0.0001,
+                 batch_size="auto", learning_rate="constant", learning_rate_init=0.001, power_t=0.5,
+                 max_iter=200, shuffle=True, random_state=None, tol=1e-4, verbose=False, warm_start=False,
+                 momentum=0.9, nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
+                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
+                 dropout=0.0, batch_norm=False, class_weight=None, optimizer=None, lr_schedule=None,
+                 callbacks=(), progress_bar=False, restore_best_weights=False, dtype=np.float64):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
+        self.dropout = dropout
+        self.batch_norm = batch_norm
+        self.class_weight = class_weight
+        self.optimizer = optimizer
+        self.lr_schedule = lr_schedule
+        self.callbacks = callbacks
+        self.progress_bar = progress_bar
+        self.restore_best_weights = restore_best_weights
+        self.dtype = dtype
+
+    loss = "log_loss"  # sklearn stores it on the instance; here it is fixed, not a parameter
+
+    def _validate_input(self, X, y, incremental, reset, dtype):
+        X, y = validate_data(self, X, y, multi_output=True, dtype=dtype, reset=reset)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        if not hasattr(self, "classes_") or (not self.warm_start and not incremental):
+            self._label_binarizer = LabelBinarizer()
+            self._label_binarizer.fit(y)
+            self.classes_ = self._label_binarizer.classes_
+        else:
+            classes = unique_labels(y)
+            if self.warm_start:
+                if set(classes) != set(self.classes_):
+                    raise ValueError("warm_start can only be used where `y` has the same classes as in the "
+                                     f"previous call to fit. Previously got {self.classes_}, `y` has {classes}")
+            elif len(np.setdiff1d(classes, self.classes_, assume_unique=True)):
+                raise ValueError(f"`y` has classes not in `self.classes_`. `self.classes_` has {self.classes_}. "
+                                 f"'y' has {classes}.")
+        return X, self._label_binarizer.transform(y).astype(bool)
+
+    def predict(self, X):
+        """Class labels, shape (n_samples,) or (n_samples, n_labels) for multilabel targets."""
+        check_is_fitted(self)
+        return self._predict(X)
+
+    def _predict(self, X, check_input=True):
+        y_pred = self._forward_pass_fast(X, check_input=check_input)
+        if self.n_outputs_ == 1:
+            y_pred = y_pred.ravel()
+        return self._label_binarizer.inverse_transform(y_pred)
+
+    def _score(self, X, y, sample_weight=None):
+        y_pred = self._predict(X, check_input=False)
+        if np.issubdtype(y_pred.dtype, np.floating) and not np.isfinite(y_pred).all():
+            return np.nan
+        return accuracy_score(y, y_pred, sample_weight=sample_weight)
+
+    def _check_solver(self):
+        if not self._stochastic:
+            raise AttributeError(f"partial_fit is only available for stochastic optimizers. {self.solver} "
+                                 "is not stochastic.")
+        return True
+
+    @available_if(lambda est: est._check_solver())
+    def partial_fit(self, X, y, sample_weight=None, classes=None):
+        """One epoch over ``(X, y)``; ``classes`` (all labels) is required on the first call."""
+        if _check_partial_fit_first_call(self, classes):
+            self._label_binarizer = LabelBinarizer()
+            if type_of_target(y).startswith("multilabel"):
+                self._label_binarizer.fit(y)
+            else:
+                self._label_binarizer.fit(classes)
+        return self._fit(X, y, sample_weight=sample_weight, incremental=True)
+
+    def predict_proba(self, X):
+        """Probabilities, shape (n_samples, n_classes), columns in the order of ``classes_``."""
+        check_is_fitted(self)
+        y_pred = self._forward_pass_fast(X)
+        if self.n_outputs_ == 1:
+            y_pred = y_pred.ravel()
+        if y_pred.ndim == 1:
+            return np.vstack([1 - y_pred, y_pred]).T
+        return y_pred
+
+    def predict_log_proba(self, X):
+        """``log(predict_proba(X))``."""
+        y_prob = self.predict_proba(X)
+        return np.log(y_prob, out=y_prob)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        return tags
+
+
+class MLPRegressor(RegressorMixin, _BaseMLP):
+    """Multi-layer perceptron regressor, parameter for parameter scikit-learn's ``MLPRegressor``.
+
+    ``loss='squared_error'`` minimises half the mean squared error (identity output);
+    ``loss='poisson'`` half the Poisson deviance with an exponential output. Both add
+    ``alpha / (2 n) * sum ||W||^2``.
+    """ + _EXTRA_DOC
+
+    def __init__(self, loss="squared_error", hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
+                 alpha=0.0001, batch_size="auto", learning_rate="constant", learning_rate_init=0.001,
+                 power_t=0.5, max_iter=200, shuffle=True, random_state=None, tol=1e-4, verbose=False,
+                 warm_start=False, momentum=0.9, nesterovs_momentum=True, early_stopping=False,
+                 validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10,
+                 max_fun=15000, dropout=0.0, batch_norm=False, optimizer=None, lr_schedule=None,
+                 callbacks=(), progress_bar=False, restore_best_weights=False, dtype=np.float64):
+        self.loss = loss
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
+        self.dropout = dropout
+        self.batch_norm = batch_norm
+        self.optimizer = optimizer
+        self.lr_schedule = lr_schedule
+        self.callbacks = callbacks
+        self.progress_bar = progress_bar
+        self.restore_best_weights = restore_best_weights
+        self.dtype = dtype
+
+    class_weight = None  # classifier-only extra
+
+    def _validate_input(self, X, y, incremental, reset, dtype):
+        check_choice("loss", self.loss, ["squared_error", "poisson"])
+        X, y = validate_data(self, X, y, multi_output=True, y_numeric=True, dtype=dtype, reset=reset)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        if self.loss == "poisson" and np.any(y < 0):
+            raise ValueError("loss='poisson' needs y >= 0 (counts or rates); got negative targets")
+        return X, y
+
+    def predict(self, X):
+        """Predictions, shape (n_samples,) or (n_samples, n_outputs)."""
+        check_is_fitted(self)
+        return self._predict(X)
+
+    def _predict(self, X, check_input=True):
+        y_pred = self._forward_pass_fast(X, check_input=check_input)
+        return y_pred.ravel() if y_pred.shape[1] == 1 else y_pred
+
+    def _score(self, X, y, sample_weight=None):
+        y_pred = self._predict(X, check_input=False)
+        if not np.isfinite(y_pred).all():
+            return np.nan
+        return r2_score(y, y_pred, sample_weight=sample_weight)
+
+    def _check_solver(self):
+        if not self._stochastic:
+            raise AttributeError(f"partial_fit is only available for stochastic optimizers. {self.solver} "
+                                 "is not stochastic.")
+        return True
+
+    @available_if(lambda est: est._check_solver())
+    def partial_fit(self, X, y, sample_weight=None):
+        """One epoch over ``(X, y)``."""
+        return self._fit(X, y, sample_weight=sample_weight, incremental=True)
