@@ -60,6 +60,18 @@ class Parameter:
         """``(A, B)`` when the gradient is a pending product ``A @ B``, else None."""
         return self._factors
 
+    def __getstate__(self):
+        # a pending product is computed first: a pickle carries the gradient, not the batch behind it
+        return {"data": self.data, "grad": self.grad, "name": self.name}
+
+    def __setstate__(self, state):
+        # joblib may hand back read-only memory maps; training needs to write in place
+        data, grad = state["data"], state["grad"]
+        self.data = data if data.flags.writeable else data.copy()
+        self._grad = grad if grad.flags.writeable else grad.copy()
+        self.name = state["name"]
+        self._factors = None
+
     @property
     def shape(self) -> tuple[int, ...]:
         return self.data.shape

@@ -216,6 +216,8 @@ def fit(model, X, y, *, epochs: int = 100, lr: float | None = None, batch_size: 
     if lr_schedule is not None:
         from .schedules import get_schedule
         schedule = get_schedule(lr_schedule)
+    elif optimizer is None and model.lr_schedule is not None:
+        schedule = model.lr_schedule  # continuing: the schedule goes on with the optimizer
     user_callbacks = list(callbacks)
     CallbackList(user_callbacks)  # type-checks the callbacks now
 

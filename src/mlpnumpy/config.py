@@ -1,0 +1,170 @@
+"""Training configurations for the command line: per-data-set defaults, TOML files and validation.
+
+A run's configuration is resolved in layers, each overriding the one before: built-in defaults, the
+data set's recipe, a ``--config`` TOML file, then the flags given on the command line.
+"""
+from __future__ import annotations
+
+import math
+import os
+from typing import Any
+
+from .errors import FileFormatError, InvalidArgumentError, MissingDependencyError, check_choice
+
+__all__ = ["OPTION_TYPES", "BASE_DEFAULTS", "DATA_DEFAULTS", "defaults_for", "load_toml", "validate",
+           "resolve"]
+
+#: Every training option and its type: "int", "float", "str", "bool", "ints" (a list of ints),
+#: with "?" when None is allowed.
+OPTION_TYPES: dict[str, str] = {
+    "data": "str", "data_dir": "str?", "test_data": "str?", "hidden": "ints", "activation": "str",
+    "init": "str", "optimizer": "str", "lr": "float", "momentum": "float", "schedule": "str",
+    "epochs": "int", "batch_size": "int", "dropout": "float", "batch_norm": "bool",
+    "weight_decay": "float", "label_smoothing": "float", "validation_split": "float",
+    "early_stopping": "int?", "seed": "int", "dtype": "str", "standardize": "bool", "out": "str?",
+    "quiet": "bool", "threads": "int?", "track_internals": "bool",
+}
+
+BASE_DEFAULTS: dict[str, Any] = {
+    "data": "digits", "data_dir": None, "test_data": None, "hidden": [128, 64], "activation": "relu",
+    "init": "auto", "optimizer": "adam", "lr": 1e-3, "momentum": 0.0, "schedule": "cosine", "epochs": 20,
+    "batch_size": 64, "dropout": 0.0, "batch_norm": False, "weight_decay": 0.0, "label_smoothing": 0.0,
+    "validation_split": 0.1, "early_stopping": None, "seed": 0, "dtype": "float32", "standardize": True,
+    "out": None, "quiet": False, "threads": None, "track_internals": False,
+}
+
+#: Recipes per data set. Fashion-MNIST/MNIST: >= 0.90 test accuracy on Fashion-MNIST in well under a
+#: minute on two cores (measured: 0.902 in about 25 s); digits: >= 0.97 in a few seconds.
+DATA_DEFAULTS: dict[str, dict[str, Any]] = {
+    "digits": {"hidden": [256, 128], "epochs": 30, "batch_size": 32, "lr": 2e-3, "standardize": False},
+    "fashion-mnist": {"hidden": [256, 128], "epochs": 20, "batch_size": 128, "lr": 2e-3,
+                      "schedule": "onecycle", "label_smoothing": 0.1},
+    "mnist": {"hidden": [256, 128], "epochs": 20, "batch_size": 128, "lr": 2e-3, "schedule": "onecycle",
+              "label_smoothing": 0.1},
+    "synthetic": {"hidden": [128], "epochs": 10},
+}
+
+SCHEDULE_CHOICES = ("none", "cosine", "step", "multistep", "exponential", "onecycle", "plateau", "warmup")
+
+
+def defaults_for(data: str) -> dict[str, Any]:
+    """The built-in defaults with the recipe of data set ``data`` (a name or a file) applied."""
+    cfg = {k: (list(v) if isinstance(v, list) else v) for k, v in BASE_DEFAULTS.items()}
+    cfg.update({k: (list(v) if isinstance(v, list) else v) for k, v in DATA_DEFAULTS.get(data, {}).items()})
+    cfg["data"] = data
+    return cfg
+
+
+def _check_type(key: str, value: Any, where: str) -> Any:
+    kind = OPTION_TYPES[key]
+    if value is None and kind.endswith("?"):
+        return None
+    kind = kind.rstrip("?")
+    ok = {"int": lambda v: isinstance(v, int) and not isinstance(v, bool),
+          "float": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+          "str": lambda v: isinstance(v, str),
+          "bool": lambda v: isinstance(v, bool),
+          "ints": lambda v: isinstance(v, list) and all(isinstance(x, int) and not isinstance(x, bool)
+                                                         for x in v)}[kind](value)
+    if not ok:
+        expected = {"ints": "a list of integers", "int": "an integer", "float": "a number",
+                    "str": "a string", "bool": "true or false"}[kind]
+        raise InvalidArgumentError(f"{where}: {key}={value!r} is invalid; expected {expected}")
+    return float(value) if kind == "float" else value
+
+
+def load_toml(path) -> dict[str, Any]:
+    """Read a TOML file of training options (keys as the flags: ``batch-size`` or ``batch_size``)."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python < 3.11
+        try:
+            import tomli as tomllib
+        except ModuleNotFoundError:
+            raise MissingDependencyError("--config needs Python 3.11+ (tomllib) or the package 'tomli'; "
+                                         "install it with: pip install tomli") from None
+    name = os.fspath(path)
+    try:
+        with open(name, "rb") as fh:
+            raw = tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise FileFormatError(f"{name}: not valid TOML ({exc})") from None
+    table = raw.get("train", raw) if isinstance(raw.get("train"), dict) else raw
+    out = {}
+    for key, value in table.items():
+        k = key.replace("-", "_")
+        if k not in OPTION_TYPES:
+            raise InvalidArgumentError(f"{name}: option {key!r} is not one of: "
+                                       f"{', '.join(o.replace('_', '-') for o in OPTION_TYPES)}")
+        if k == "hidden" and isinstance(value, int) and not isinstance(value, bool):
+            value = [value]
+        out[k] = _check_type(k, value, name)
+    return out
+
+
+def _flag(key: str) -> str:
+    return "--" + key.replace("_", "-")
+
+
+def _positive(cfg, key, integer=False, allow_zero=False):
+    v = cfg[key]
+    good = math.isfinite(v) and (v > 0 or (allow_zero and v == 0))
+    if not good or (integer and int(v) != v):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise InvalidArgumentError(f"{_flag(key)}={v!r} is invalid; expected a finite "
+                                   f"{'integer' if integer else 'number'} {bound}")
+
+
+def _fraction(cfg, key):
+    v = cfg[key]
+    if not (math.isfinite(v) and 0 <= v < 1):
+        raise InvalidArgumentError(f"{_flag(key)}={v!r} is out of range; expected a number in [0, 1)")
+
+
+def validate(cfg: dict[str, Any]) -> dict[str, Any]:
+    """Check every option's type and range; return ``cfg`` with names lower-cased."""
+    from .activations import ACTIVATIONS
+    from .initializers import INITIALIZERS
+    from .optimizers import OPTIMIZERS
+    for key in OPTION_TYPES:
+        cfg[key] = _check_type(key, cfg.get(key), "configuration")
+    cfg["activation"] = check_choice("--activation", cfg["activation"], ACTIVATIONS)
+    cfg["init"] = check_choice("--init", cfg["init"], ["auto", *INITIALIZERS])
+    cfg["optimizer"] = check_choice("--optimizer", cfg["optimizer"], OPTIMIZERS)
+    cfg["schedule"] = check_choice("--schedule", cfg["schedule"], SCHEDULE_CHOICES)
+    cfg["dtype"] = check_choice("--dtype", cfg["dtype"], ["float32", "float64"])
+    for h in cfg["hidden"]:
+        if h <= 0 or h > 1_000_000:
+            raise InvalidArgumentError(f"--hidden {h} is invalid; expected layer sizes in 1..1000000")
+    _positive(cfg, "lr")
+    _positive(cfg, "epochs", integer=True)
+    _positive(cfg, "batch_size", integer=True)
+    _positive(cfg, "momentum", allow_zero=True)
+    _positive(cfg, "weight_decay", allow_zero=True)
+    for key in ("dropout", "label_smoothing", "validation_split"):
+        _fraction(cfg, key)
+    if cfg["early_stopping"] is not None:
+        _positive(cfg, "early_stopping", integer=True, allow_zero=True)
+        if cfg["validation_split"] == 0:
+            raise InvalidArgumentError("--early-stopping needs validation data; expected "
+                                       "--validation-split > 0")
+    if cfg["schedule"] == "plateau" and cfg["validation_split"] == 0:
+        raise InvalidArgumentError("--schedule plateau follows the validation loss; expected "
+                                   "--validation-split > 0")
+    if cfg["threads"] is not None:
+        _positive(cfg, "threads", integer=True)
+    if cfg["momentum"] and cfg["optimizer"] != "sgd":
+        raise InvalidArgumentError(f"--momentum applies to --optimizer sgd, not {cfg['optimizer']!r}")
+    return cfg
+
+
+def resolve(cli: dict[str, Any], config_file=None) -> dict[str, Any]:
+    """Defaults, then the data set's recipe, then ``config_file``, then the explicit flags ``cli``
+    (entries that are None were not given)."""
+    from_file = load_toml(config_file) if config_file is not None else {}
+    given = {k: v for k, v in cli.items() if v is not None and k in OPTION_TYPES}
+    data = given.get("data", from_file.get("data", BASE_DEFAULTS["data"]))
+    cfg = defaults_for(data)
+    cfg.update(from_file)
+    cfg.update(given)
+    return validate(cfg)

@@ -1,0 +1,510 @@
+"""Model files and training checkpoints: one ``.npz`` archive each, written atomically, read without
+pickle and validated before anything is allocated.
+
+An archive holds ``__mlpnumpy__`` (JSON metadata as a uint8 array: format, version, the model's
+config, class names, preprocessing, ...) and every array on its own: ``layer3.W``,
+``layer4.running_mean``, ``preprocessor.mean``, and in checkpoints ``optimizer.state.7.exp_avg``.
+"""
+from __future__ import annotations
+
+import inspect
+import json
+import math
+import os
+import struct
+import zipfile
+from typing import Any
+
+import numpy as np
+
+from ._atomic import atomic_write
+from .errors import FileFormatError, InvalidArgumentError, MLPNumpyError
+
+__all__ = ["save_model", "load_model", "save_checkpoint", "load_checkpoint", "restore_training_state",
+           "read_metadata", "FORMAT_VERSION", "MAX_METADATA_BYTES"]
+
+FORMAT_VERSION = 1
+META_KEY = "__mlpnumpy__"
+MODEL_FORMAT = "mlpnumpy-model"
+CHECKPOINT_FORMAT = "mlpnumpy-checkpoint"
+#: Largest JSON metadata accepted (the config of any real model is a few kB).
+MAX_METADATA_BYTES = 16 * 2**20
+#: Slack for zip and .npy headers when comparing declared sizes with the file's size.
+_HEADER_SLACK = 4096
+
+
+# ---------------------------------------------------------------------------------------- writing
+def _model_arrays(model) -> dict[str, np.ndarray]:
+    """Every parameter and buffer by file name, ``layer{i}.{name}``."""
+    arrays = {}
+    for i, layer in enumerate(model.layers):
+        for p in layer.parameters():
+            arrays[f"layer{i}.{p.name}"] = p.data
+        for name, b in layer.buffers().items():
+            arrays[f"layer{i}.{name}"] = b
+    return arrays
+
+
+def _preprocessor_entries(model) -> tuple[dict | None, dict[str, np.ndarray]]:
+    pre = getattr(model, "preprocessor", None)
+    if pre is None:
+        return None, {}
+    to_dict = getattr(pre, "to_dict", None)
+    d = to_dict() if to_dict is not None else None
+    if not isinstance(d, dict) or d.get("type") != "Standardizer":
+        raise InvalidArgumentError(f"model.preprocessor={pre!r} cannot be saved; expected a "
+                                   "mlpnumpy.preprocessing.Standardizer or None")
+    return {"type": "Standardizer"}, {"preprocessor.mean": np.asarray(d["mean"], np.float64),
+                                      "preprocessor.scale": np.asarray(d["scale"], np.float64)}
+
+
+def _model_metadata(model, fmt: str) -> tuple[dict, dict[str, np.ndarray]]:
+    pre_meta, pre_arrays = _preprocessor_entries(model)
+    class_names = getattr(model, "class_names", None)
+    meta = {"format": fmt, "version": FORMAT_VERSION, "config": model.get_config(),
+            "class_names": None if class_names is None else [str(c) for c in class_names],
+            "preprocessor": pre_meta, "n_params": int(model.count_params()),
+            "metadata": getattr(model, "metadata", None)}
+    arrays = _model_arrays(model)
+    arrays.update(pre_arrays)
+    return meta, arrays
+
+
+def _write_archive(path, meta: dict, arrays: dict[str, np.ndarray]) -> None:
+    try:
+        blob = json.dumps(meta, allow_nan=True).encode("utf-8")
+    except (TypeError, ValueError) as exc:
+        raise InvalidArgumentError(f"cannot save {os.fspath(path)}: the metadata is not JSON-serialisable "
+                                   f"({exc}); keep extra= and model.metadata to numbers, strings, lists "
+                                   "and dicts") from None
+    with atomic_write(path, "wb") as fh:
+        # Stored, not deflated: the file's size then bounds every entry's size, which load checks.
+        with zipfile.ZipFile(fh, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+            for name, arr in [(META_KEY, np.frombuffer(blob, np.uint8)), *arrays.items()]:
+                with zf.open(name + ".npy", "w", force_zip64=True) as member:
+                    np.lib.format.write_array(member, np.ascontiguousarray(arr), allow_pickle=False)
+
+
+def save_model(model, path) -> None:
+    """Write ``model`` to one ``.npz`` file: architecture, weights, buffers, preprocessing, class names.
+
+    Parameters
+    ----------
+    model : Sequential
+    path : str or path-like
+        Written atomically (a temporary file renamed over it); no pickle is used.
+    """
+    meta, arrays = _model_metadata(model, MODEL_FORMAT)
+    _write_archive(path, meta, arrays)
+
+
+# ---------------------------------------------------------------------------------------- reading
+# What zipfile and the .npy header parser raise on malformed input (NotImplementedError: an unknown
+# zip version or compression method; RuntimeError: encryption).
+_ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError, NotImplementedError,
+               RuntimeError, struct.error, KeyError, IndexError, OverflowError, TypeError, SyntaxError)
+
+class _Archive:
+    """The validated directory of an archive: every entry's name, dtype and shape, read from headers
+    only; :meth:`array` then reads one entry's data."""
+
+    def __init__(self, path):
+        self.name = os.fspath(path)
+        try:
+            size = os.path.getsize(self.name)
+        except FileNotFoundError:
+            raise
+        except OSError as exc:
+            raise FileFormatError(f"{self.name}: cannot be read ({exc})") from None
+        try:
+            self._zf = zipfile.ZipFile(self.name, "r")
+        except FileNotFoundError:
+            raise
+        except _ZIP_ERRORS as exc:
+            raise FileFormatError(f"{self.name}: not a mlpnumpy model file (not a valid .npz/zip "
+                                  f"archive, or truncated: {exc})") from None
+        try:
+            self._index(size)
+        except BaseException:
+            self._zf.close()
+            raise
+
+    def _index(self, size: int) -> None:
+        infos = self._zf.infolist()
+        declared = sum(i.file_size for i in infos)
+        # A header can promise any size; refuse before reading what the file cannot hold.
+        if declared > size + _HEADER_SLACK or any(i.compress_size > size for i in infos):
+            raise FileFormatError(f"{self.name}: its zip entries declare {declared:,} bytes but the file "
+                                  f"has {size:,}; refusing a corrupt or hostile archive")
+        self.entries: dict[str, tuple[zipfile.ZipInfo, np.dtype, tuple, bool, int]] = {}
+        for info in infos:
+            if not info.filename.endswith(".npy") or info.is_dir():
+                raise FileFormatError(f"{self.name}: unexpected entry {info.filename!r}; a model file "
+                                      "holds only .npy arrays")
+            key = info.filename[:-4]
+            if key in self.entries:
+                raise FileFormatError(f"{self.name}: entry {info.filename!r} appears twice")
+            self.entries[key] = self._header(info)
+
+    def _header(self, info: zipfile.ZipInfo):
+        try:
+            with self._zf.open(info) as f:
+                version = np.lib.format.read_magic(f)
+                if version == (1, 0):
+                    shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+                elif version in ((2, 0), (3, 0)):
+                    shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+                else:
+                    raise ValueError(f"unsupported .npy version {version}")
+                offset = f.tell()
+        except _ZIP_ERRORS as exc:
+            raise FileFormatError(f"{self.name}: entry {info.filename!r} is not a valid .npy array "
+                                  f"({exc})") from None
+        dtype = np.dtype(dtype)
+        if dtype.hasobject or dtype.fields is not None or dtype.subdtype is not None \
+                or dtype.kind not in "biuf":
+            raise FileFormatError(f"{self.name}: entry {info.filename!r} has dtype {dtype}; model files "
+                                  "hold only plain numeric arrays (object arrays would need pickle)")
+        if any(not isinstance(d, int) or d < 0 for d in shape):
+            raise FileFormatError(f"{self.name}: entry {info.filename!r} has invalid shape {shape}")
+        nbytes = math.prod(shape) * dtype.itemsize
+        if offset + nbytes != info.file_size:
+            raise FileFormatError(f"{self.name}: entry {info.filename!r} declares shape {shape} "
+                                  f"({nbytes:,} bytes of {dtype}) but holds {info.file_size - offset:,} "
+                                  "bytes of data; the file is truncated or corrupt")
+        return info, dtype, tuple(shape), bool(fortran), offset
+
+    def shape(self, key: str) -> tuple | None:
+        entry = self.entries.get(key)
+        return None if entry is None else entry[2]
+
+    def dtype(self, key: str) -> np.dtype | None:
+        entry = self.entries.get(key)
+        return None if entry is None else entry[1]
+
+    def array(self, key: str) -> np.ndarray:
+        info, dtype, shape, fortran, offset = self.entries[key]
+        nbytes = info.file_size - offset
+        try:
+            with self._zf.open(info) as f:
+                f.read(offset)
+                buf = f.read(nbytes)
+        except _ZIP_ERRORS as exc:
+            raise FileFormatError(f"{self.name}: entry {info.filename!r} cannot be read ({exc}); the file "
+                                  "is truncated or corrupt") from None
+        if len(buf) != nbytes:
+            raise FileFormatError(f"{self.name}: entry {info.filename!r} is truncated")
+        arr = np.frombuffer(buf, dtype=dtype)
+        arr = arr.reshape(shape[::-1]).T if fortran else arr.reshape(shape)
+        return np.array(arr, order="C")  # writable, native layout
+
+    def close(self) -> None:
+        self._zf.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _read_meta(ar: _Archive, formats: tuple[str, ...]) -> dict:
+    if META_KEY not in ar.entries:
+        raise FileFormatError(f"{ar.name}: no {META_KEY!r} entry; not a mlpnumpy model file")
+    dtype, shape = ar.dtype(META_KEY), ar.shape(META_KEY)
+    if dtype != np.uint8 or len(shape) != 1 or shape[0] > MAX_METADATA_BYTES:
+        raise FileFormatError(f"{ar.name}: the {META_KEY!r} entry is not JSON bytes (dtype {dtype}, "
+                              f"shape {shape})")
+    try:
+        meta = json.loads(ar.array(META_KEY).tobytes().decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise FileFormatError(f"{ar.name}: the metadata is not valid JSON ({exc})") from None
+    if not isinstance(meta, dict):
+        raise FileFormatError(f"{ar.name}: the metadata is a JSON {type(meta).__name__}; expected an object")
+    fmt, version = meta.get("format"), meta.get("version")
+    if fmt not in formats:
+        raise FileFormatError(f"{ar.name}: format {fmt!r} is not one of: {', '.join(formats)}")
+    if version != FORMAT_VERSION:
+        raise FileFormatError(f"{ar.name}: format version {version!r} is not supported; this mlpnumpy "
+                              f"reads version {FORMAT_VERSION} (upgrade mlpnumpy to read newer files)")
+    return meta
+
+
+def read_metadata(path) -> dict:
+    """The JSON metadata of a model or checkpoint file (format, config, class names, ...), validated
+    but without loading any weights."""
+    with _Archive(path) as ar:
+        return _read_meta(ar, (MODEL_FORMAT, CHECKPOINT_FORMAT))
+
+
+def _int(v: Any, what: str, name: str) -> int:
+    if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
+        raise FileFormatError(f"{name}: {what}={v!r} is not a positive integer")
+    return v
+
+
+def _expected_shapes(config: Any, name: str) -> tuple[str, dict[str, tuple]]:
+    """The dtype and the name -> shape of every array a model config implies, computed from the
+    config alone so that sizes can be checked against the file before any layer is built."""
+    if not isinstance(config, dict) or not isinstance(config.get("layers"), list) or not config["layers"]:
+        raise FileFormatError(f"{name}: the model config has no list of layers")
+    dtype = config.get("dtype", "float32")
+    if dtype not in ("float32", "float64"):
+        raise FileFormatError(f"{name}: dtype={dtype!r} is not one of: float32, float64")
+    shapes: dict[str, tuple] = {}
+    for i, cfg in enumerate(config["layers"]):
+        if not isinstance(cfg, dict):
+            raise FileFormatError(f"{name}: layer {i} config is a {type(cfg).__name__}; expected an object")
+        kind = cfg.get("type")
+        if kind == "Dense":
+            n_in = _int(cfg.get("in_features"), f"layer {i} in_features", name)
+            n_out = _int(cfg.get("out_features"), f"layer {i} out_features", name)
+            shapes[f"layer{i}.W"] = (n_in, n_out)
+            if cfg.get("bias", True):
+                shapes[f"layer{i}.b"] = (n_out,)
+        elif kind == "BatchNorm1d":
+            n = _int(cfg.get("num_features"), f"layer {i} num_features", name)
+            for p in ("gamma", "beta", "running_mean", "running_var"):
+                shapes[f"layer{i}.{p}"] = (n,)
+        elif kind not in ("Dropout", "ActivationLayer"):
+            raise FileFormatError(f"{name}: layer {i} has type {kind!r}; expected one of: Dense, "
+                                  "BatchNorm1d, Dropout, ActivationLayer")
+    return dtype, shapes
+
+
+def _check_arrays(ar: _Archive, dtype: str, expected: dict[str, tuple], allowed_extra) -> None:
+    for key, shape in expected.items():
+        got = ar.shape(key)
+        if got is None:
+            raise FileFormatError(f"{ar.name}: array {key!r} is missing")
+        if got != shape:
+            raise FileFormatError(f"{ar.name}: array {key!r} has shape {got}; the config says {shape}")
+        if ar.dtype(key) != np.dtype(dtype):
+            raise FileFormatError(f"{ar.name}: array {key!r} has dtype {ar.dtype(key)}; the model is {dtype}")
+    extra = [k for k in ar.entries if k not in expected and k != META_KEY and not allowed_extra(k)]
+    if extra:
+        raise FileFormatError(f"{ar.name}: unexpected arrays {', '.join(sorted(extra)[:5])}; the file does "
+                              "not match its config")
+
+
+def _build_model(ar: _Archive, meta: dict, allowed_extra=lambda k: False):
+    from .model import Sequential
+    from .preprocessing import Standardizer
+    config = meta.get("config")
+    dtype, expected = _expected_shapes(config, ar.name)
+    pre_meta = meta.get("preprocessor")
+    if pre_meta is not None:
+        if not isinstance(pre_meta, dict) or pre_meta.get("type") != "Standardizer":
+            raise FileFormatError(f"{ar.name}: preprocessor {pre_meta!r} is not supported; expected a "
+                                  "Standardizer or null")
+        n = ar.shape("preprocessor.mean")
+        if n is None or len(n) != 1:
+            raise FileFormatError(f"{ar.name}: array 'preprocessor.mean' is missing or not 1-D")
+        expected["preprocessor.mean"] = expected["preprocessor.scale"] = n
+    _check_arrays(ar, dtype, {k: v for k, v in expected.items() if not k.startswith("preprocessor.")},
+                  lambda k: (pre_meta is not None and k in ("preprocessor.mean", "preprocessor.scale"))
+                  or allowed_extra(k))
+    try:
+        model = Sequential.from_config(config)
+    except (MLPNumpyError, KeyError, TypeError, ValueError) as exc:
+        raise FileFormatError(f"{ar.name}: the model config cannot be rebuilt ({exc})") from None
+    # The config was checked against the file; the model built from it must hold the same arrays.
+    want = {k: a.shape for k, a in _model_arrays(model).items()}
+    if want != {k: v for k, v in expected.items() if not k.startswith("preprocessor.")}:
+        raise FileFormatError(f"{ar.name}: the arrays in the file do not match the rebuilt model")
+    for key, target in _model_arrays(model).items():
+        np.copyto(target, ar.array(key))
+    if pre_meta is not None:
+        if ar.dtype("preprocessor.mean") != np.float64 or ar.dtype("preprocessor.scale") != np.float64 \
+                or ar.shape("preprocessor.scale") != ar.shape("preprocessor.mean"):
+            raise FileFormatError(f"{ar.name}: the preprocessor arrays must be float64 of equal shape")
+        if ar.shape("preprocessor.mean") != (model.n_features_in,):
+            raise FileFormatError(f"{ar.name}: the preprocessor has {ar.shape('preprocessor.mean')[0]} "
+                                  f"features; the model takes {model.n_features_in}")
+        try:
+            model.preprocessor = Standardizer.from_dict({"type": "Standardizer",
+                                                         "mean": ar.array("preprocessor.mean"),
+                                                         "scale": ar.array("preprocessor.scale")})
+        except MLPNumpyError as exc:
+            raise FileFormatError(f"{ar.name}: invalid preprocessor ({exc})") from None
+    names = meta.get("class_names")
+    if names is not None:
+        if not isinstance(names, list) or not all(isinstance(c, str) for c in names):
+            raise FileFormatError(f"{ar.name}: class_names is not a list of strings")
+        model.class_names = list(names)
+    model.metadata = meta.get("metadata")
+    return model
+
+
+def load_model(path):
+    """Read a model written by :func:`save_model` (or the model inside a checkpoint).
+
+    Nothing is unpickled or executed. Sizes declared by the archive, the ``.npy`` headers and the
+    config are checked against each other and against the file's size before anything is built.
+
+    Raises
+    ------
+    FileFormatError
+        Not a model file, truncated, of another version, or inconsistent in any way.
+    FileNotFoundError
+        ``path`` does not exist.
+    """
+    with _Archive(path) as ar:
+        meta = _read_meta(ar, (MODEL_FORMAT, CHECKPOINT_FORMAT))
+        return _build_model(ar, meta, allowed_extra=lambda k: meta["format"] == CHECKPOINT_FORMAT
+                            and k.startswith("optimizer."))
+
+
+# ------------------------------------------------------------------------------------- checkpoints
+def _schedule_to_json(s) -> dict:
+    from .schedules import SCHEDULES, Schedule
+    if type(s) not in SCHEDULES.values() or type(s).__name__ == "LambdaLR":
+        raise InvalidArgumentError(f"lr_schedule={s!r} cannot be saved in a checkpoint; expected one of "
+                                   "the built-in schedules other than LambdaLR")
+    args = {}
+    for n in inspect.signature(type(s).__init__).parameters:
+        if n == "self":
+            continue
+        v = getattr(s, n)
+        if isinstance(v, Schedule):
+            v = {"__schedule__": _schedule_to_json(v)}
+        elif isinstance(v, tuple):
+            v = list(v)
+        args[n] = v
+    return {"class": type(s).__name__, "args": args, "state": s.state_dict()}
+
+
+def _schedule_from_json(d: Any, name: str):
+    from .schedules import SCHEDULES
+    classes = {c.__name__: c for c in SCHEDULES.values() if c.__name__ != "LambdaLR"}
+    if not isinstance(d, dict) or d.get("class") not in classes or not isinstance(d.get("args"), dict):
+        raise FileFormatError(f"{name}: the saved lr schedule is not one of: {', '.join(classes)}")
+    args = {k: _schedule_from_json(v["__schedule__"], name) if isinstance(v, dict) and "__schedule__" in v
+            else v for k, v in d["args"].items()}
+    try:
+        s = classes[d["class"]](**args)
+        s.load_state_dict(d["state"])
+    except (MLPNumpyError, KeyError, TypeError, ValueError) as exc:
+        raise FileFormatError(f"{name}: the saved lr schedule cannot be rebuilt ({exc})") from None
+    return s
+
+
+def save_checkpoint(model, path, *, extra: dict | None = None) -> None:
+    """Write a model with everything needed to resume training bit-exactly.
+
+    Besides :func:`save_model`'s content: the optimizer (class, hyperparameters, state), the
+    learning-rate schedule (class, arguments, progress), the state of the model's generator (which
+    draws shuffles and dropout masks), ``epochs_trained`` and ``extra`` (any JSON-able dict).
+    """
+    meta, arrays = _model_metadata(model, CHECKPOINT_FORMAT)
+    opt = getattr(model, "optimizer", None)
+    if opt is not None:
+        sd = opt.state_dict()
+        hyper = {k: list(v) if isinstance(v, tuple) else v for k, v in opt._hyperparameters().items()}
+        state_keys = None
+        if sd["state"] is not None:
+            state_keys = []
+            for i, s in enumerate(sd["state"]):
+                state_keys.append(sorted(s))
+                for k in s:
+                    arrays[f"optimizer.state.{i}.{k}"] = s[k]
+        meta["optimizer"] = {"class": type(opt).__name__, "args": hyper, "lr": sd["lr"],
+                             "iterations": sd["iterations"], "state_keys": state_keys}
+    else:
+        meta["optimizer"] = None
+    sched = getattr(model, "lr_schedule", None)
+    meta["lr_schedule"] = None if sched is None else _schedule_to_json(sched)
+    meta["rng_state"] = model.rng.bit_generator.state
+    meta["epochs_trained"] = int(model.epochs_trained)
+    meta["extra"] = extra
+    _write_archive(path, meta, arrays)
+
+
+def _optimizer_from_json(ar: _Archive, d: Any, n_params: int, params):
+    from .optimizers import OPTIMIZERS
+    classes = {c.__name__: c for c in OPTIMIZERS.values()}
+    if not isinstance(d, dict) or d.get("class") not in classes or not isinstance(d.get("args"), dict):
+        raise FileFormatError(f"{ar.name}: the saved optimizer is not one of: {', '.join(classes)}")
+    args = {k: tuple(v) if isinstance(v, list) else v for k, v in d["args"].items()}
+    try:
+        opt = classes[d["class"]](**args)
+    except (MLPNumpyError, TypeError, ValueError) as exc:
+        raise FileFormatError(f"{ar.name}: the saved optimizer cannot be rebuilt ({exc})") from None
+    keys = d.get("state_keys")
+    state = None
+    if keys is not None:
+        if not isinstance(keys, list) or len(keys) != n_params or \
+                not all(isinstance(k, list) and all(isinstance(x, str) for x in k) for k in keys):
+            raise FileFormatError(f"{ar.name}: the optimizer state does not match the model's "
+                                  f"{n_params} parameters")
+        state = []
+        for i, (ks, p) in enumerate(zip(keys, params)):
+            entry = {}
+            for k in ks:
+                key = f"optimizer.state.{i}.{k}"
+                if ar.shape(key) != p.data.shape or ar.dtype(key) != p.data.dtype:
+                    raise FileFormatError(f"{ar.name}: optimizer array {key!r} is missing or does not "
+                                          f"match parameter {i} ({p.data.shape}, {p.data.dtype})")
+                entry[k] = ar.array(key)
+            state.append(entry)
+    expected = {f"optimizer.state.{i}.{k}" for i, ks in enumerate(keys or []) for k in ks}
+    stray = [k for k in ar.entries if k.startswith("optimizer.") and k not in expected]
+    if stray:
+        raise FileFormatError(f"{ar.name}: unexpected arrays {', '.join(sorted(stray)[:5])}")
+    try:
+        opt.load_state_dict({"lr": d.get("lr"), "iterations": d.get("iterations"), "state": state})
+    except MLPNumpyError as exc:
+        raise FileFormatError(f"{ar.name}: invalid optimizer state ({exc})") from None
+    return opt
+
+
+def load_checkpoint(path):
+    """Read a checkpoint written by :func:`save_checkpoint`.
+
+    Returns
+    -------
+    model : Sequential
+        With its weights, preprocessing, optimizer, schedule, generator state and
+        ``epochs_trained`` restored: ``model.fit(X, y, optimizer=None,
+        lr_schedule=model.lr_schedule, ...)`` continues as if training had never stopped.
+    state : dict
+        ``{"optimizer", "lr_schedule", "rng_state", "epochs_trained", "extra"}``.
+    """
+    with _Archive(path) as ar:
+        meta = _read_meta(ar, (CHECKPOINT_FORMAT,))
+        model = _build_model(ar, meta, allowed_extra=lambda k: k.startswith("optimizer."))
+        opt = None
+        if meta.get("optimizer") is not None:
+            opt = _optimizer_from_json(ar, meta["optimizer"], len(model.parameters()), model.parameters())
+        elif any(k.startswith("optimizer.") for k in ar.entries):
+            raise FileFormatError(f"{ar.name}: optimizer arrays without an optimizer")
+    sched = None if meta.get("lr_schedule") is None else _schedule_from_json(meta["lr_schedule"], ar.name)
+    epochs = meta.get("epochs_trained", 0)
+    if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 0:
+        raise FileFormatError(f"{ar.name}: epochs_trained={epochs!r} is not an integer >= 0")
+    extra = meta.get("extra")
+    if extra is not None and not isinstance(extra, dict):
+        raise FileFormatError(f"{ar.name}: extra is a {type(extra).__name__}; expected an object")
+    state = {"optimizer": opt, "lr_schedule": sched, "rng_state": meta.get("rng_state"),
+             "epochs_trained": epochs, "extra": extra}
+    restore_training_state(model, state, name=ar.name)
+    return model, state
+
+
+def restore_training_state(model, state: dict, *, name: str = "checkpoint") -> None:
+    """Put a checkpoint's optimizer, schedule, generator state and epoch count into ``model``."""
+    model.optimizer = state.get("optimizer")
+    model.lr_schedule = state.get("lr_schedule")
+    if model.lr_schedule is not None and model.optimizer is not None:
+        model.lr_schedule.optimizer = model.optimizer
+    rng_state = state.get("rng_state")
+    if rng_state is not None:
+        # Set in place: dropout layers hold this same generator object.
+        try:
+            if rng_state.get("bit_generator") != type(model.rng.bit_generator).__name__:
+                raise ValueError(f"bit generator {rng_state.get('bit_generator')!r}")
+            model.rng.bit_generator.state = rng_state
+        except (AttributeError, TypeError, ValueError, KeyError) as exc:
+            raise FileFormatError(f"{name}: invalid generator state ({exc})") from None
+    model.epochs_trained = int(state.get("epochs_trained") or 0)
+
