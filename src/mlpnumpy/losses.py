@@ -67,8 +67,9 @@ class Loss:
         denom = self._normaliser(target, w, n, dtype)
         if denom is None:
             # The batch mean, taken here and only here.
-            self._grad = grad / dtype.type(n)
-            return float(np.mean(per_sample))
+            grad /= dtype.type(n)
+            self._grad = grad
+            return float(per_sample.sum()) / n
         total = denom.sum()
         if total <= 0:  # a batch that carries no weight contributes nothing
             self._grad = np.zeros_like(grad)

@@ -39,16 +39,6 @@ def clip_grad_norm(params, max_norm: float) -> float:
 _clip = clip_grad_norm  # the fit argument of the same name shadows it inside fit
 
 
-def _grads_finite(params) -> bool:
-    """Whether the gradients that are already computed (biases, batch norm) are finite.
-
-    A float64 sum is NaN or inf when any entry is, and cannot overflow on finite float32 values.
-    Pending weight gradients (``x.T @ dz``) are not forced: a non-finite one shows up in these sums
-    or, through the weights, in the next loss and in the check at the end of each epoch.
-    """
-    return all(math.isfinite(np.sum(p.grad, dtype=np.float64)) for p in params if p.grad_factors is None)
-
-
 def train_val_split(y: np.ndarray, fraction: float, rng: np.random.Generator, stratify: bool):
     """Indices ``(train, val)``: a random ``fraction`` of the rows for validation, drawn from ``rng``;
     per class when ``stratify`` (each class keeps its share, at least one training row per class)."""
@@ -275,11 +265,13 @@ def fit(model, X, y, *, epochs: int = 100, lr: float | None = None, batch_size: 
                     xb = pre.transform(xb)
                 out = model.forward(xb, training=True)
                 lval = loss.forward(out, yb, wb)
-                model.backward(loss.backward())
-                if not math.isfinite(lval) or not _grads_finite(params):
-                    _handle_divergence(params, snapshot, on_nonfinite, epoch, b, lval)
+                if not math.isfinite(lval):
+                    # A non-finite gradient shows up here one step later, through the weights it
+                    # spoiled, or at the end-of-epoch check; either way the weights are restored.
+                    _handle_divergence(params, snapshot, opt, on_nonfinite, epoch, b, f"the loss is {lval}")
                     model.stop_training = True
                     break
+                model.backward(loss.backward())
                 if clip_grad_norm_value is not None:
                     _clip(params, clip_grad_norm_value)
                 opt.step(params)
@@ -307,7 +299,8 @@ def fit(model, X, y, *, epochs: int = 100, lr: float | None = None, batch_size: 
                 break
             if not model.stop_training and not all(np.isfinite(p.data).all() for p in params):
                 # a non-finite weight gradient got past the per-step checks into the weights
-                _handle_divergence(params, snapshot, on_nonfinite, epoch, steps - 1, float("nan"))
+                _handle_divergence(params, snapshot, opt, on_nonfinite, epoch, steps - 1,
+                                   "a gradient was not finite and reached the weights")
                 break
             logs = {"loss": total / seen}
             if reg is None:
@@ -329,16 +322,20 @@ def fit(model, X, y, *, epochs: int = 100, lr: float | None = None, batch_size: 
     return history
 
 
-def _handle_divergence(params, snapshot, on_nonfinite, epoch, batch, lval):
-    # Gradients are checked before the step, so the current weights are finite unless an update
-    # itself overflowed; in that case go back to the epoch's start.
+def _handle_divergence(params, snapshot, opt, on_nonfinite, epoch, batch, what):
+    """Put the model back to its last finite weights, then raise or warn.
+
+    The weights that produced a non-finite loss are kept when they are finite (the loss overflowed,
+    not the weights); otherwise the epoch's starting weights come back, and an optimizer state that
+    the bad gradient reached is reset.
+    """
     if not all(np.isfinite(p.data).all() for p in params):
         for p, s in zip(params, snapshot):
             p.data[...] = s
-    msg = (f"training diverged at epoch {epoch + 1}, batch {batch + 1}: "
-           f"{'loss is ' + str(lval) if not math.isfinite(lval) else 'gradient is not finite'}; "
-           "the model keeps its last finite weights. Lower the learning rate, scale the inputs, "
-           "or clip gradients (clip_grad_norm=1.0)")
+    if opt.state is not None and not all(np.isfinite(v).all() for st in opt.state for v in st.values()):
+        opt.reset()
+    msg = (f"training diverged at epoch {epoch + 1}, batch {batch + 1}: {what}; the model keeps its last "
+           "finite weights. Lower the learning rate, scale the inputs, or clip gradients (clip_grad_norm=1.0)")
     if on_nonfinite == "raise":
         raise DivergenceError(msg)
     warnings.warn(msg, RuntimeWarning, stacklevel=3)
