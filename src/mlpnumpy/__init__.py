@@ -24,7 +24,25 @@ def load(path):
     return load_model(path)
 
 
-__all__ = ["MLP", "MLPNumpy", "Sequential", "Dense", "Dropout", "BatchNorm1d", "ActivationLayer", "Layer",
+def export_onnx(model, path, **kwargs):
+    """Export a model or estimator to ONNX (needs the ``onnx`` extra); see :mod:`mlpnumpy.onnx_export`."""
+    from .onnx_export import export_onnx as _export
+    return _export(model, path, **kwargs)
+
+
+def to_torch(model):
+    """The model as a ``torch.nn.Sequential`` (needs PyTorch); see :mod:`mlpnumpy.interop`."""
+    from .interop import to_torch as _to_torch
+    return _to_torch(model)
+
+
+def from_torch(module, **kwargs):
+    """A ``torch.nn.Sequential`` of Linear/activation/BatchNorm1d/Dropout as an mlpnumpy model."""
+    from .interop import from_torch as _from_torch
+    return _from_torch(module, **kwargs)
+
+
+__all__ = ["export_onnx", "to_torch", "from_torch", "MLP", "MLPNumpy", "Sequential", "Dense", "Dropout", "BatchNorm1d", "ActivationLayer", "Layer",
            "Parameter", "CrossEntropy", "BinaryCrossEntropy", "MSE", "SGD", "History", "EarlyStopping",
            "gradcheck", "load", "ActivationFunctions", "MLPNumpyError", "InvalidArgumentError",
            "InvalidDataError", "DataTypeError", "NotFittedError", "FileFormatError", "DivergenceError",

@@ -159,25 +159,8 @@ def _labelled_file(path: str, dtype) -> tuple[np.ndarray, np.ndarray, list | Non
 
 # ---------------------------------------------------------------------------------------- training
 def _build_schedule(cfg: dict, steps_per_epoch: int):
-    from . import schedules as S
-    e, name = cfg["epochs"], cfg["schedule"]
-    if name == "none":
-        return None
-    if name == "cosine":
-        return S.CosineAnnealingLR(T_max=e)
-    if name == "step":
-        return S.StepLR(step_size=max(1, e // 3), gamma=0.1)
-    if name == "multistep":
-        return S.MultiStepLR(milestones=sorted({max(1, e // 2), max(1, 3 * e // 4)}), gamma=0.1)
-    if name == "exponential":
-        return S.ExponentialLR(gamma=0.9)
-    if name == "onecycle":
-        return S.OneCycleLR(max_lr=cfg["lr"], total_steps=max(2, e * steps_per_epoch))
-    if name == "plateau":
-        return S.ReduceLROnPlateau(factor=0.5, patience=2)
-    if name == "warmup":
-        return S.LinearWarmup(warmup=max(1, e // 10), after=S.CosineAnnealingLR(T_max=max(1, e - max(1, e // 10))))
-    raise InvalidArgumentError(f"--schedule={name!r} is not one of: {', '.join(_config.SCHEDULE_CHOICES)}")
+    from .schedules import schedule_for_run
+    return schedule_for_run(cfg["schedule"], epochs=cfg["epochs"], steps_per_epoch=steps_per_epoch, lr=cfg["lr"])
 
 
 def _build_optimizer(cfg: dict):

@@ -43,7 +43,7 @@ class GradcheckResult:
         return self.max_error < tol
 
     def __str__(self):
-        lines = [f"{name:>12}: max relative error {err:.3e}" for name, err in self.errors.items()]
+        lines = [f"{name:>12}: relative error {err:.3e}" for name, err in self.errors.items()]
         lines.append(f"worst: {self.worst}{list(self.worst_index)} = {self.max_error:.3e}")
         return "\n".join(lines)
 

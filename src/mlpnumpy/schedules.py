@@ -34,7 +34,8 @@ from .errors import (InvalidArgumentError, NotFittedError, check_choice, check_i
                      check_positive)
 
 __all__ = ["Schedule", "LambdaLR", "StepLR", "MultiStepLR", "ExponentialLR", "CosineAnnealingLR",
-           "LinearWarmup", "OneCycleLR", "ReduceLROnPlateau", "SCHEDULES", "get_schedule"]
+           "LinearWarmup", "OneCycleLR", "ReduceLROnPlateau", "SCHEDULES", "get_schedule",
+           "schedule_for_run"]
 
 INTERVALS = ("epoch", "step")
 
@@ -496,4 +497,38 @@ def get_schedule(schedule: str | Schedule | Callable[[int], float], **kwargs) ->
     if callable(schedule) and not isinstance(schedule, type):
         return LambdaLR(schedule, **kwargs)
     name = check_choice("schedule", schedule, SCHEDULES)
-    return SCHEDULES[name](**kwargs)
+    try:
+        return SCHEDULES[name](**kwargs)
+    except TypeError as exc:  # a required setting is missing or misspelt
+        raise InvalidArgumentError(f"schedule={name!r} cannot be built from {kwargs or 'no options'} ({exc}); "
+                                   f"pass an instance such as {SCHEDULES[name].__name__}(...), or let fit "
+                                   "derive the settings from the run (schedule_for_run)") from None
+
+
+def schedule_for_run(name: str, *, epochs: int, steps_per_epoch: int, lr: float) -> Schedule | None:
+    """A schedule named ``name`` with settings derived from the length of a run.
+
+    ``cosine``: anneal to 0 over all epochs; ``step``: x0.1 every third of the run; ``multistep``:
+    x0.1 at 1/2 and 3/4; ``exponential``: x0.9 per epoch; ``onecycle``: per step, peaking at ``lr``;
+    ``plateau``: halve after 2 epochs without improvement; ``warmup``: linear warm-up for a tenth of
+    the run, then cosine. ``none`` gives None. The CLI's ``--schedule`` and ``fit(lr_schedule="...")``
+    both use this.
+    """
+    e = max(1, int(epochs))
+    if name == "none":
+        return None
+    name = check_choice("schedule", name, ["none", *[k for k in SCHEDULES if k != "lambda"]])
+    if name == "cosine":
+        return CosineAnnealingLR(T_max=e)
+    if name == "step":
+        return StepLR(step_size=max(1, e // 3), gamma=0.1)
+    if name == "multistep":
+        return MultiStepLR(milestones=sorted({max(1, e // 2), max(1, 3 * e // 4)}), gamma=0.1)
+    if name == "exponential":
+        return ExponentialLR(gamma=0.9)
+    if name == "onecycle":
+        return OneCycleLR(max_lr=lr, total_steps=max(2, e * steps_per_epoch))
+    if name == "plateau":
+        return ReduceLROnPlateau(factor=0.5, patience=2)
+    warm = max(1, e // 10)
+    return LinearWarmup(warmup=warm, after=CosineAnnealingLR(T_max=max(1, e - warm)))

@@ -483,8 +483,14 @@ class _BaseMLP(BaseEstimator):
             self._optimizer = self._make_solver(params)
             self._schedule = None
             if self.lr_schedule is not None:
-                from .schedules import get_schedule
-                self._schedule = get_schedule(copy.deepcopy(self.lr_schedule))
+                from .schedules import get_schedule, schedule_for_run
+                if isinstance(self.lr_schedule, str):  # a name: settings from max_iter and the batches
+                    bs = min(200, X.shape[0]) if self.batch_size == "auto" else int(np.clip(self.batch_size, 1, X.shape[0]))
+                    self._schedule = schedule_for_run(self.lr_schedule, epochs=self.max_iter,
+                                                      steps_per_epoch=-(-X.shape[0] // bs),
+                                                      lr=self.learning_rate_init)
+                else:
+                    self._schedule = get_schedule(copy.deepcopy(self.lr_schedule))
                 self._schedule.begin(self._optimizer)
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")

@@ -203,7 +203,11 @@ def fit(model, X, y, *, epochs: int = 100, lr: float | None = None, batch_size: 
         Xv = yv = None
     opt = _resolve_optimizer(model, optimizer, lr)
     schedule = None
-    if lr_schedule is not None:
+    if isinstance(lr_schedule, str):  # a name: settings derived from this run's length
+        from .schedules import schedule_for_run
+        schedule = schedule_for_run(lr_schedule, epochs=epochs, lr=opt.lr,
+                                    steps_per_epoch=-(-int(X.shape[0] * (1 - validation_split)) // batch_size))
+    elif lr_schedule is not None:
         from .schedules import get_schedule
         schedule = get_schedule(lr_schedule)
     elif optimizer is None and model.lr_schedule is not None:

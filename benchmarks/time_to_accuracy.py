@@ -1,0 +1,110 @@
+"""Wall time to reach 0.90 test accuracy on Fashion-MNIST with the CLI's recipe, mlpnumpy against
+PyTorch running the same recipe from the same initial weights on the same data.
+
+The recipe is ``mlpnumpy train --data fashion-mnist``'s: 784-256-128-10 ReLU, Adam under a one-cycle
+schedule peaking at 2e-3, batch 128, 20 epochs, label smoothing 0.1, standardised inputs, 10% of
+the training set held out. Only training time is counted; the test accuracy after each epoch is
+measured outside the clock.
+
+    python benchmarks/time_to_accuracy.py
+"""
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+
+
+def recipe():
+    from mlpnumpy.config import defaults_for
+    cfg = defaults_for("fashion-mnist")
+    return {"hidden": cfg["hidden"], "epochs": cfg["epochs"], "batch_size": cfg["batch_size"], "lr": cfg["lr"],
+            "label_smoothing": cfg["label_smoothing"], "validation_split": cfg["validation_split"]}
+
+
+def run(X, y, Xte, yte, target: float = 0.90, seed: int = 0) -> dict:
+    import torch
+    from mlpnumpy import MLP
+    from mlpnumpy.losses import CrossEntropy
+    from mlpnumpy.optimizers import Adam
+    from mlpnumpy.preprocessing import Standardizer
+    from mlpnumpy.schedules import OneCycleLR
+    from mlpnumpy.training import train_val_split
+    r = recipe()
+    tr, _ = train_val_split(y, r["validation_split"], np.random.default_rng([seed, 1]), stratify=True)
+    Xtr, ytr = X[tr], y[tr]
+    st = Standardizer().fit(Xtr)
+    Xtr, Xte_s = st.transform(Xtr), st.transform(Xte)
+    bs, epochs = r["batch_size"], r["epochs"]
+    steps = -(-Xtr.shape[0] // bs)
+    dims = [Xtr.shape[1], *r["hidden"], 10]
+
+    model = MLP(dims, seed=seed, loss=CrossEntropy(label_smoothing=r["label_smoothing"]))
+    init = model.get_weights()
+    opt, sched = Adam(lr=r["lr"]), OneCycleLR(max_lr=r["lr"], total_steps=epochs * steps)
+    ours = {"epochs": [], "seconds": []}
+    total = 0.0
+    for e in range(epochs):
+        h = model.fit(Xtr, ytr, epochs=1, batch_size=bs, optimizer=opt if e == 0 else None,
+                      lr_schedule=sched if e == 0 else None, verbose=False)
+        total += h.history["seconds"][0]
+        acc = float(np.mean(model.predict(Xte_s) == yte))
+        ours["epochs"].append(acc)
+        ours["seconds"].append(total)
+
+    layers = []
+    for i, (a, b) in enumerate(zip(dims[:-1], dims[1:])):
+        layers.append(torch.nn.Linear(a, b))
+        if i < len(dims) - 2:
+            layers.append(torch.nn.ReLU())
+    net = torch.nn.Sequential(*layers)
+    lins = [m for m in net if isinstance(m, torch.nn.Linear)]
+    with torch.no_grad():
+        for k, lin in enumerate(lins):
+            lin.weight.copy_(torch.from_numpy(init[2 * k].T.copy()))
+            lin.bias.copy_(torch.from_numpy(init[2 * k + 1]))
+    topt = torch.optim.Adam(net.parameters(), lr=r["lr"])
+    tsched = torch.optim.lr_scheduler.OneCycleLR(topt, max_lr=r["lr"], total_steps=epochs * steps,
+                                                 cycle_momentum=False)
+    lossf = torch.nn.CrossEntropyLoss(label_smoothing=r["label_smoothing"])
+    Xt, yt, Xtet = torch.from_numpy(Xtr), torch.from_numpy(ytr.astype(np.int64)), torch.from_numpy(Xte_s)
+    rng = np.random.default_rng(seed)
+    theirs = {"epochs": [], "seconds": []}
+    total = 0.0
+    for e in range(epochs):
+        perm = torch.from_numpy(rng.permutation(Xtr.shape[0]))
+        t = time.perf_counter()
+        net.train()
+        for s in range(0, Xtr.shape[0], bs):
+            idx = perm[s:s + bs]
+            topt.zero_grad(set_to_none=True)
+            lossf(net(Xt[idx]), yt[idx]).backward()
+            topt.step()
+            tsched.step()
+        total += time.perf_counter() - t
+        net.eval()
+        with torch.no_grad():
+            acc = float((net(Xtet).argmax(1).numpy() == yte).mean())
+        theirs["epochs"].append(acc)
+        theirs["seconds"].append(total)
+
+    def first(d):
+        for i, a in enumerate(d["epochs"]):
+            if a >= target:
+                return i + 1, d["seconds"][i]
+        return None, None
+    e1, s1 = first(ours)
+    e2, s2 = first(theirs)
+    return {"recipe": r, "target": target, "mlpnumpy_epoch": e1, "mlpnumpy_s": s1, "torch_epoch": e2, "torch_s": s2,
+            "mlpnumpy_curve": ours, "torch_curve": theirs,
+            "mlpnumpy_final_acc": ours["epochs"][-1], "torch_final_acc": theirs["epochs"][-1]}
+
+
+if __name__ == "__main__":
+    import torch
+    torch.set_num_threads(2)
+    from mlpnumpy.datasets import load
+    d = load("fashion-mnist")
+    res = run(d.X_train, d.y_train, d.X_test, d.y_test)
+    print(json.dumps({k: v for k, v in res.items() if not k.endswith("curve")}, indent=1))
