@@ -15,7 +15,8 @@ $(STAMP): pyproject.toml | $(VENV)/bin/python
 	rm -f $(VENV)/.installed-* && touch $@
 
 demo: $(STAMP)
-	$(PY) -m mlpnumpy demo --out runs/demo
+	$(PY) -m mlpnumpy train --out runs/train          # the main job on the embedded default (digits)
+	$(PY) -m mlpnumpy demo --out runs/demo            # the seed's flow and figure, runs/demo/mlp_result.png
 
 test: $(STAMP)
 	$(PY) -m pytest -q

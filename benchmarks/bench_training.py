@@ -78,13 +78,8 @@ def mlpnumpy_epoch(X, y, dims, batch_size, optimizer):
 
 def torch_epoch(X, y, dims, batch_size, optimizer, batches):
     import torch
-    torch.manual_seed(0)
-    layers = []
-    for i, (a, b) in enumerate(zip(dims[:-1], dims[1:])):
-        layers.append(torch.nn.Linear(a, b))
-        if i < len(dims) - 2:
-            layers.append(torch.nn.ReLU())
-    net = torch.nn.Sequential(*layers)
+    from mlpnumpy import MLP, to_torch
+    net = to_torch(MLP(dims, seed=0))  # the same architecture and initial weights as ours
     opt = torch.optim.SGD(net.parameters(), lr=0.01) if optimizer == "sgd" else \
         torch.optim.Adam(net.parameters(), lr=1e-3)
     lossf = torch.nn.CrossEntropyLoss()

@@ -25,7 +25,7 @@ def recipe():
 
 def run(X, y, Xte, yte, target: float = 0.90, seed: int = 0) -> dict:
     import torch
-    from mlpnumpy import MLP
+    from mlpnumpy import MLP, to_torch
     from mlpnumpy.losses import CrossEntropy
     from mlpnumpy.optimizers import Adam
     from mlpnumpy.preprocessing import Standardizer
@@ -41,7 +41,7 @@ def run(X, y, Xte, yte, target: float = 0.90, seed: int = 0) -> dict:
     dims = [Xtr.shape[1], *r["hidden"], 10]
 
     model = MLP(dims, seed=seed, loss=CrossEntropy(label_smoothing=r["label_smoothing"]))
-    init = model.get_weights()
+    net = to_torch(model)  # PyTorch starts from the same weights
     opt, sched = Adam(lr=r["lr"]), OneCycleLR(max_lr=r["lr"], total_steps=epochs * steps)
     ours = {"epochs": [], "seconds": []}
     total = 0.0
@@ -53,17 +53,6 @@ def run(X, y, Xte, yte, target: float = 0.90, seed: int = 0) -> dict:
         ours["epochs"].append(acc)
         ours["seconds"].append(total)
 
-    layers = []
-    for i, (a, b) in enumerate(zip(dims[:-1], dims[1:])):
-        layers.append(torch.nn.Linear(a, b))
-        if i < len(dims) - 2:
-            layers.append(torch.nn.ReLU())
-    net = torch.nn.Sequential(*layers)
-    lins = [m for m in net if isinstance(m, torch.nn.Linear)]
-    with torch.no_grad():
-        for k, lin in enumerate(lins):
-            lin.weight.copy_(torch.from_numpy(init[2 * k].T.copy()))
-            lin.bias.copy_(torch.from_numpy(init[2 * k + 1]))
     topt = torch.optim.Adam(net.parameters(), lr=r["lr"])
     tsched = torch.optim.lr_scheduler.OneCycleLR(topt, max_lr=r["lr"], total_steps=epochs * steps,
                                                  cycle_momentum=False)

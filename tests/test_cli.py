@@ -150,3 +150,34 @@ def test_python_dash_m_subprocess(tmp_path):
     r = subprocess.run([sys.executable, "-m", "mlpnumpy", "train", "--lr", "-1"], capture_output=True,
                        text=True, env=env, timeout=60)
     assert r.returncode == 2 and "Traceback" not in r.stderr and r.stderr.startswith("mlpnumpy: error:")
+
+
+def test_track_internals_lands_in_metrics_and_a_plot(tmp_path):
+    out = tmp_path / "int"
+    assert cli.main(["train", "--data", "digits", *FAST, "--track-internals", "--out", str(out)]) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    keys = [k for k in m["history"] if k.startswith("internals/")]
+    assert any(k.endswith("act_std") for k in keys) and any(k.endswith("dead_frac") for k in keys)
+    assert all(len(m["history"][k]) == 3 for k in keys)
+    with Image.open(out / "internals.png") as im:
+        im.load()
+
+
+def test_ctrl_c_during_train_still_writes_the_run_folder(tmp_path):
+    import signal
+    import time
+    out = tmp_path / "interrupted"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "mlpnumpy", "train", "--data", "digits", "--epochs", "500",
+                             "--hidden", "64", "--quiet", "--out", str(out)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not (out / "history.csv").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)  # the history is rewritten after every epoch: training has started
+    assert proc.poll() is None, proc.communicate()
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert "Traceback" not in stderr
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["interrupted"] is True and 1 <= m["epochs_trained"] < 500
+    assert io.load_model(out / "model.npz").n_features_in == 64

@@ -235,3 +235,29 @@ def test_digits_adam_batchnorm_early_stopping_reaches_97(digits):
               validation_split=0.15, callbacks=[es], verbose=False)
     acc = m.evaluate(d.X_test, d.y_test)
     assert acc >= 0.97, (acc, len(h))
+
+
+def test_model_checkpoint_every_epoch_and_best_only(tmp_path, rng):
+    from mlpnumpy.callbacks import ModelCheckpoint
+    from mlpnumpy.io import load_checkpoint, load_model
+    X, y = _blobs(rng)
+    m = MLP([4, 8, 3], seed=0)
+    m.fit(X, y, epochs=3, optimizer="adam", callbacks=[ModelCheckpoint(tmp_path / "ckpt-{epoch:02d}.npz")],
+          verbose=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt-01.npz", "ckpt-02.npz", "ckpt-03.npz"]
+    restored, state = load_checkpoint(tmp_path / "ckpt-03.npz")
+    for a, b in zip(restored.get_weights(), m.get_weights()):
+        assert np.array_equal(a, b)
+    assert restored.optimizer.iterations == m.optimizer.iterations
+    best = tmp_path / "best"
+    best.mkdir()
+    stamps = []
+    cb = ModelCheckpoint(best / "best.npz", monitor="val_loss", save_best_only=True, include_optimizer=False)
+    h = MLP([4, 8, 3], seed=0).fit(X, y, epochs=10, lr=3.0, validation_split=0.3, verbose=False,
+                                   callbacks=[cb, LambdaCallback(on_epoch_end=lambda e, logs: stamps.append(
+                                       (best / "best.npz").stat().st_mtime_ns))])
+    losses = h.history["val_loss"]
+    improved = [e == 0 or losses[e] < min(losses[:e]) for e in range(len(losses))]
+    written = [e == 0 or stamps[e] != stamps[e - 1] for e in range(len(stamps))]
+    assert written == improved and not all(improved)  # saved exactly when val_loss improved
+    assert load_model(best / "best.npz").n_features_in == 4

@@ -395,6 +395,7 @@ def run_train(cli_opts: dict[str, Any], *, config_file=None, resume=None, seed_f
             "versions": {"mlpnumpy": __version__, "numpy": np.__version__,
                          "python": sys.version.split()[0]},
             "files": files, "plot_error": plot_error, "resumed": resume is not None,
+            "history": full_history,  # per-epoch logs, internals statistics included when tracked
         }
         _write_json(out / "metrics.json", metrics)
     if history.interrupted:

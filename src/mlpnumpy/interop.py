@@ -176,13 +176,7 @@ def from_torch(module, *, loss="cross_entropy"):
 
 def _named_tensors(model) -> dict[str, np.ndarray]:
     """Every parameter and buffer of ``model`` as ``layers.<i>.<name>`` (e.g. ``layers.0.W``)."""
-    out = {}
-    for i, layer in enumerate(model.layers):
-        for p in layer.parameters():
-            out[f"layers.{i}.{p.name}"] = p.data
-        for name, buf in layer.buffers().items():
-            out[f"layers.{i}.{name}"] = buf
-    return out
+    return model.named_arrays("layers.")
 
 
 def save_safetensors(model, path: str | os.PathLike) -> None:

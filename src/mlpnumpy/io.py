@@ -36,13 +36,7 @@ _HEADER_SLACK = 4096
 # ---------------------------------------------------------------------------------------- writing
 def _model_arrays(model) -> dict[str, np.ndarray]:
     """Every parameter and buffer by file name, ``layer{i}.{name}``."""
-    arrays = {}
-    for i, layer in enumerate(model.layers):
-        for p in layer.parameters():
-            arrays[f"layer{i}.{p.name}"] = p.data
-        for name, b in layer.buffers().items():
-            arrays[f"layer{i}.{name}"] = b
-    return arrays
+    return model.named_arrays("layer")
 
 
 def _preprocessor_entries(model) -> tuple[dict | None, dict[str, np.ndarray]]:

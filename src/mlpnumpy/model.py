@@ -184,6 +184,16 @@ class Sequential:
         return fit(self, X, y, **kwargs)
 
     # ------------------------------------------------------------------ state
+    def named_arrays(self, prefix: str = "layer") -> dict[str, np.ndarray]:
+        """Every parameter and buffer by name, ``f"{prefix}{i}.{name}"`` (e.g. ``layer0.W``), not copied."""
+        out = {}
+        for i, layer in enumerate(self.layers):
+            for p in layer.parameters():
+                out[f"{prefix}{i}.{p.name}"] = p.data
+            for name, b in layer.buffers().items():
+                out[f"{prefix}{i}.{name}"] = b
+        return out
+
     def get_weights(self) -> list[np.ndarray]:
         """Copies of every parameter and buffer, in a fixed order."""
         out = [p.data.copy() for p in self.parameters()]

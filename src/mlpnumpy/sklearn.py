@@ -10,6 +10,7 @@ at their defaults. This module is the optional part: it imports scikit-learn at 
 from __future__ import annotations
 
 import copy
+import time
 import warnings
 from numbers import Integral, Real
 
@@ -545,6 +546,7 @@ class _BaseMLP(BaseEstimator):
             for it in range(self.max_iter):
                 for cb in callbacks:
                     cb.on_epoch_begin(it, {})
+                epoch_start = time.perf_counter()
                 if self.shuffle:
                     sample_idx = shuffle(sample_idx, random_state=self._random_state)
                 accumulated_loss = 0.0
@@ -564,7 +566,8 @@ class _BaseMLP(BaseEstimator):
                 self.loss_curve_.append(self.loss_)
                 if self.verbose:
                     print(f"Iteration {self.n_iter_}, loss = {self.loss_:.8f}")
-                logs = {"loss": self.loss_, "lr": self._optimizer.lr}
+                logs = {"loss": self.loss_, "lr": self._optimizer.lr,
+                        "seconds": time.perf_counter() - epoch_start}
                 if X_val is not None:
                     self.validation_loss_curve_.append(self._loss(self._output(X_val), Y_val, sw_val))
                     logs["val_loss"] = self.validation_loss_curve_[-1]
