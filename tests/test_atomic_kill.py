@@ -2,7 +2,6 @@
 saves models, checkpoints, metrics and CSV logs in a loop, the test kills it at random moments, many
 times, and every file must then load whole and equal one of the versions the child wrote."""
 import json
-import os
 import signal
 import subprocess
 import sys

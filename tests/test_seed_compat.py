@@ -1,7 +1,6 @@
 """The seed's program runs on mlpnumpy with only its class definitions replaced, its step-by-step
 methods make the same update as ``fit``, and its recipe learns the real digits."""
 import copy
-import inspect
 import os
 
 import numpy as np
@@ -11,7 +10,8 @@ import mlpnumpy
 from mlpnumpy import ActivationFunctions, MLPNumpy
 from mlpnumpy.datasets import load
 
-SEED_FILE = "/work/shared/seed/seed_mlp.py"
+# shared/ lies beside the checkout (here, and in CI's fresh clone)
+SEED_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "seed", "seed_mlp.py")
 
 # The seed's load_mnist_sample() and main(), verbatim (from /work/shared/seed/seed_mlp.py).
 SEED_MAIN = '''

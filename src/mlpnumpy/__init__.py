@@ -36,7 +36,7 @@ def to_torch(model):
     return _to_torch(model)
 
 
-def from_torch(module, **kwargs):
+def from_torch(module, **kwargs):  # loss=, seed=
     """A ``torch.nn.Sequential`` of Linear/activation/BatchNorm1d/Dropout as an mlpnumpy model."""
     from .interop import from_torch as _from_torch
     return _from_torch(module, **kwargs)

@@ -32,6 +32,8 @@ def _all_finite(a: np.ndarray, block: int = 1 << 20) -> bool:
 def check_X(X, dtype, n_features: int | None = None, arg: str = "X") -> np.ndarray:
     """Return ``X`` as a C-contiguous 2-D array of ``dtype`` (no copy when it already is one).
 
+    ``dtype=None`` keeps a float input's dtype and turns integers into float32.
+
     Raises
     ------
     DataTypeError
@@ -47,6 +49,8 @@ def check_X(X, dtype, n_features: int | None = None, arg: str = "X") -> np.ndarr
         raise InvalidDataError(f"{arg} has shape {a.shape}; expected at least one sample and one feature")
     if n_features is not None and a.shape[1] != n_features:
         raise InvalidDataError(f"{arg} has {a.shape[1]} features; the model expects {n_features}")
+    if dtype is None:
+        dtype = a.dtype if a.dtype.kind == "f" else np.float32
     a = np.ascontiguousarray(a, dtype=dtype)
     if not _all_finite(a):
         bad = np.argwhere(~np.isfinite(a))[0]

@@ -176,7 +176,8 @@ class EarlyStopping(Callback):
                  mode: str = "auto", restore_best_weights: bool = False, verbose: bool = False):
         if not isinstance(patience, (int, np.integer)) or patience < 0:
             raise InvalidArgumentError(f"patience={patience!r} is invalid; expected an integer >= 0")
-        if not math.isfinite(min_delta) or min_delta < 0:
+        if not isinstance(min_delta, (int, float, np.integer, np.floating)) or isinstance(min_delta, bool) \
+                or not math.isfinite(min_delta) or min_delta < 0:
             raise InvalidArgumentError(f"min_delta={min_delta!r} is invalid; expected a finite number >= 0")
         self.monitor, self.patience, self.min_delta = monitor, int(patience), float(min_delta)
         self.mode = check_choice("mode", mode, ["auto", "min", "max"])
@@ -211,7 +212,7 @@ class EarlyStopping(Callback):
                 self.best_weights = self.model.get_weights()
             return
         self.wait += 1
-        if self.wait > self.patience:
+        if self.wait >= max(self.patience, 1):  # Keras: stop after `patience` epochs without improvement
             self.stopped_epoch = epoch
             self.model.stop_training = True
 

@@ -284,7 +284,13 @@ def run_train(cli_opts: dict[str, Any], *, config_file=None, resume=None, seed_f
         if "config" not in state_extra:
             raise InvalidArgumentError(f"{ckpt} was not written by mlpnumpy train (no configuration)")
         cfg = dict(state_extra["config"])
+        planned = cfg["epochs"]
         cfg.update({k: v for k, v in cli_opts.items() if v is not None and k in _RESUMABLE})
+        if cfg["epochs"] != planned and cfg["schedule"] not in ("none", "plateau", "exponential"):
+            raise InvalidArgumentError(
+                f"--epochs {cfg['epochs']}: the run was planned for {planned} epochs and its "
+                f"{cfg['schedule']!r} schedule was laid out for that length; --resume finishes the planned "
+                f"run (omit --epochs), or start a new run with --epochs {cfg['epochs']}")
         cfg["out"] = cfg["out"] if cli_opts.get("out") else str(resume)
         cfg = _config.validate(cfg)
     else:
@@ -476,10 +482,8 @@ def _read_rows(path: str, n_features: int, meta: dict, invert: bool) -> np.ndarr
     if not os.path.isfile(path):
         raise InvalidArgumentError(f"INPUT {path!r} is not an existing file")
     if ext == ".npy":
-        try:
-            X = np.load(path, allow_pickle=False)
-        except (ValueError, OSError) as exc:
-            raise FileFormatError(f"{path}: not a readable .npy array ({exc})") from None
+        from ._npyio import load_npy
+        X = load_npy(path)  # FileFormatError for anything malformed or hostile, never a huge allocation
     elif ext == ".csv":
         X, _ = read_csv(path)
     else:

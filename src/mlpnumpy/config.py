@@ -87,7 +87,7 @@ def load_toml(path) -> dict[str, Any]:
     try:
         with open(name, "rb") as fh:
             raw = tomllib.load(fh)
-    except tomllib.TOMLDecodeError as exc:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise FileFormatError(f"{name}: not valid TOML ({exc})") from None
     table = raw.get("train", raw) if isinstance(raw.get("train"), dict) else raw
     out = {}

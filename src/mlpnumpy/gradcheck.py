@@ -84,13 +84,7 @@ def _to64(obj):
     from .model import Sequential
     layers = obj.layers if isinstance(obj, Sequential) else [obj]
     for layer in layers:
-        for p in layer.parameters():
-            p.data = p.data.astype(np.float64)
-            p.grad = np.zeros_like(p.data)
-        for name, b in list(layer.buffers().items()):
-            setattr(layer, name, b.astype(np.float64))
-        if hasattr(layer, "dtype"):
-            layer.dtype = np.dtype(np.float64)
+        layer.cast(np.float64)
     if isinstance(obj, Sequential):
         obj.dtype = np.dtype(np.float64)
     return obj

@@ -240,7 +240,5 @@ def plot_internals(history_or_dict, path: str | os.PathLike, *, title: str | Non
             ax.legend(fontsize=7)
         ax.grid(alpha=0.3)
     fig.suptitle(title or "Network internals per epoch")
-    fig.tight_layout()
-    path = os.fspath(path)
-    fig.savefig(path)
-    return path
+    from .plots import _save
+    return _save(fig, path)

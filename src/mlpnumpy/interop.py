@@ -96,13 +96,13 @@ def _activation_of(module, nn):
     return None
 
 
-def from_torch(module, *, loss="cross_entropy"):
+def from_torch(module, *, loss="cross_entropy", seed=None):
     """An mlpnumpy ``Sequential`` with ``module``'s layers and weights (copied).
 
     Accepts ``nn.Sequential`` stacks (nested ones are flattened) of Linear, ReLU, LeakyReLU,
     Sigmoid, Tanh, ELU, GELU(approximate='tanh'), Identity, BatchNorm1d and Dropout. An activation
     right after a Linear becomes that Dense layer's activation. The dtype is the parameters'
-    (float32 or float64).
+    (float32 or float64). ``seed`` seeds the model's generator (dropout masks, shuffling).
 
     Raises
     ------
@@ -158,8 +158,7 @@ def from_torch(module, *, loss="cross_entropy"):
                                        "BatchNorm1d or Dropout")
     if not layers:
         raise InvalidArgumentError("module has no layers to translate")
-    model = Sequential(layers, loss=loss, dtype=dtype)
-    for layer, v in zip(layers, values):
+    for layer, v in zip(layers, values):  # weights first: the model then keeps them, draws nothing
         if v is None:
             continue
         if isinstance(layer, Dense):
@@ -171,7 +170,7 @@ def from_torch(module, *, loss="cross_entropy"):
             layer.beta.assign(v["beta"])
             layer.running_mean[...] = v["running_mean"]
             layer.running_var[...] = v["running_var"]
-    return model
+    return Sequential(layers, loss=loss, seed=seed, dtype=dtype)
 
 
 def _named_tensors(model) -> dict[str, np.ndarray]:

@@ -43,7 +43,22 @@ class Layer:
         return {}
 
     def build(self, rng: np.random.Generator, dtype: np.dtype) -> None:
-        """Give the layer the model's generator and dtype (layers that draw randomness keep ``rng``)."""
+        """Give the layer the model's generator and dtype. Values already there (weights set by hand,
+        a trained layer) are kept, cast when the dtype differs; layers that draw randomness keep ``rng``."""
+        self.cast(dtype)
+
+    def cast(self, dtype) -> None:
+        """Convert every parameter and buffer to ``dtype`` (float32 or float64), keeping the values."""
+        dtype = _check_dtype(dtype)
+        for p in self.parameters():
+            if p.data.dtype != dtype:
+                p.data = p.data.astype(dtype)
+                p.grad = np.zeros_like(p.data)
+        for name, b in self.buffers().items():
+            if b.dtype != dtype:
+                setattr(self, name, b.astype(dtype))
+        if hasattr(self, "dtype"):
+            self.dtype = dtype
 
     def output_features(self, in_features: int) -> int:
         return in_features
@@ -105,6 +120,9 @@ class Dense(Layer):
             self.build(rng, self.dtype)
 
     def build(self, rng, dtype):
+        if self._built:  # weights set by hand or trained: keep them
+            self.cast(dtype)
+            return
         self.dtype = _check_dtype(dtype)
         gain = default_gain(self.init_name, self.activation.name)
         W = self.init_fn((self.in_features, self.out_features), self.in_features, self.out_features,
@@ -121,6 +139,7 @@ class Dense(Layer):
     @W.setter
     def W(self, value) -> None:
         self.weight.assign(value, "W")
+        self._built = True  # a model must not redraw weights the user chose
 
     @property
     def b(self) -> np.ndarray | None:
@@ -262,9 +281,6 @@ class BatchNorm1d(Layer):
         check_positive("eps", eps)
         self.momentum = check_in_range("momentum", momentum, 0.0, 1.0, high_open=False)
         self.num_features, self.eps = int(num_features), float(eps)
-        self.build(None, dtype)
-
-    def build(self, rng, dtype):
         self.dtype = _check_dtype(dtype)
         n = self.num_features
         self.gamma = Parameter(np.ones(n, self.dtype), "gamma")
@@ -321,7 +337,7 @@ class BatchNorm1d(Layer):
         if len(self._cache) == 3:  # evaluation mode: statistics are constants
             return dxhat * inv_std
         n = grad_out.shape[0]
-        # d/dx of (x - mean)/std through the batch statistics (derivation in docs/backprop.md).
+        # d/dx of (x - mean)/std through the batch statistics (Ioffe & Szegedy 2015, section 3).
         return (inv_std / n) * (n * dxhat - dxhat.sum(axis=0) - xhat * np.sum(dxhat * xhat, axis=0))
 
     def get_config(self):

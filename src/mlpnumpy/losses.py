@@ -26,14 +26,13 @@ def one_hot(labels: np.ndarray, n_classes: int, dtype=np.float32) -> np.ndarray:
 
 
 def _weights(sample_weight, n, dtype):
+    from ._validation import check_sample_weight
     if sample_weight is None:
         return None
     w = np.asarray(sample_weight, dtype=dtype).reshape(-1)
-    if w.shape[0] != n:
-        raise InvalidDataError(f"sample_weight has {w.shape[0]} entries; expected one per row ({n})")
-    if not np.all(np.isfinite(w)) or np.any(w < 0):
-        raise InvalidDataError("sample_weight must be finite and >= 0")
-    return w
+    if w.shape[0] == n and not np.any(w):  # an all-zero batch is legal inside fit: it carries nothing
+        return w
+    return check_sample_weight(w, n, dtype)
 
 
 class Loss:

@@ -49,8 +49,13 @@ def r2_score(y_true, y_pred) -> float:
     yp = np.asarray(y_pred, np.float64)
     if yt.ndim == 1:
         yt, yp = yt[:, None], yp[:, None]
-    ss_res = np.sum((yt - yp) ** 2, axis=0)
-    ss_tot = np.sum((yt - yt.mean(axis=0)) ** 2, axis=0)
+    return r2_from_sums(np.sum((yt - yp) ** 2, axis=0), np.sum((yt - yt.mean(axis=0)) ** 2, axis=0))
+
+
+def r2_from_sums(ss_res: np.ndarray, ss_tot: np.ndarray) -> float:
+    """R² per output from residual and total sums of squares, averaged; a constant target scores 1
+    when predicted exactly and 0 otherwise (scikit-learn's convention)."""
+    ss_res, ss_tot = np.atleast_1d(ss_res), np.atleast_1d(ss_tot)
     r2 = np.where(ss_tot > 0, 1 - ss_res / np.where(ss_tot > 0, ss_tot, 1), np.where(ss_res == 0, 1.0, 0.0))
     return float(np.mean(r2))
 

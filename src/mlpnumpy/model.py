@@ -45,9 +45,7 @@ class Sequential:
         for layer in self.layers:
             if not isinstance(layer, Layer):
                 raise InvalidArgumentError(f"layers holds {type(layer).__name__}; expected mlpnumpy Layer objects")
-            if getattr(layer, "_built", True) is False or getattr(layer, "dtype", self.dtype) != self.dtype \
-                    or isinstance(layer, Dropout):
-                layer.build(self.rng, self.dtype)
+            layer.build(self.rng, self.dtype)  # draws what is not yet drawn, keeps (casts) the rest
         self.loss: Loss = get_loss(loss)
         self.preprocessor = None      # e.g. a Standardizer applied by fit/predict/evaluate
         self.class_names: list[str] | None = None

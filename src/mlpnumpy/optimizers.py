@@ -66,6 +66,7 @@ class Optimizer:
         self.state: list[dict[str, np.ndarray]] | None = None
         self.iterations = 0
         self._scratch: list[np.ndarray] | None = None
+        self._unchecked_state = False
 
     @property
     def lr(self) -> float:
@@ -83,6 +84,14 @@ class Optimizer:
             raise InvalidArgumentError(
                 f"params has {len(params)} parameters but the optimizer state holds {len(self.state)}; "
                 "pass the same parameter list on every step, or call reset() first")
+        elif self._unchecked_state:  # loaded from a file: check it all before changing anything
+            for i, (p, st) in enumerate(zip(params, self.state)):
+                for key, v in st.items():
+                    if v.shape != p.data.shape:
+                        raise InvalidArgumentError(f"optimizer state[{i}][{key!r}] has shape {v.shape}; the "
+                                                   f"parameter has {p.data.shape}: the state belongs to another model")
+                    st[key] = v.astype(p.data.dtype, copy=False)
+            self._unchecked_state = False
         if self._scratch is None:
             self._scratch = [np.empty((self._n_scratch,) + p.data.shape, p.data.dtype) for p in params]
         self.iterations += 1
@@ -135,6 +144,7 @@ class Optimizer:
         self.iterations = iterations
         self.state = state
         self._scratch = None
+        self._unchecked_state = state is not None  # checked against the parameters on the next step
 
     def _hyperparameters(self) -> dict:
         return {"lr": self.lr, **{k: v for k, v in vars(self).items()

@@ -20,23 +20,21 @@ __all__ = ["plot_history", "plot_weight_histograms", "plot_confusion_matrix", "p
 DPI = 100
 
 
-def _pyplot():
-    matplotlib = require("matplotlib", "plot", "Plotting")
-    if matplotlib.get_backend().lower() != "agg":
-        matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-    return plt
+def _subplots(*args, figsize, **kwargs):
+    """A figure and its axes, drawn by the Agg canvas without pyplot: no global backend switch, no
+    window, nothing left open (a notebook's or GUI's own backend is untouched)."""
+    require("matplotlib", "plot", "Plotting")
+    from matplotlib.figure import Figure
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots(*args, **kwargs)
 
 
 def _save(fig, path, dpi: int = DPI) -> str:
-    plt = _pyplot()
+    """Write ``fig`` as a PNG, atomically (a temporary file renamed into place)."""
     path = os.fspath(path)
-    try:
-        fig.tight_layout()
-        with atomic_write(path, "wb") as fh:
-            fig.savefig(fh, format="png", dpi=dpi)
-    finally:
-        plt.close(fig)
+    fig.tight_layout()
+    with atomic_write(path, "wb") as fh:
+        fig.savefig(fh, format="png", dpi=dpi)
     return path
 
 
@@ -59,8 +57,7 @@ def plot_history(history, path) -> str:
         PNG file, 1100x400 pixels.
     """
     h = _history_dict(history)
-    plt = _pyplot()
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    fig, axes = _subplots(1, 2, figsize=(11, 4))
     for ax, metric in zip(axes, ("loss", "accuracy")):
         for key, label in ((metric, "train"), ("val_" + metric, "validation")):
             values = h.get(key)
@@ -81,9 +78,8 @@ def plot_weight_histograms(model, path, bins: int = 50) -> str:
     dense = [(i, l) for i, l in enumerate(model.layers) if isinstance(l, Dense)]
     if not dense:
         raise InvalidArgumentError("model has no Dense layer; there are no weights to plot")
-    plt = _pyplot()
     n = len(dense)
-    fig, axes = plt.subplots(1, n, figsize=(3.6 * n + 0.4, 3.2), squeeze=False)
+    fig, axes = _subplots(1, n, figsize=(3.6 * n + 0.4, 3.2), squeeze=False)
     for ax, (i, layer) in zip(axes[0], dense):
         ax.hist(layer.W.ravel(), bins=bins, alpha=0.8)
         ax.set_title(f"layer {i}: Dense {layer.in_features}x{layer.out_features}", fontsize=9)
@@ -102,9 +98,8 @@ def plot_confusion_matrix(cm, class_names: Sequence[str] | None, path) -> str:
     names = [str(c) for c in class_names] if class_names is not None else [str(i) for i in range(k)]
     if len(names) != k:
         raise InvalidArgumentError(f"class_names has {len(names)} names; cm has {k} classes")
-    plt = _pyplot()
     side = max(4.0, 0.55 * k + 2.5)
-    fig, ax = plt.subplots(figsize=(side, side))
+    fig, ax = _subplots(figsize=(side, side))
     ax.imshow(cm, cmap="Blues")
     ax.set_xticks(range(k))
     ax.set_yticks(range(k))
@@ -145,10 +140,9 @@ def plot_misclassified(X, y_true, y_pred, class_names: Sequence[str] | None, ima
     def name(c):
         return class_names[int(c)] if class_names is not None and 0 <= int(c) < len(class_names) else str(c)
 
-    plt = _pyplot()
     cols = max(1, min(5, len(wrong)))
     rows = max(1, -(-len(wrong) // cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(2.0 * cols, 2.2 * rows), squeeze=False)
+    fig, axes = _subplots(rows, cols, figsize=(2.0 * cols, 2.2 * rows), squeeze=False)
     for ax in axes.ravel():
         ax.axis("off")
     for ax, i in zip(axes.ravel(), wrong):
@@ -163,8 +157,7 @@ def plot_misclassified(X, y_true, y_pred, class_names: Sequence[str] | None, ima
 def plot_seed_figure(losses, first_layer_W, path) -> str:
     """The seed's figure: the training-loss curve and the first layer's weight histogram, 1800x600
     (the seed's 12x4 inches at 150 dpi)."""
-    plt = _pyplot()
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4))
+    fig, axes = _subplots(1, 2, figsize=(12, 4))
     axes[0].plot(list(losses))
     axes[0].set_xlabel("Epoch")
     axes[0].set_ylabel("Loss")

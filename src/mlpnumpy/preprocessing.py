@@ -9,23 +9,15 @@ from typing import Any
 
 import numpy as np
 
-from .errors import DataTypeError, InvalidArgumentError, InvalidDataError, NotFittedError
+from ._validation import check_X
+from .errors import InvalidArgumentError, InvalidDataError, NotFittedError
 
 __all__ = ["Standardizer"]
 
 
 def _check_X(X: Any, arg: str = "X") -> np.ndarray:
-    X = np.asarray(X)
-    if X.dtype.kind not in "biuf":
-        raise DataTypeError(f"{arg}.dtype={X.dtype} is not numeric; expected an integer or float array")
-    if X.ndim != 2:
-        raise InvalidDataError(f"{arg}.shape={X.shape} is not 2-D; expected (n_samples, n_features), "
-                               "e.g. X.reshape(len(X), -1) for images")
-    if X.dtype.kind != "f":
-        X = X.astype(np.float32)  # integer pixels/counts: the library's default float
-    if not np.all(np.isfinite(X)):
-        raise InvalidDataError(f"{arg} contains NaN or infinity; remove or impute those values first")
-    return X
+    # float inputs keep their dtype, integers become float32; errors as everywhere else
+    return check_X(X, None, arg=arg)
 
 
 class Standardizer:

@@ -42,7 +42,7 @@ from sklearn.utils.validation import (
 
 from .activations import sigmoid, softmax
 from .callbacks import Callback, ProgressBar
-from .errors import InvalidArgumentError, check_choice
+from .errors import DivergenceError, InvalidArgumentError, InvalidDataError, check_choice
 from .layers import ActivationLayer, BatchNorm1d, Dense, Dropout, _check_dtype
 from .model import Sequential
 
@@ -431,7 +431,7 @@ class _BaseMLP(BaseEstimator):
         else:
             self._fit_lbfgs(X, y, sample_weight)
         if not all(np.isfinite(w).all() for w in self.coefs_ + self.intercepts_):
-            raise ValueError("Solver produced non-finite parameter weights. The input data may contain "
+            raise DivergenceError("Solver produced non-finite parameter weights. The input data may contain "
                              "large values and need to be preprocessed.")
         return self
 
@@ -494,7 +494,7 @@ class _BaseMLP(BaseEstimator):
                     self._schedule = get_schedule(copy.deepcopy(self.lr_schedule))
                 self._schedule.begin(self._optimizer)
         if self.early_stopping and incremental:
-            raise ValueError("partial_fit does not support early_stopping=True")
+            raise InvalidArgumentError("partial_fit does not support early_stopping=True")
         early_stopping = self.early_stopping
         sw_val = None
         if val is not None:
@@ -512,7 +512,7 @@ class _BaseMLP(BaseEstimator):
                     X, y, sample_weight, random_state=self._random_state, test_size=self.validation_fraction,
                     stratify=stratify)
             if X_val.shape[0] < 2:
-                raise ValueError("The validation set is too small. Increase 'validation_fraction' or the size "
+                raise InvalidDataError("The validation set is too small. Increase 'validation_fraction' or the size "
                                  "of your dataset.")
             y_val = self._label_binarizer.inverse_transform(Y_val) if is_classifier(self) else Y_val
         else:
@@ -786,10 +786,10 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             classes = unique_labels(y)
             if self.warm_start:
                 if set(classes) != set(self.classes_):
-                    raise ValueError("warm_start can only be used where `y` has the same classes as in the "
+                    raise InvalidDataError("warm_start can only be used where `y` has the same classes as in the "
                                      f"previous call to fit. Previously got {self.classes_}, `y` has {classes}")
             elif len(np.setdiff1d(classes, self.classes_, assume_unique=True)):
-                raise ValueError(f"`y` has classes not in `self.classes_`. `self.classes_` has {self.classes_}. "
+                raise InvalidDataError(f"`y` has classes not in `self.classes_`. `self.classes_` has {self.classes_}. "
                                  f"'y' has {classes}.")
         return X, self._label_binarizer.transform(y).astype(bool)
 
@@ -904,7 +904,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         if self.loss == "poisson" and np.any(y < 0):
-            raise ValueError("loss='poisson' needs y >= 0 (counts or rates); got negative targets")
+            raise InvalidDataError("loss='poisson' needs y >= 0 (counts or rates); got negative targets")
         return X, y
 
     def predict(self, X):

@@ -18,6 +18,7 @@ from .callbacks import CallbackList, History, ProgressBar
 from .errors import DivergenceError, InvalidArgumentError, InvalidDataError, check_choice, check_in_range, check_positive
 from .metrics import compute as compute_metrics
 from .optimizers import SGD, Optimizer, get_optimizer
+from .splits import held_out_size, train_val_split
 
 __all__ = ["fit", "clip_grad_norm", "train_val_split", "evaluate_arrays"]
 
@@ -37,29 +38,6 @@ def clip_grad_norm(params, max_norm: float) -> float:
 
 
 _clip = clip_grad_norm  # the fit argument of the same name shadows it inside fit
-
-
-def train_val_split(y: np.ndarray, fraction: float, rng: np.random.Generator, stratify: bool):
-    """Indices ``(train, val)``: a random ``fraction`` of the rows for validation, drawn from ``rng``;
-    per class when ``stratify`` (each class keeps its share, at least one training row per class)."""
-    n = y.shape[0]
-    if not stratify:
-        perm = rng.permutation(n)
-        n_val = max(1, int(round(fraction * n)))
-        return np.sort(perm[n_val:]), np.sort(perm[:n_val])
-    labels = np.argmax(y, axis=1) if y.ndim == 2 else y
-    val = []
-    for c in np.unique(labels):
-        idx = np.flatnonzero(labels == c)
-        idx = idx[rng.permutation(idx.size)]
-        k = int(round(fraction * idx.size))
-        val.append(idx[:min(k, idx.size - 1)])
-    val = np.sort(np.concatenate(val))
-    if val.size == 0:
-        raise InvalidArgumentError(f"validation_split={fraction} leaves no validation rows; use a larger fraction")
-    mask = np.ones(n, bool)
-    mask[val] = False
-    return np.flatnonzero(mask), val
 
 
 def evaluate_arrays(model, X: np.ndarray, y: np.ndarray, batch_size: int = 4096) -> dict[str, float]:
@@ -86,9 +64,9 @@ class _RegressionStats:
         self.syy = self.syy + np.sum(y * y, axis=0, dtype=np.float64)
 
     def result(self) -> dict[str, float]:
-        sst = self.syy - self.sy * self.sy / self.n
-        r2 = np.where(sst > 0, 1 - self.sse / np.where(sst > 0, sst, 1), 0.0)
-        return {"mse": float(np.mean(self.sse) / self.n), "r2": float(np.mean(r2))}
+        from .metrics import r2_from_sums
+        sst = np.maximum(self.syy - self.sy * self.sy / self.n, 0.0)  # float64 sums; clip round-off
+        return {"mse": float(np.mean(self.sse) / self.n), "r2": r2_from_sums(self.sse, sst)}
 
 
 class _Interrupt:
@@ -116,19 +94,18 @@ class _Interrupt:
         return False
 
 
-def _resolve_optimizer(model, optimizer, lr) -> Optimizer:
+def _resolve_optimizer(model, optimizer, lr) -> tuple[Optimizer, float | None]:
+    """The optimizer to train with, and the learning rate to give it once every check has passed
+    (None: keep its own). Nothing is changed here."""
     if lr is not None:
         check_positive("lr", lr)
     if optimizer is None:
         if model.optimizer is not None:  # continue training with the same state
-            if lr is not None:
-                model.optimizer.lr = float(lr)
-            return model.optimizer
-        return SGD(lr=0.01 if lr is None else lr)
-    opt = get_optimizer(optimizer, lr)
-    if lr is not None and isinstance(optimizer, Optimizer):
-        opt.lr = float(lr)
-    return opt
+            return model.optimizer, lr
+        return SGD(lr=0.01 if lr is None else lr), None
+    if isinstance(optimizer, Optimizer):
+        return optimizer, lr
+    return get_optimizer(optimizer, lr), None
 
 
 def fit(model, X, y, *, epochs: int = 100, lr: float | None = None, batch_size: int = 32,
@@ -201,12 +178,20 @@ def fit(model, X, y, *, epochs: int = 100, lr: float | None = None, batch_size: 
         yv = check_targets(validation_data[1], Xv.shape[0], loss_name, k, model.dtype, arg="validation_data[1]")
     else:
         Xv = yv = None
-    opt = _resolve_optimizer(model, optimizer, lr)
+    opt, new_lr = _resolve_optimizer(model, optimizer, lr)
+    split = Xv is None and validation_split > 0
+    stratify = loss_name == "cross_entropy"
+    if split and X.shape[0] < 2:
+        raise InvalidArgumentError(f"validation_split={validation_split} needs at least 2 rows; X has {X.shape[0]}")
+    n_train = X.shape[0] - (held_out_size(y, validation_split, stratify) if split else 0)
+    if split and n_train == X.shape[0]:
+        raise InvalidArgumentError(f"validation_split={validation_split} holds out no rows of {X.shape[0]}; "
+                                   "use a larger fraction or pass validation_data")
     schedule = None
     if isinstance(lr_schedule, str):  # a name: settings derived from this run's length
         from .schedules import schedule_for_run
-        schedule = schedule_for_run(lr_schedule, epochs=epochs, lr=opt.lr,
-                                    steps_per_epoch=-(-int(X.shape[0] * (1 - validation_split)) // batch_size))
+        schedule = schedule_for_run(lr_schedule, epochs=epochs, lr=opt.lr if new_lr is None else new_lr,
+                                    steps_per_epoch=-(-n_train // batch_size))
     elif lr_schedule is not None:
         from .schedules import get_schedule
         schedule = get_schedule(lr_schedule)
@@ -216,9 +201,11 @@ def fit(model, X, y, *, epochs: int = 100, lr: float | None = None, batch_size: 
     CallbackList(user_callbacks)  # type-checks the callbacks now
 
     # ---- state changes start here
+    if new_lr is not None:
+        opt.lr = float(new_lr)
     rng = model.rng
-    if Xv is None and validation_split > 0:
-        tr, va = train_val_split(y, validation_split, rng, stratify=(loss_name == "cross_entropy"))
+    if split:
+        tr, va = train_val_split(y, validation_split, rng, stratify=stratify)
         Xv, yv = X[va], y[va]
         X, y = X[tr], y[tr]
         sw = None if sw is None else sw[tr]
@@ -251,7 +238,7 @@ def fit(model, X, y, *, epochs: int = 100, lr: float | None = None, batch_size: 
         for epoch in range(epochs):
             cbs.on_epoch_begin(epoch, {})
             t0 = time.perf_counter()
-            snapshot = [p.data.copy() for p in params]  # last known-finite weights
+            snapshot = model.get_weights()  # parameters and buffers: what a divergence goes back to
             lr_used = opt.lr
             perm = rng.permutation(n) if shuffle else None
             total, correct, seen = 0.0, 0, 0
@@ -272,7 +259,7 @@ def fit(model, X, y, *, epochs: int = 100, lr: float | None = None, batch_size: 
                 if not math.isfinite(lval):
                     # A non-finite gradient shows up here one step later, through the weights it
                     # spoiled, or at the end-of-epoch check; either way the weights are restored.
-                    _handle_divergence(params, snapshot, opt, on_nonfinite, epoch, b, f"the loss is {lval}")
+                    _handle_divergence(model, snapshot, opt, on_nonfinite, epoch, b, f"the loss is {lval}")
                     model.stop_training = True
                     break
                 model.backward(loss.backward())
@@ -303,7 +290,7 @@ def fit(model, X, y, *, epochs: int = 100, lr: float | None = None, batch_size: 
                 break
             if not model.stop_training and not all(np.isfinite(p.data).all() for p in params):
                 # a non-finite weight gradient got past the per-step checks into the weights
-                _handle_divergence(params, snapshot, opt, on_nonfinite, epoch, steps - 1,
+                _handle_divergence(model, snapshot, opt, on_nonfinite, epoch, steps - 1,
                                    "a gradient was not finite and reached the weights")
                 break
             logs = {"loss": total / seen}
@@ -326,20 +313,15 @@ def fit(model, X, y, *, epochs: int = 100, lr: float | None = None, batch_size: 
     return history
 
 
-def _handle_divergence(params, snapshot, opt, on_nonfinite, epoch, batch, what):
-    """Put the model back to its last finite weights, then raise or warn.
-
-    The weights that produced a non-finite loss are kept when they are finite (the loss overflowed,
-    not the weights); otherwise the epoch's starting weights come back, and an optimizer state that
-    the bad gradient reached is reset.
-    """
-    if not all(np.isfinite(p.data).all() for p in params):
-        for p, s in zip(params, snapshot):
-            p.data[...] = s
+def _handle_divergence(model, snapshot, opt, on_nonfinite, epoch, batch, what):
+    """Put the model back to the weights (and batch-norm statistics) it had when the epoch began,
+    reset an optimizer state the bad gradient reached, then raise or warn."""
+    model.set_weights(snapshot)
     if opt.state is not None and not all(np.isfinite(v).all() for st in opt.state for v in st.values()):
         opt.reset()
-    msg = (f"training diverged at epoch {epoch + 1}, batch {batch + 1}: {what}; the model keeps its last "
-           "finite weights. Lower the learning rate, scale the inputs, or clip gradients (clip_grad_norm=1.0)")
+    msg = (f"training diverged at epoch {epoch + 1}, batch {batch + 1}: {what}; the model is back at the "
+           "weights it had when the epoch began. Lower the learning rate, scale the inputs, or clip gradients "
+           "(clip_grad_norm=1.0)")
     if on_nonfinite == "raise":
         raise DivergenceError(msg)
     warnings.warn(msg, RuntimeWarning, stacklevel=3)

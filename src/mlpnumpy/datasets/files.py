@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import csv
 import os
-import zipfile
 from typing import Any
 
 import numpy as np

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import FileFormatError, InvalidArgumentError, check_choice
+from ..splits import train_val_split
 from .download import fetch
 from .idx import read_idx
 from .registry import IDX_DATASETS, list_datasets
@@ -172,16 +173,6 @@ def _load_idx(name: str, data_dir, flatten, normalize, dtype, download, progress
                    tuple(arrays["train_images"].shape[1:]))
 
 
-def _stratified_split(y: np.ndarray, test_size: float, rng: np.random.Generator
-                      ) -> tuple[np.ndarray, np.ndarray]:
-    """Indices (train, test), sorted, holding out ``round(test_size * n_c)`` of each class."""
-    test = np.zeros(len(y), dtype=bool)
-    for c in np.unique(y):
-        members = np.flatnonzero(y == c)
-        test[rng.permutation(members)[:int(round(test_size * len(members)))]] = True
-    return np.flatnonzero(~test), np.flatnonzero(test)
-
-
 def _embedded_digits() -> tuple[np.ndarray, np.ndarray]:
     """The UCI digits (1,797 images 8x8, values 0..16) as scikit-learn ships them, embedded in the
     package (``data/digits.npz``, 45 kB) so the default needs neither scikit-learn nor a download."""
@@ -196,7 +187,7 @@ def _load_digits(flatten, normalize, dtype, test_size: float = DIGITS_TEST_SIZE,
     if not 0 < test_size < 1:
         raise InvalidArgumentError(f"test_size={test_size!r} is out of range; expected a number in (0, 1)")
     images, y = _embedded_digits()
-    train, test = _stratified_split(y, test_size, np.random.default_rng(seed))
+    train, test = train_val_split(y, test_size, np.random.default_rng(seed), stratify=True)
     return Dataset(_finish(images[train], 16.0, flatten, normalize, dtype), y[train],
                    _finish(images[test], 16.0, flatten, normalize, dtype), y[test],
                    [str(d) for d in range(10)], "digits", (8, 8))

@@ -29,8 +29,9 @@ def new_figure(purpose: str, **kwargs):
 
 
 def save_figure(fig, path: str) -> str:
-    fig.savefig(path)
-    return path
+    """Write a figure atomically (see :func:`mlpnumpy.plots._save`)."""
+    from ..plots import _save
+    return _save(fig, path)
 
 
 def table(header: list[str], rows: list[list], floatfmt: str = "{:.3g}") -> str:
