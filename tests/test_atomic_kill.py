@@ -14,14 +14,18 @@ CHILD = r"""
 import json, sys, numpy as np
 from mlpnumpy import MLP
 from mlpnumpy._atomic import atomic_write_bytes
-from mlpnumpy.io import save_model
+from mlpnumpy.io import save_checkpoint, save_model
 out = sys.argv[1]
 models = [MLP([64, 256, 10], seed=s) for s in (1, 2)]
+X, y = np.random.default_rng(0).standard_normal((64, 64)), np.arange(64) % 10
+for m in models:
+    m.fit(X, y, epochs=1, optimizer="adam", verbose=False)  # so checkpoints carry optimizer state
 print("ready", flush=True)
 i = 0
 while True:
     m = models[i % 2]
     save_model(m, out + "/model.npz")
+    save_checkpoint(m, out + "/checkpoint.npz")
     atomic_write_bytes(out + "/metrics.json", json.dumps({"version": i % 2, "pad": "x" * 200000}).encode())
     i += 1
 """
@@ -31,8 +35,13 @@ while True:
 def test_sigkill_during_saves_never_leaves_a_broken_file(tmp_path):
     pytest.importorskip("mlpnumpy.io")
     from mlpnumpy import MLP
-    from mlpnumpy.io import load_model
-    expected = [MLP([64, 256, 10], seed=s).get_weights() for s in (1, 2)]
+    from mlpnumpy.io import load_checkpoint, load_model
+    X, y = np.random.default_rng(0).standard_normal((64, 64)), np.arange(64) % 10
+    expected = []
+    for s in (1, 2):
+        m = MLP([64, 256, 10], seed=s)
+        m.fit(X, y, epochs=1, optimizer="adam", verbose=False)
+        expected.append(m.get_weights())
     rng = np.random.default_rng(0)
     kills = 0
     for round_ in range(25):
@@ -46,6 +55,10 @@ def test_sigkill_during_saves_never_leaves_a_broken_file(tmp_path):
             continue  # killed before the first save finished: nothing to check yet
         weights = load_model(tmp_path / "model.npz").get_weights()
         assert any(all(np.array_equal(a, b) for a, b in zip(weights, e)) for e in expected), round_
+        if (tmp_path / "checkpoint.npz").exists():
+            model, state = load_checkpoint(tmp_path / "checkpoint.npz")
+            assert any(all(np.array_equal(a, b) for a, b in zip(model.get_weights(), e)) for e in expected)
+            assert model.optimizer.iterations == 2  # 64 rows, batch 32
         if (tmp_path / "metrics.json").exists():
             assert json.loads((tmp_path / "metrics.json").read_text())["version"] in (0, 1)
     assert kills == 25
