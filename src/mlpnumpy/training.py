@@ -14,7 +14,7 @@ import warnings
 import numpy as np
 
 from ._validation import check_sample_weight, check_targets, check_X
-from .callbacks import CallbackList, History, ProgressBar
+from .callbacks import Callback, CallbackList, History, ProgressBar
 from .errors import DivergenceError, InvalidArgumentError, InvalidDataError, check_choice, check_in_range, check_positive
 from .metrics import compute as compute_metrics
 from .optimizers import SGD, Optimizer, get_optimizer
@@ -228,6 +228,9 @@ def fit(model, X, y, *, epochs: int = 100, lr: float | None = None, batch_size: 
     cbs.set_model(model)
     params = model.parameters()
     loss = model.loss
+    # only callbacks that define on_batch_end are called per batch (the hot path skips the rest)
+    batch_hooks = CallbackList([c for c in cbs.callbacks
+                                if type(c).on_batch_end is not Callback.on_batch_end or "on_batch_end" in vars(c)])
     classify = loss_name == "cross_entropy"
     model.stop_training = False
 
@@ -278,10 +281,11 @@ def fit(model, X, y, *, epochs: int = 100, lr: float | None = None, batch_size: 
                     correct += int(np.count_nonzero((out > 0) == (yb > 0.5))) / out.shape[1]
                 else:
                     reg.add(out, yb)
-                batch_logs = {"loss": total / seen}
-                if reg is None:
-                    batch_logs["accuracy"] = correct / seen
-                cbs.on_batch_end(b, batch_logs)
+                if batch_hooks:
+                    batch_logs = {"loss": total / seen}
+                    if reg is None:
+                        batch_logs["accuracy"] = correct / seen
+                    batch_hooks.on_batch_end(b, batch_logs)
                 if interrupt.requested:
                     history.interrupted = True
                     model.stop_training = True
