@@ -25,6 +25,8 @@ def _as_numeric(arr, arg: str) -> np.ndarray:
 
 def _all_finite(a: np.ndarray, block: int = 1 << 20) -> bool:
     """``np.isfinite(a).all()`` in blocks of rows, so a large data set needs no full-size mask."""
+    if a.size <= block:
+        return bool(np.isfinite(a).all())
     rows = max(1, block // max(1, a.shape[1]))
     return all(np.isfinite(a[i:i + rows]).all() for i in range(0, a.shape[0], rows))
 
