@@ -17,13 +17,16 @@ from numpy.lib import format as npformat
 
 from .errors import FileFormatError
 
-__all__ = ["read_npy", "load_npy", "load_npz"]
+__all__ = ["read_npy_header", "read_npy", "load_npy", "load_npz"]
 
 _MAX_DIMS = 32
 
 
-def read_npy(f: IO[bytes], available: int, where: str) -> np.ndarray:
-    """Read one ``.npy`` stream holding at most ``available`` bytes (header included)."""
+def read_npy_header(f: IO[bytes], where: str, kinds: str = "biufcUS") -> tuple[tuple, bool, np.dtype, int]:
+    """Parse a ``.npy`` header: ``(shape, fortran_order, dtype, data_bytes)``, checked.
+
+    Only dtypes whose kind is in ``kinds`` are accepted (never object arrays, which need pickle).
+    """
     try:
         version = npformat.read_magic(f)
         if version == (1, 0):
@@ -34,15 +37,21 @@ def read_npy(f: IO[bytes], available: int, where: str) -> np.ndarray:
             raise ValueError(f"unsupported .npy version {version}")
     except Exception as exc:  # noqa: BLE001 - any parser failure means a malformed header
         raise FileFormatError(f"{where}: not a valid .npy header ({type(exc).__name__}: {exc})") from None
-    if dtype.hasobject or dtype.kind not in "biufcUS":
-        raise FileFormatError(f"{where}: holds dtype {dtype}, which would need unpickling; refused for "
-                              "safety (only numbers and strings are read)")
+    dtype = np.dtype(dtype)
+    if dtype.hasobject or dtype.fields is not None or dtype.subdtype is not None or dtype.kind not in kinds:
+        raise FileFormatError(f"{where}: holds dtype {dtype}, which is refused (object arrays would need "
+                              "unpickling; only plain numbers are read)")
     if len(shape) > _MAX_DIMS or any((not isinstance(d, int)) or d < 0 for d in shape):
         raise FileFormatError(f"{where}: invalid array shape {shape}")
     count = 1
     for d in shape:
         count *= d
-    nbytes = count * dtype.itemsize
+    return tuple(shape), bool(fortran), dtype, count * dtype.itemsize
+
+
+def read_npy(f: IO[bytes], available: int, where: str) -> np.ndarray:
+    """Read one ``.npy`` stream holding at most ``available`` bytes (header included)."""
+    shape, fortran, dtype, nbytes = read_npy_header(f, where)
     if nbytes > available:
         raise FileFormatError(f"{where}: the header promises {nbytes} bytes of data (shape {shape}, {dtype}) "
                               f"but the file holds at most {available}; it is truncated or hostile")

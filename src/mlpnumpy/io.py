@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import inspect
 import json
-import math
 import os
 import struct
 import zipfile
@@ -18,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from ._atomic import atomic_write
+from ._npyio import read_npy_header
 from .errors import FileFormatError, InvalidArgumentError, MLPNumpyError
 
 __all__ = ["save_model", "load_model", "save_checkpoint", "load_checkpoint", "restore_training_state",
@@ -141,32 +141,17 @@ class _Archive:
             self.entries[key] = self._header(info)
 
     def _header(self, info: zipfile.ZipInfo):
+        where = f"{self.name}: entry {info.filename!r}"
         try:
             with self._zf.open(info) as f:
-                version = np.lib.format.read_magic(f)
-                if version == (1, 0):
-                    shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
-                elif version in ((2, 0), (3, 0)):
-                    shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
-                else:
-                    raise ValueError(f"unsupported .npy version {version}")
+                shape, fortran, dtype, nbytes = read_npy_header(f, where, kinds="biuf")
                 offset = f.tell()
         except _ZIP_ERRORS as exc:
-            raise FileFormatError(f"{self.name}: entry {info.filename!r} is not a valid .npy array "
-                                  f"({exc})") from None
-        dtype = np.dtype(dtype)
-        if dtype.hasobject or dtype.fields is not None or dtype.subdtype is not None \
-                or dtype.kind not in "biuf":
-            raise FileFormatError(f"{self.name}: entry {info.filename!r} has dtype {dtype}; model files "
-                                  "hold only plain numeric arrays (object arrays would need pickle)")
-        if any(not isinstance(d, int) or d < 0 for d in shape):
-            raise FileFormatError(f"{self.name}: entry {info.filename!r} has invalid shape {shape}")
-        nbytes = math.prod(shape) * dtype.itemsize
+            raise FileFormatError(f"{where} is not a valid .npy array ({exc})") from None
         if offset + nbytes != info.file_size:
-            raise FileFormatError(f"{self.name}: entry {info.filename!r} declares shape {shape} "
-                                  f"({nbytes:,} bytes of {dtype}) but holds {info.file_size - offset:,} "
-                                  "bytes of data; the file is truncated or corrupt")
-        return info, dtype, tuple(shape), bool(fortran), offset
+            raise FileFormatError(f"{where} declares shape {shape} ({nbytes:,} bytes of {dtype}) but holds "
+                                  f"{info.file_size - offset:,} bytes of data; the file is truncated or corrupt")
+        return info, dtype, shape, fortran, offset
 
     def shape(self, key: str) -> tuple | None:
         entry = self.entries.get(key)
