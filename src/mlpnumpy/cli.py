@@ -243,17 +243,6 @@ def _threads(n):
     return threadpool_limits(limits=n)
 
 
-def _internals():
-    try:
-        from . import internals
-    except ModuleNotFoundError as exc:
-        if exc.name and exc.name.endswith("internals"):
-            raise MissingDependencyError("--track-internals needs mlpnumpy.internals, which this "
-                                         "installation does not have") from None
-        raise
-    return internals
-
-
 _RESUMABLE = {"epochs", "quiet", "threads", "out", "data_dir"}
 
 
@@ -296,7 +285,7 @@ def run_train(cli_opts: dict[str, Any], *, config_file=None, resume=None, seed_f
     else:
         cfg = _config.resolve(cli_opts, config_file)
     if cfg["track_internals"]:
-        internals = _internals()
+        from . import internals
     out = Path(cfg["out"] or f"runs/{Path(cfg['data']).stem}-{time.strftime('%Y%m%d-%H%M%S')}")
     cfg["out"] = str(out)
     say = (lambda *a, **k: None) if cfg["quiet"] else print_fn
@@ -576,26 +565,14 @@ def _cmd_info(ns) -> int:
 
 def _cmd_export(ns) -> int:
     from .io import load_model
-    try:
-        from .onnx_export import export_onnx
-    except ModuleNotFoundError as exc:
-        if exc.name and exc.name.endswith("onnx_export"):
-            raise MissingDependencyError("ONNX export needs mlpnumpy.onnx_export, which this installation "
-                                         "does not have") from None
-        raise
+    from .onnx_export import export_onnx  # raises MissingDependencyError without the onnx extra
     export_onnx(load_model(ns.model), ns.onnx)
     print(f"wrote {ns.onnx}")
     return 0
 
 
 def _cmd_experiment(rest: list[str]) -> int:
-    try:
-        from .experiments import main as experiments_main
-    except ModuleNotFoundError as exc:
-        if exc.name and exc.name.endswith("experiments"):
-            raise MissingDependencyError("mlpnumpy experiment needs mlpnumpy.experiments, which this "
-                                         "installation does not have") from None
-        raise
+    from .experiments import main as experiments_main
     return int(experiments_main(rest) or 0)
 
 
