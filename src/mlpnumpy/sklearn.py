@@ -723,6 +723,13 @@ _EXTRA_DOC = """
 """
 
 
+def _store_params(estimator, args: dict) -> None:
+    """Store every constructor argument on the estimator under its own name, unchanged."""
+    for name, value in args.items():
+        if name not in ("self", "__class__"):
+            setattr(estimator, name, value)
+
+
 class MLPClassifier(ClassifierMixin, _BaseMLP):
     """Multi-layer perceptron classifier, parameter for parameter scikit-learn's ``MLPClassifier``.
 
@@ -739,38 +746,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
                  dropout=0.0, batch_norm=False, class_weight=None, optimizer=None, lr_schedule=None,
                  callbacks=(), progress_bar=False, restore_best_weights=False, dtype=np.float64):
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.activation = activation
-        self.solver = solver
-        self.alpha = alpha
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.learning_rate_init = learning_rate_init
-        self.power_t = power_t
-        self.max_iter = max_iter
-        self.shuffle = shuffle
-        self.random_state = random_state
-        self.tol = tol
-        self.verbose = verbose
-        self.warm_start = warm_start
-        self.momentum = momentum
-        self.nesterovs_momentum = nesterovs_momentum
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.beta_1 = beta_1
-        self.beta_2 = beta_2
-        self.epsilon = epsilon
-        self.n_iter_no_change = n_iter_no_change
-        self.max_fun = max_fun
-        self.dropout = dropout
-        self.batch_norm = batch_norm
-        self.class_weight = class_weight
-        self.optimizer = optimizer
-        self.lr_schedule = lr_schedule
-        self.callbacks = callbacks
-        self.progress_bar = progress_bar
-        self.restore_best_weights = restore_best_weights
-        self.dtype = dtype
+        _store_params(self, locals())  # verbatim, as scikit-learn requires; validated in fit
 
     loss = "log_loss"  # sklearn stores it on the instance; here it is fixed, not a parameter
 
@@ -863,38 +839,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
                  validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10,
                  max_fun=15000, dropout=0.0, batch_norm=False, optimizer=None, lr_schedule=None,
                  callbacks=(), progress_bar=False, restore_best_weights=False, dtype=np.float64):
-        self.loss = loss
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.activation = activation
-        self.solver = solver
-        self.alpha = alpha
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.learning_rate_init = learning_rate_init
-        self.power_t = power_t
-        self.max_iter = max_iter
-        self.shuffle = shuffle
-        self.random_state = random_state
-        self.tol = tol
-        self.verbose = verbose
-        self.warm_start = warm_start
-        self.momentum = momentum
-        self.nesterovs_momentum = nesterovs_momentum
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.beta_1 = beta_1
-        self.beta_2 = beta_2
-        self.epsilon = epsilon
-        self.n_iter_no_change = n_iter_no_change
-        self.max_fun = max_fun
-        self.dropout = dropout
-        self.batch_norm = batch_norm
-        self.optimizer = optimizer
-        self.lr_schedule = lr_schedule
-        self.callbacks = callbacks
-        self.progress_bar = progress_bar
-        self.restore_best_weights = restore_best_weights
-        self.dtype = dtype
+        _store_params(self, locals())  # verbatim, as scikit-learn requires; validated in fit
 
     class_weight = None  # classifier-only extra
 
