@@ -63,3 +63,12 @@ def test_the_block_extractor_sees_tags_and_ignores_other_languages(tmp_path):
     md = tmp_path / "x.md"
     md.write_text("```python\na = 1\n```\n\n```python no-run\nb = 2\n```\n\n```\nshell\n```\n")
     assert [(t, c) for t, c, _ in blocks(md)] == [("", "a = 1\n"), ("no-run", "b = 2\n")]
+
+
+def test_readme_tour_runs(tmp_path, monkeypatch):
+    """The README's tour (its first ```python block) runs as printed."""
+    monkeypatch.chdir(tmp_path)
+    tag, code, line = blocks(ROOT / "README.md")[0]
+    assert "from mlpnumpy import MLP" in code
+    exec(compile("\n" * (line - 1) + code, str(ROOT / "README.md"), "exec"), {"__name__": "readme_tour"})
+    assert (tmp_path / "digits.npz").is_file()
