@@ -162,3 +162,12 @@ def test_batchnorm_parity_with_torch(dtype, rng):
     yt.backward(torch.tensor(g))
     np.testing.assert_allclose(bn.forward(x, training=False), yt.detach().numpy(), rtol=1e-10)
     np.testing.assert_allclose(bn.backward(g), xt.grad.numpy(), rtol=1e-10)
+
+
+def test_calculate_gain_matches_torch():
+    torch = pytest.importorskip("torch")
+    from mlpnumpy.initializers import calculate_gain
+    for name, param in [("relu", None), ("tanh", None), ("sigmoid", None), ("leaky_relu", None),
+                        ("leaky_relu", 0.2)]:
+        assert calculate_gain(name, param) == pytest.approx(torch.nn.init.calculate_gain(name, param), rel=1e-12)
+    assert calculate_gain("identity") == torch.nn.init.calculate_gain("linear")
