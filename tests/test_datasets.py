@@ -1,10 +1,10 @@
 """load(), the folder search order, digits, synthetic data and user files."""
 import numpy as np
 import pytest
+from _helpers import isolated_data_dirs  # noqa: F401 - a fixture, used through pytestmark
 
 from mlpnumpy.datasets import (Dataset, find_files, list_datasets, load, load_array_file,
                                make_mnist_like, search_dirs, write_idx)
-from mlpnumpy.datasets import paths as paths_mod
 from mlpnumpy.errors import (DatasetNotFoundError, DataTypeError, FileFormatError,
                              InvalidArgumentError)
 
@@ -12,13 +12,8 @@ NAMES = {"train_images": "train-images-idx3-ubyte", "train_labels": "train-label
          "test_images": "t10k-images-idx3-ubyte", "test_labels": "t10k-labels-idx1-ubyte"}
 
 
-@pytest.fixture(autouse=True)
-def isolated(tmp_path, monkeypatch):
-    """No test sees the real cache, $MLPNUMPY_DATA or system folders."""
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.delenv("MLPNUMPY_DATA", raising=False)
-    monkeypatch.delenv("MLPNUMPY_MIRROR", raising=False)
-    monkeypatch.setattr(paths_mod, "SYSTEM_DIRS", (str(tmp_path / "system"),))
+# every test runs on private data folders (no real cache, $MLPNUMPY_DATA or system folders)
+pytestmark = pytest.mark.usefixtures("isolated_data_dirs")
 
 
 def write_fake(folder, *, n_train=6, n_test=4, seed=0, gz=True):

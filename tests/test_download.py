@@ -8,9 +8,9 @@ import time
 
 import numpy as np
 import pytest
+from _helpers import isolated_data_dirs  # noqa: F401 - a fixture, used through pytestmark
 
 from mlpnumpy.datasets import download, fetch, load
-from mlpnumpy.datasets import paths as paths_mod
 from mlpnumpy.datasets.idx import write_idx
 from mlpnumpy.errors import DatasetNotFoundError, FileFormatError
 
@@ -18,12 +18,8 @@ FILES = ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
          "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]
 
 
-@pytest.fixture(autouse=True)
-def isolated(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.delenv("MLPNUMPY_DATA", raising=False)
-    monkeypatch.delenv("MLPNUMPY_MIRROR", raising=False)
-    monkeypatch.setattr(paths_mod, "SYSTEM_DIRS", (str(tmp_path / "system"),))
+# every test runs on private data folders (no real cache, $MLPNUMPY_DATA or system folders)
+pytestmark = pytest.mark.usefixtures("isolated_data_dirs")
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,7 @@
 """PyTorch and safetensors interop: the same numbers both ways."""
 import numpy as np
 import pytest
+from _helpers import randomize_batchnorm
 
 torch = pytest.importorskip("torch")
 from torch import nn
@@ -18,12 +19,8 @@ TOL = {np.float64: 1e-12, np.float32: 1e-6}
 def _model(activation, dtype, batch_norm, dropout=0.0, seed=0):
     model = MLP([5, 7, 6, 3], activation, seed=seed, dtype=dtype, batch_norm=batch_norm, dropout=dropout)
     rng = np.random.default_rng(seed + 1)
+    randomize_batchnorm(model, rng)
     for layer in model.layers:
-        if isinstance(layer, BatchNorm1d):
-            layer.gamma.data[...] = rng.uniform(0.5, 2, layer.num_features)
-            layer.beta.data[...] = rng.normal(size=layer.num_features)
-            layer.running_mean[...] = rng.normal(size=layer.num_features)
-            layer.running_var[...] = rng.uniform(0.3, 3, layer.num_features)
         if isinstance(layer, Dense) and layer.b is not None:
             layer.b = rng.normal(size=layer.out_features) * 0.1
     return model

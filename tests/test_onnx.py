@@ -1,6 +1,7 @@
 """ONNX export: the graph is valid and onnxruntime computes what mlpnumpy computes."""
 import numpy as np
 import pytest
+from _helpers import randomize_batchnorm
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
@@ -24,22 +25,13 @@ def _data(dtype, n=37, d=5, seed=0):
     return (rng.normal(size=(n, d)) * 3 + 1).astype(dtype)
 
 
-def _randomize_bn(model, rng):
-    for layer in model.layers:
-        if isinstance(layer, BatchNorm1d):
-            layer.gamma.data[...] = rng.uniform(0.5, 2, layer.num_features)
-            layer.beta.data[...] = rng.normal(size=layer.num_features)
-            layer.running_mean[...] = rng.normal(size=layer.num_features)
-            layer.running_var[...] = rng.uniform(0.3, 3, layer.num_features)
-
-
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("activation", ACTIVATIONS)
 @pytest.mark.parametrize("batch_norm", [False, True])
 def test_random_models_match_onnxruntime(tmp_path, dtype, activation, batch_norm):
     X = _data(dtype)
     model = MLP([5, 8, 6, 3], activation, seed=1, dtype=dtype, batch_norm=batch_norm, dropout=0.2)
-    _randomize_bn(model, np.random.default_rng(2))
+    randomize_batchnorm(model, np.random.default_rng(2))
     path = tmp_path / "m.onnx"
     proto = export_onnx(model, path)
     onnx.checker.check_model(onnx.load(str(path)))
@@ -83,7 +75,7 @@ def test_trained_model_with_standardizer(tmp_path, dtype, loss):
 def test_dynamic_batch_and_hand_built_sequential(tmp_path):
     model = Sequential([Dense(3, 4, "identity"), BatchNorm1d(4), ActivationLayer("gelu"), Dropout(0.5),
                         Dense(4, 2, "leaky_relu", bias=False)], loss="mse", seed=0, dtype=np.float64)
-    _randomize_bn(model, np.random.default_rng(1))
+    randomize_batchnorm(model, np.random.default_rng(1))
     path = tmp_path / "m.onnx"
     export_onnx(model, path)
     for n in (1, 7, 300):

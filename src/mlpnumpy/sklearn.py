@@ -256,6 +256,12 @@ class _BaseMLP(BaseEstimator):
     """What the classifier and the regressor share: building, the training loops, the forward pass."""
 
     # ------------------------------------------------------------------ structure
+    def _check_solver(self):
+        if not self._stochastic:
+            raise AttributeError(f"partial_fit is only available for stochastic optimizers. {self.solver} "
+                                 "is not stochastic.")
+        return True
+
     def _hidden_sizes(self) -> list[int]:
         h = self.hidden_layer_sizes
         h = list(h) if hasattr(h, "__iter__") else [h]
@@ -786,12 +792,6 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             return np.nan
         return accuracy_score(y, y_pred, sample_weight=sample_weight)
 
-    def _check_solver(self):
-        if not self._stochastic:
-            raise AttributeError(f"partial_fit is only available for stochastic optimizers. {self.solver} "
-                                 "is not stochastic.")
-        return True
-
     @available_if(lambda est: est._check_solver())
     def partial_fit(self, X, y, sample_weight=None, classes=None):
         """One epoch over ``(X, y)``; ``classes`` (all labels) is required on the first call."""
@@ -866,12 +866,6 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         if not np.isfinite(y_pred).all():
             return np.nan
         return r2_score(y, y_pred, sample_weight=sample_weight)
-
-    def _check_solver(self):
-        if not self._stochastic:
-            raise AttributeError(f"partial_fit is only available for stochastic optimizers. {self.solver} "
-                                 "is not stochastic.")
-        return True
 
     @available_if(lambda est: est._check_solver())
     def partial_fit(self, X, y, sample_weight=None):

@@ -1,0 +1,25 @@
+"""Helpers shared by several test modules (imported as ``_helpers``; pytest puts tests/ on sys.path)."""
+import numpy as np
+import pytest
+
+from mlpnumpy.datasets import paths as paths_mod
+from mlpnumpy.layers import BatchNorm1d
+
+
+def randomize_batchnorm(model, rng: np.random.Generator) -> None:
+    """Give every BatchNorm1d of ``model`` non-trivial gamma, beta and running statistics."""
+    for layer in model.layers:
+        if isinstance(layer, BatchNorm1d):
+            layer.gamma.data[...] = rng.uniform(0.5, 2, layer.num_features)
+            layer.beta.data[...] = rng.normal(size=layer.num_features)
+            layer.running_mean[...] = rng.normal(size=layer.num_features)
+            layer.running_var[...] = rng.uniform(0.3, 3, layer.num_features)
+
+
+@pytest.fixture
+def isolated_data_dirs(tmp_path, monkeypatch):
+    """No test sees the real cache, $MLPNUMPY_DATA, a mirror override or the system folders."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("MLPNUMPY_DATA", raising=False)
+    monkeypatch.delenv("MLPNUMPY_MIRROR", raising=False)
+    monkeypatch.setattr(paths_mod, "SYSTEM_DIRS", (str(tmp_path / "system"),))
