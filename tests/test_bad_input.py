@@ -222,3 +222,23 @@ def test_constant_features(rng):
 def test_dense_layer_direct_use_checks():
     with pytest.raises(InvalidArgumentError, match="in_features=0 is invalid"):
         Dense(0, 3)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("where", [(0, 0), (137, 41), (2999, 99)])
+def test_large_input_finiteness_check_finds_every_bad_entry(dtype, bad, where, rng):
+    # large enough for the row-sum shortcut; the bad entry must not hide in any row or column
+    from mlpnumpy._validation import check_X
+    X = rng.standard_normal((3000, 100)).astype(dtype)
+    check_X(X, dtype)
+    X[where] = bad
+    with pytest.raises(InvalidDataError, match=f"first at row {where[0]}, column {where[1]}"):
+        check_X(X, dtype)
+
+
+def test_row_sums_that_overflow_do_not_make_finite_input_bad(rng):
+    # every entry finite, each row's sum overflows float32: the exact check must accept it
+    from mlpnumpy._validation import check_X
+    X = np.full((100, 100), np.finfo(np.float32).max / 2, dtype=np.float32)
+    assert check_X(X, np.float32) is X

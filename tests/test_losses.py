@@ -126,3 +126,22 @@ def test_dtype_preserved(dtype, rng):
     for loss, t in [(CrossEntropy(), np.array([0, 1, 2, 0])), (MSE(), z * 0), (BinaryCrossEntropy(), (z > 0) * 1.0)]:
         loss(z, t)
         assert loss.backward().dtype == dtype
+
+
+@pytest.mark.parametrize("dtype,tol", [(np.float32, 2e-6), (np.float64, 1e-14)])
+@pytest.mark.parametrize("smoothing", [0.0, 0.1, 0.5])
+@pytest.mark.parametrize("n", [3, 40])  # below and above the row count where the helpers switch route
+def test_label_fast_path_equals_one_hot_path(dtype, tol, smoothing, n, rng):
+    # integer labels take the path without a one-hot matrix; one-hot rows take the readable one
+    z = (rng.standard_normal((n, 7)) * 5).astype(dtype)
+    z[0] = 1e4  # a row of ties
+    y = rng.integers(0, 7, n)
+    fast, dense = CrossEntropy(label_smoothing=smoothing), CrossEntropy(label_smoothing=smoothing)
+    lf = fast.forward(z, y)
+    ld = dense.forward(z, np.eye(7, dtype=dtype)[y])
+    assert lf == pytest.approx(ld, rel=tol, abs=tol)
+    np.testing.assert_allclose(fast.backward(), dense.backward(), rtol=tol, atol=tol)
+    assert fast.backward().dtype == dtype
+    if not smoothing:  # the gradient is exactly (softmax(z) - onehot) / n, the seed's formula
+        from mlpnumpy.activations import softmax
+        np.testing.assert_array_equal(fast.backward(), (softmax(z) - np.eye(7, dtype=dtype)[y]) / dtype(n))

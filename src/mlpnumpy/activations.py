@@ -193,6 +193,27 @@ class GELU(Activation):
         return grad_a * (0.5 * (1 + t) + 0.5 * z * dt)
 
 
+#: rows from which the two helpers below take their faster route for a batch (for fewer rows,
+#: a single sample's prediction say, the plain reduction's lower fixed cost wins)
+_MANY_ROWS = 16
+
+
+def minus_row_max(z: np.ndarray) -> np.ndarray:
+    """``z - z.max(axis=1, keepdims=True)`` for a 2-D ``z``. For a batch the maximum is read at each
+    row's argmax: the same numbers, about 5x faster than NumPy's ``max`` along a short last axis."""
+    if z.shape[0] < _MANY_ROWS:
+        return z - z.max(axis=1, keepdims=True)
+    return z - z[np.arange(z.shape[0]), z.argmax(axis=1)][:, None]
+
+
+def row_sums(a: np.ndarray) -> np.ndarray:
+    """``a.sum(axis=1)`` for a 2-D ``a``. For a batch, a product with a ones vector (a BLAS gemv): about
+    3x faster than NumPy's reduction along a short last axis; the rounding may differ in the last bit."""
+    if a.shape[0] < _MANY_ROWS:
+        return a.sum(axis=1)
+    return a @ np.ones(a.shape[1], a.dtype)
+
+
 def log_softmax(z: np.ndarray, axis: int = -1) -> np.ndarray:
     r""":math:`z_i - \log\sum_j e^{z_j}` through log-sum-exp with the row max subtracted: exact for any logits."""
     shifted = z - z.max(axis=axis, keepdims=True)
@@ -200,9 +221,16 @@ def log_softmax(z: np.ndarray, axis: int = -1) -> np.ndarray:
 
 
 def softmax(z: np.ndarray, axis: int = -1) -> np.ndarray:
-    r"""Row-wise softmax :math:`e^{z_i} / \sum_j e^{z_j}`, with the row max subtracted so nothing overflows."""
-    # ndarray methods rather than np.max/np.sum: the same reductions without the wrapper's overhead,
-    # which is most of the time for one sample's ten logits
+    r"""Row-wise softmax :math:`e^{z_i} / \sum_j e^{z_j}`, with the row max subtracted so nothing overflows.
+
+    The rows of a 2-D batch go through :func:`minus_row_max` and :func:`row_sums`, the helpers the
+    cross-entropy loss uses too, so its gradient is exactly ``softmax(z) - y`` (for fewer rows the
+    helpers and the plain expression below compute the same numbers).
+    """
+    if z.ndim == 2 and z.shape[0] >= _MANY_ROWS and axis in (1, -1) and z.shape[1] and z.dtype.kind == "f":
+        e = np.exp(minus_row_max(z))
+        e /= row_sums(e)[:, None]
+        return e
     e = np.exp(z - z.max(axis=axis, keepdims=True))
     e /= e.sum(axis=axis, keepdims=True)
     return e

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .activations import log_softmax, sigmoid, softmax
+from .activations import log_softmax, minus_row_max, row_sums, sigmoid, softmax
 from .errors import InvalidArgumentError, InvalidDataError, check_choice, check_in_range, check_positive
 
 __all__ = ["Loss", "CrossEntropy", "BinaryCrossEntropy", "MSE", "MAE", "Huber", "get_loss", "LOSSES",
@@ -26,9 +26,9 @@ def one_hot(labels: np.ndarray, n_classes: int, dtype=np.float32) -> np.ndarray:
 
 
 def _weights(sample_weight, n, dtype):
-    from ._validation import check_sample_weight
     if sample_weight is None:
         return None
+    from ._validation import check_sample_weight
     w = np.asarray(sample_weight, dtype=dtype).reshape(-1)
     if w.shape[0] == n and not np.any(w):  # an all-zero batch is legal inside fit: it carries nothing
         return w
@@ -133,8 +133,8 @@ class CrossEntropy(Loss):
 
     def _forward(self, outputs, target):
         k = outputs.shape[1]
-        if target.ndim == 1 and not self.label_smoothing and self.class_weight is None:
-            return self._forward_labels(outputs, target)
+        if target.ndim == 1 and self.class_weight is None:
+            return self._forward_labels(outputs, target, self.label_smoothing)
         logp = log_softmax(outputs)
         y = self._dense_target(target, k, outputs.dtype)
         if self.class_weight is not None:
@@ -157,19 +157,37 @@ class CrossEntropy(Loss):
         return per_sample, grad
 
     @staticmethod
-    def _forward_labels(z, labels):
-        """Integer labels, no smoothing or weights: the common case, without a one-hot matrix.
+    def _forward_labels(z, labels, smoothing: float = 0.0):
+        r"""Integer labels, no class weights: the common case, without a one-hot matrix.
 
-        :math:`l_i = \\log\\sum_j e^{s_{ij}} - s_{i y_i}` with :math:`s = z - \\max_j z`, and the
-        gradient :math:`p - y` as the softmax with 1 taken off at each true class.
+        With :math:`s = z - \max_j z` (row-wise) and smoothing :math:`\varepsilon` over :math:`K`
+        classes, the target is :math:`q = (1-\varepsilon)\,\mathrm{onehot}(y) + \varepsilon/K` and
+
+        .. math::
+
+            l_i = \log\sum_j e^{s_{ij}} - (1-\varepsilon)\, s_{i y_i} - \frac{\varepsilon}{K}\sum_j s_{ij},
+            \qquad \frac{\partial l_i}{\partial z_i} = \mathrm{softmax}(z_i) - q_i.
+
+        The softmax is computed as :func:`~mlpnumpy.activations.softmax` computes it (the same
+        helpers, so the gradient is exactly ``softmax(z) - q``).
         """
-        rows = np.arange(z.shape[0])
-        shifted = z - z.max(axis=1, keepdims=True)
-        p = np.exp(shifted)
-        total = p.sum(axis=1, keepdims=True)
-        per_sample = np.log(total[:, 0]) - shifted[rows, labels]
-        p /= total
-        p[rows, labels] -= 1
+        n, k = z.shape
+        rows = np.arange(n)
+        s = minus_row_max(z)
+        sy = s[rows, labels]
+        p = np.exp(s)
+        total = row_sums(p)
+        per_sample = np.log(total)
+        if smoothing:
+            per_sample -= z.dtype.type(1.0 - smoothing) * sy + z.dtype.type(smoothing / k) * row_sums(s)
+        else:
+            per_sample -= sy
+        p /= total[:, None]
+        if smoothing:
+            p -= z.dtype.type(smoothing / k)
+            p[rows, labels] -= z.dtype.type(1.0 - smoothing)
+        else:
+            p[rows, labels] -= 1
         return per_sample, p
 
     def _normaliser(self, target, w, n, dtype):
