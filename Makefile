@@ -22,7 +22,8 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 bench: $(STAMP)
-	$(PY) benchmarks/bench_training.py
+	$(PY) benchmarks/bench_training.py --time-to-accuracy   # writes benchmarks/results.{json,md}
+	$(PY) benchmarks/limits.py                               # what a NumPy step cannot go below
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
