@@ -168,8 +168,8 @@ class CrossEntropy(Loss):
             l_i = \log\sum_j e^{s_{ij}} - (1-\varepsilon)\, s_{i y_i} - \frac{\varepsilon}{K}\sum_j s_{ij},
             \qquad \frac{\partial l_i}{\partial z_i} = \mathrm{softmax}(z_i) - q_i.
 
-        The softmax is computed as :func:`~mlpnumpy.activations.softmax` computes it (the same
-        helpers, so the gradient is exactly ``softmax(z) - q``).
+        The softmax is computed as :func:`~mlpnumpy.activations.softmax` computes it, with the same
+        helpers: without smoothing the gradient is exactly ``softmax(z) - onehot(y)``.
         """
         n, k = z.shape
         rows = np.arange(n)
