@@ -34,6 +34,27 @@ def save_figure(fig, path: str) -> str:
     return _save(fig, path)
 
 
+def plot_runs(results: dict, panels, title: str, purpose: str, path: str) -> str:
+    """One figure of side-by-side panels, one curve per run, and write it to ``path``.
+
+    ``results`` maps a run's name to its numbers. ``panels`` lists, per panel,
+    ``(key, panel_title, log_y, style, label)``: the curve is ``results[run][key]`` over epochs 1..n,
+    drawn with the matplotlib format ``style``; ``label(name, run)`` gives the legend entry.
+    """
+    fig = new_figure(purpose, figsize=(11, 4.2), dpi=90)
+    axes = fig.subplots(1, len(panels))
+    for ax, (key, panel_title, log_y, style, label) in zip(axes, panels):
+        for name, r in results.items():
+            draw = ax.semilogy if log_y else ax.plot
+            draw(range(1, len(r[key]) + 1), r[key], style, ms=3, label=label(name, r))
+        ax.set(title=panel_title, xlabel="epoch")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
 def table(header: list[str], rows: list[list], floatfmt: str = "{:.3g}") -> str:
     """Left-aligned first column, right-aligned numbers."""
     cells = [header] + [[r[0]] + [floatfmt.format(v) if isinstance(v, float) else str(v) for v in r[1:]]

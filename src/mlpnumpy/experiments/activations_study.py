@@ -9,7 +9,7 @@ import os
 
 from ..model import MLP
 from ..optimizers import Adam
-from ._common import new_figure, prepare_out, save_figure, table, write_json
+from ._common import plot_runs, prepare_out, table, write_json
 from ._digits import digits_problem
 
 __all__ = ["ACTIVATIONS", "run"]
@@ -33,20 +33,12 @@ def run(out: str | os.PathLike, *, quick: bool = False, seed: int = 0, print_fn=
                         "final_train_loss": h["loss"][-1], "final_val_accuracy": h["val_accuracy"][-1],
                         "test_accuracy": float(model.evaluate(Xte, yte)),
                         "seconds": float(sum(h["seconds"]))}
-    fig = new_figure("the activations experiment's figure", figsize=(11, 4.2), dpi=90)
-    ax_acc, ax_loss = fig.subplots(1, 2)
-    for act, r in results.items():
-        epochs = range(1, len(r["val_accuracy"]) + 1)
-        ax_acc.plot(epochs, r["val_accuracy"], "o-", ms=3, label=f"{act} (test {r['test_accuracy']:.3f})")
-        ax_loss.semilogy(epochs, r["train_loss"], label=act)
-    ax_acc.set(title="validation accuracy", xlabel="epoch")
-    ax_loss.set(title="training loss", xlabel="epoch")
-    for ax in (ax_acc, ax_loss):
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    fig.suptitle("digits, 64-64-64-10, Adam: one run per activation, same seed")
-    fig.tight_layout()
-    fig_path = save_figure(fig, os.path.join(out, "activations.png"))
+    fig_path = plot_runs(
+        results,
+        [("val_accuracy", "validation accuracy", False, "o-", lambda a, r: f"{a} (test {r['test_accuracy']:.3f})"),
+         ("train_loss", "training loss", True, "-", lambda a, r: a)],
+        "digits, 64-64-64-10, Adam: one run per activation, same seed",
+        "the activations experiment's figure", os.path.join(out, "activations.png"))
     data = {"experiment": "activations", "config": config, "results": results,
             "figures": [os.path.basename(fig_path)]}
     write_json(os.path.join(out, "activations.json"), data)

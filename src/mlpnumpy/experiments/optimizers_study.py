@@ -15,7 +15,7 @@ import numpy as np
 from ..model import MLP
 from ..optimizers import SGD, Adagrad, Adam, AdamW, RMSprop
 from ..parameter import Parameter
-from ._common import new_figure, prepare_out, save_figure, table, write_json
+from ._common import new_figure, plot_runs, prepare_out, save_figure, table, write_json
 from ._digits import digits_problem
 
 __all__ = ["OPTIMIZERS", "rosenbrock", "rosenbrock_grad", "descend", "run"]
@@ -93,20 +93,10 @@ def run(out: str | os.PathLike, *, quick: bool = False, seed: int = 0, print_fn=
 
 
 def _plot_losses(results: dict, path: str) -> str:
-    fig = new_figure("the optimizers experiment's figures", figsize=(11, 4.2), dpi=90)
-    ax_tr, ax_va = fig.subplots(1, 2)
-    for name, r in results.items():
-        epochs = range(1, len(r["train_loss"]) + 1)
-        ax_tr.semilogy(epochs, r["train_loss"], "o-", ms=3, label=name)
-        ax_va.semilogy(epochs, r["val_loss"], "o-", ms=3, label=name)
-    ax_tr.set(title="training loss", xlabel="epoch")
-    ax_va.set(title="validation loss", xlabel="epoch")
-    for ax in (ax_tr, ax_va):
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    fig.suptitle("digits, 64-64-10 ReLU MLP: one run per optimizer, same seed and batches")
-    fig.tight_layout()
-    return save_figure(fig, path)
+    return plot_runs(results, [("train_loss", "training loss", True, "o-", lambda name, r: name),
+                               ("val_loss", "validation loss", True, "o-", lambda name, r: name)],
+                     "digits, 64-64-10 ReLU MLP: one run per optimizer, same seed and batches",
+                     "the optimizers experiment's figures", path)
 
 
 def _plot_paths(results: dict, path: str) -> str:
