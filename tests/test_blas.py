@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from mlpnumpy import MLP, _blas
+from mlpnumpy import optimizers
 from mlpnumpy.optimizers import SGD
 
 needs_blas = pytest.mark.skipif(not _blas.available, reason="NumPy's BLAS gemm symbol not found")
@@ -47,6 +48,10 @@ def test_lazy_gradient_equals_computed_gradient(rng):
                                  lambda: SGD(0.05, momentum=0.9), lambda: SGD(0.05, momentum=0.9, dampening=0.2)])
 def test_fused_sgd_equals_plain_sgd(dtype, rtol, opt, rng, monkeypatch):
     X, y = rng.standard_normal((200, 10)), rng.integers(0, 4, 200)
+    monkeypatch.setattr(optimizers, "_FUSED_FROM", 0)  # these small layers take the fused path too
+    calls = []
+    real_gemm = _blas.gemm
+    monkeypatch.setattr(_blas, "gemm", lambda *a: calls.append(1) or real_gemm(*a))
 
     def train():
         m = MLP([10, 16, 8, 4], seed=3, dtype=dtype)
@@ -54,7 +59,19 @@ def test_fused_sgd_equals_plain_sgd(dtype, rtol, opt, rng, monkeypatch):
         return m.get_weights()
 
     fused = train()
+    assert calls  # the fused path ran
     monkeypatch.setattr(_blas, "available", False)
     plain = train()
     for f, p in zip(fused, plain):
         np.testing.assert_allclose(f, p, rtol=rtol, atol=rtol)
+
+
+@needs_blas
+def test_fused_update_only_from_its_size(rng, monkeypatch):
+    """Small weights take the plain update (cheaper there), large ones the gemm."""
+    calls = []
+    real_gemm = _blas.gemm
+    monkeypatch.setattr(_blas, "gemm", lambda alpha, A, B, beta, C: calls.append(C.size) or real_gemm(alpha, A, B, beta, C))
+    m = MLP([100, 90, 3], seed=0)
+    m.fit(rng.standard_normal((64, 100)), rng.integers(0, 3, 64), epochs=1, batch_size=32, verbose=False)
+    assert sorted(set(calls)) == [100 * 90]  # 9,000 >= _FUSED_FROM; the 90 x 3 layer is below it

@@ -145,3 +145,17 @@ def test_label_fast_path_equals_one_hot_path(dtype, tol, smoothing, n, rng):
     if not smoothing:  # the gradient is exactly (softmax(z) - onehot) / n, the seed's formula
         from mlpnumpy.activations import softmax
         np.testing.assert_array_equal(fast.backward(), (softmax(z) - np.eye(7, dtype=dtype)[y]) / dtype(n))
+
+
+@pytest.mark.parametrize("n", [3, 40])  # below and above the batch helpers' row threshold
+def test_cross_entropy_reports_the_argmax_it_found(n, rng):
+    z = rng.standard_normal((n, 7)).astype(np.float32)
+    y = rng.integers(0, 7, n)
+    loss = CrossEntropy(label_smoothing=0.1)
+    loss.forward(z, y)
+    np.testing.assert_array_equal(loss.predicted, z.argmax(axis=1))
+    loss.forward(z, np.eye(7, dtype=np.float32)[y])  # the dense path finds no argmax: nothing stale is left
+    assert loss.predicted is None
+    weighted = CrossEntropy(class_weight=np.ones(7))
+    weighted.forward(z, y)
+    assert weighted.predicted is None

@@ -263,3 +263,12 @@ def test_model_checkpoint_every_epoch_and_best_only(tmp_path, rng):
     written = [e == 0 or stamps[e] != stamps[e - 1] for e in range(len(stamps))]
     assert written == improved and not all(improved)  # saved exactly when val_loss improved
     assert load_model(best / "best.npz").n_features_in == 4
+
+
+def test_training_accuracy_is_the_accuracy_of_the_batches_outputs(rng):
+    """With lr = 0 the weights never move, so the epoch's accuracy must equal predict's on X."""
+    X, y = rng.standard_normal((300, 6)).astype(np.float32), rng.integers(0, 3, 300)
+    for target in (y, np.eye(3, dtype=np.float32)[y]):  # labels (the loss's argmax) and one-hot rows
+        model = MLP([6, 8, 3], seed=1)
+        hist = model.fit(X, target, epochs=1, batch_size=64, optimizer=SGD(lr=0.0), verbose=False).history
+        assert hist["accuracy"][0] == np.mean(model.predict(X) == y)

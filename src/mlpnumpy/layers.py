@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .activations import Activation, get_activation
+from .activations import Activation, get_activation, ones as _ones
 from .errors import InvalidArgumentError, InvalidDataError, NotFittedError, check_in_range, check_positive
 from .initializers import default_gain, get_initializer
 from .parameter import Parameter
@@ -343,21 +343,6 @@ class BatchNorm1d(Layer):
     def get_config(self):
         return {"type": "BatchNorm1d", "num_features": self.num_features, "eps": self.eps,
                 "momentum": self.momentum}
-
-
-_ONES: dict = {}
-
-
-def _ones(n: int, dtype) -> np.ndarray:
-    """A cached read-only vector of n ones (for column sums as matrix products)."""
-    key = (n, dtype)
-    v = _ONES.get(key)
-    if v is None:
-        if len(_ONES) > 64:
-            _ONES.clear()
-        v = _ONES[key] = np.ones(n, dtype)
-        v.flags.writeable = False
-    return v
 
 
 def _check_dtype(dtype) -> np.dtype:

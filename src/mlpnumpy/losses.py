@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .activations import log_softmax, minus_row_max, row_sums, sigmoid, softmax
+from .activations import log_softmax, minus_row_max, row_index, row_sums, sigmoid, softmax
 from .errors import InvalidArgumentError, InvalidDataError, check_choice, check_in_range, check_positive
 
 __all__ = ["Loss", "CrossEntropy", "BinaryCrossEntropy", "MSE", "MAE", "Huber", "get_loss", "LOSSES",
@@ -44,6 +44,9 @@ class Loss:
 
     def __init__(self):
         self._grad = None
+        #: ``outputs.argmax(axis=1)`` of the last :meth:`forward` when the loss computed it on the
+        #: way (cross-entropy with integer labels), else None; the fit loop's accuracy reuses it.
+        self.predicted = None
 
     def __call__(self, outputs, target, sample_weight=None) -> float:
         return self.forward(outputs, target, sample_weight)
@@ -60,6 +63,7 @@ class Loss:
         sample_weight : ndarray, shape (n,), optional
             Non-negative weights; the mean becomes ``sum(w_i l_i) / sum(w_i)``.
         """
+        self.predicted = None
         per_sample, grad = self._forward(outputs, target)
         n, dtype = outputs.shape[0], outputs.dtype
         w = _weights(sample_weight, n, dtype)
@@ -134,7 +138,8 @@ class CrossEntropy(Loss):
     def _forward(self, outputs, target):
         k = outputs.shape[1]
         if target.ndim == 1 and self.class_weight is None:
-            return self._forward_labels(outputs, target, self.label_smoothing)
+            per_sample, grad, self.predicted = self._forward_labels(outputs, target, self.label_smoothing)
+            return per_sample, grad
         logp = log_softmax(outputs)
         y = self._dense_target(target, k, outputs.dtype)
         if self.class_weight is not None:
@@ -170,10 +175,12 @@ class CrossEntropy(Loss):
 
         The softmax is computed as :func:`~mlpnumpy.activations.softmax` computes it, with the same
         helpers: without smoothing the gradient is exactly ``softmax(z) - onehot(y)``.
+
+        Returns the per-sample losses, the gradient and ``z.argmax(axis=1)`` (found on the way).
         """
         n, k = z.shape
-        rows = np.arange(n)
-        s = minus_row_max(z)
+        rows = row_index(n)
+        s, predicted = minus_row_max(z, return_argmax=True)
         sy = s[rows, labels]
         p = np.exp(s)
         total = row_sums(p)
@@ -188,7 +195,7 @@ class CrossEntropy(Loss):
             p[rows, labels] -= z.dtype.type(1.0 - smoothing)
         else:
             p[rows, labels] -= 1
-        return per_sample, p
+        return per_sample, p, predicted
 
     def _normaliser(self, target, w, n, dtype):
         if self.class_weight is None:

@@ -175,6 +175,12 @@ class Optimizer:
         return f"{type(self).__name__}({args})"
 
 
+#: parameters from this size up take the fused update (one BLAS gemm). Below it, the ctypes call's
+#: fixed cost outweighs the pass it saves: measured for a batch of 128, 10.7 against 5.7 us for a
+#: 128 x 10 weight, even at 8,192 weights, 31.9 against 33.9 us at 16,384, 182 against 312 us at 200,704.
+_FUSED_FROM = 8192
+
+
 class SGD(Optimizer):
     r"""Stochastic gradient descent with optional (Nesterov) momentum, as ``torch.optim.SGD``.
 
@@ -217,7 +223,8 @@ class SGD(Optimizer):
                 "momentum > 0 and dampening=0")
 
     def _update(self, p: Parameter, state: dict, scratch: np.ndarray) -> None:
-        if p.grad_factors is not None and _blas.available and self._fused_update(p, state):
+        if p.grad_factors is not None and p.data.size >= _FUSED_FROM and _blas.available \
+                and self._fused_update(p, state):
             return
         s = scratch[0]
         g = self._grad(p, s)

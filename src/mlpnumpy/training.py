@@ -276,7 +276,10 @@ def fit(model, X, y, *, epochs: int = 100, lr: float | None = None, batch_size: 
                 seen += m
                 if classify:
                     labels = yb if yb.ndim == 1 else np.argmax(yb, axis=1)
-                    correct += int(np.count_nonzero(np.argmax(out, axis=1) == labels))
+                    pred = getattr(loss, "predicted", None)  # the loss's argmax of out, when it found it
+                    if pred is None:
+                        pred = np.argmax(out, axis=1)
+                    correct += int(np.count_nonzero(pred == labels))
                 elif reg is None:  # multi-label: element-wise accuracy
                     correct += int(np.count_nonzero((out > 0) == (yb > 0.5))) / out.shape[1]
                 else:
