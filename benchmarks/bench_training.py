@@ -71,7 +71,8 @@ def numpy_loop_epoch(X, y, dims, batch_size, batches, lr=0.01, weights=None):
     available) and the running loss and accuracy that the History records. Its time is what a
     NumPy-only trainer can reach on this machine; the floor, which also skips the gather and every
     element-wise pass, is what no trainer can beat. ``weights``, a list of ``(W, b)`` pairs trained
-    in place, lets ``tests/test_benchmarks.py`` check it against ``fit`` step for step.
+    in place, lets ``tests/test_benchmarks.py`` check it against ``fit`` step for step. ``batches``
+    holds index arrays, or slices (views: no gather), as ``limits.py`` uses to time the loop without it.
     """
     from mlpnumpy import _blas
     if weights is None:
@@ -380,6 +381,10 @@ def markdown(r) -> str:
                       f"mlpnumpy {reached('mlpnumpy')}, PyTorch {reached('torch')}{ratio}. Training time per "
                       f"epoch: mlpnumpy {t['mlpnumpy_epoch_s']:.3f} s, PyTorch {t['torch_epoch_s']:.3f} s "
                       f"(ratio {t['mlpnumpy_epoch_s'] / t['torch_epoch_s']:.2f})."]
+        if "floor_epoch_s" in t:
+            lines[-1] += (f" The floor's epoch for these {t['train_rows']:,} rows: {t['floor_epoch_s']:.3f} s, "
+                          f"{t['floor_epoch_s'] / t['torch_epoch_s']:.2f} x PyTorch's; a third of PyTorch's time "
+                          f"needs an epoch within {t['torch_epoch_s'] / 3 / t['floor_epoch_s']:.2f} x the floor.")
     return "\n".join(lines) + "\n"
 
 

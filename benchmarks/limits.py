@@ -13,6 +13,9 @@ no rewrite of mlpnumpy's own Python removes, measured one by one for 784-256-128
    timed alone while its arrays are hot: a sum that no ordering of NumPy calls gets below.
 4. **The budget**: how much above the floor a step may cost for 1.2 x the floor and for Adam within
    1.15 x of SGD, next to the sums of the items above.
+5. **The leanest NumPy loop** (``bench_training.numpy_loop_epoch``, a whole SGD epoch as one flat
+   loop) on shuffled batches, and on contiguous slices, which need no gather at all: what a
+   NumPy-only trainer reaches, with and without item 1.
 
     python benchmarks/limits.py
 """
@@ -22,7 +25,7 @@ import time
 
 import numpy as np
 
-from bench_training import floor_epoch, median_time
+from bench_training import floor_epoch, make_batches, median_time, numpy_loop_epoch
 from mlpnumpy import _blas
 
 
@@ -123,6 +126,15 @@ def main():
             np.matmul(x.T, dz, out=gr)
     t_adam_grads = per_call(adam_grads, reps=100)
 
+    # 5: the leanest NumPy loop, shuffled and in order (slices are views: no gather)
+    y = rng.integers(0, dims[-1], X.shape[0])
+    t_loops = {}
+    for name, batches in (("shuffled batches", make_batches(X.shape[0], bs, 0)),
+                          ("contiguous slices, no gather", [slice(s, s + bs) for s in range(0, X.shape[0], bs)])):
+        loop = numpy_loop_epoch(X, y, dims, bs, batches)
+        loop()
+        t_loops[name] = median_time(loop, 3) * 1e6 / steps
+
     print(f"floor step (the matrix multiplies alone): {floor:.0f} us; x {steps} steps = "
           f"{floor * steps / 1e6:.3f} s per epoch")
     print(f"1. batch gather X[idx], 128 random rows: {t_gather:.0f} us per step "
@@ -141,6 +153,8 @@ def main():
     print(f"   Adam within 1.15 x SGD allows {0.15 * sgd_step:.0f} us per step for Adam's extra work "
           f"(taking an SGD step of floor + gather + forty hot calls = {sgd_step:.0f} us); its element-wise "
           f"passes alone take {min(t_adam, t_adam_blocked):.0f} us")
+    print("5. the leanest NumPy SGD loop: " + "; ".join(
+        f"{k} {v:.0f} us per step ({v / floor:.2f} x the floor)" for k, v in t_loops.items()))
 
 
 if __name__ == "__main__":

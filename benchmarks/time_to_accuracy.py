@@ -90,8 +90,14 @@ def run(X, y, Xte, yte, target: float = 0.90, seed: int = 0) -> dict:
     e1, s1 = first(ours)
     e2, s2 = first(theirs)
     per_epoch = ours["seconds"][-1] / epochs, theirs["seconds"][-1] / epochs
+    # the matrix multiplies alone of one epoch of this recipe (its training rows, its batch size):
+    # no trainer's epoch on this machine is shorter
+    from bench_training import floor_epoch, median_time
+    fl = floor_epoch(Xtr, dims, bs)
+    fl()
     return {"recipe": r, "target": target, "mlpnumpy_epoch": e1, "mlpnumpy_s": s1, "torch_epoch": e2, "torch_s": s2,
-            "mlpnumpy_epoch_s": per_epoch[0], "torch_epoch_s": per_epoch[1],
+            "mlpnumpy_epoch_s": per_epoch[0], "torch_epoch_s": per_epoch[1], "floor_epoch_s": median_time(fl, 5),
+            "train_rows": int(Xtr.shape[0]),
             "mlpnumpy_curve": ours, "torch_curve": theirs,
             "mlpnumpy_final_acc": ours["epochs"][-1], "torch_final_acc": theirs["epochs"][-1]}
 
