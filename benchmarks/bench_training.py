@@ -67,8 +67,8 @@ def numpy_loop_epoch(X, y, dims, batch_size, batches, lr=0.01, weights=None):
     plain SGD, written as one flat loop with no layers, checks, callbacks or optimizer objects.
 
     It does what a fit step must do, no more: gather the batch, the forward and backward passes,
-    the update (folded into the weight-gradient gemm, as mlpnumpy does, when that BLAS call is
-    available) and the running loss and accuracy that the History records. Its time is what a
+    the update (folded into the weight-gradient gemm for every layer when that BLAS call is
+    available; mlpnumpy does so from 8,192 weights up, where it pays) and the running loss and accuracy that the History records. Its time is what a
     NumPy-only trainer can reach on this machine; the floor, which also skips the gather and every
     element-wise pass, is what no trainer can beat. ``weights``, a list of ``(W, b)`` pairs trained
     in place, lets ``tests/test_benchmarks.py`` check it against ``fit`` step for step. ``batches``
