@@ -21,6 +21,16 @@ def write_json(path: str, data: dict) -> str:
     return path
 
 
+def finish(out: str, data: dict, header: list[str], rows: list[list], floatfmt: str, print_fn) -> dict:
+    """Write ``data`` to ``<out>/<experiment>.json`` and, with a ``print_fn``, print the results'
+    table and the files written. Returns ``data``."""
+    path = write_json(os.path.join(out, data["experiment"] + ".json"), data)
+    if print_fn is not None:
+        print_fn(table(header, rows, floatfmt))
+        print_fn(f"wrote {path} and {', '.join(os.path.join(out, f) for f in data['figures'])}")
+    return data
+
+
 def new_figure(purpose: str, **kwargs):
     """A matplotlib ``Figure`` drawn by the Agg canvas: no pyplot, no global state, no display."""
     require("matplotlib", "plot", purpose)

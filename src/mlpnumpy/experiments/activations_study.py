@@ -9,7 +9,7 @@ import os
 
 from ..model import MLP
 from ..optimizers import Adam
-from ._common import plot_runs, prepare_out, table, write_json
+from ._common import finish, plot_runs, prepare_out
 from ._digits import digits_problem
 
 __all__ = ["ACTIVATIONS", "run"]
@@ -41,10 +41,6 @@ def run(out: str | os.PathLike, *, quick: bool = False, seed: int = 0, print_fn=
         "the activations experiment's figure", os.path.join(out, "activations.png"))
     data = {"experiment": "activations", "config": config, "results": results,
             "figures": [os.path.basename(fig_path)]}
-    write_json(os.path.join(out, "activations.json"), data)
-    if print_fn is not None:
-        rows = [[a, r["final_train_loss"], r["final_val_accuracy"], r["test_accuracy"], r["seconds"]]
-                for a, r in results.items()]
-        print_fn(table(["activation", "train loss", "val acc", "test acc", "seconds"], rows, "{:.4f}"))
-        print_fn(f"wrote {os.path.join(out, 'activations.json')} and {fig_path}")
-    return data
+    rows = [[a, r["final_train_loss"], r["final_val_accuracy"], r["test_accuracy"], r["seconds"]]
+            for a, r in results.items()]
+    return finish(out, data, ["activation", "train loss", "val acc", "test acc", "seconds"], rows, "{:.4f}", print_fn)

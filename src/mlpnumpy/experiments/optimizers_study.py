@@ -15,7 +15,7 @@ import numpy as np
 from ..model import MLP
 from ..optimizers import SGD, Adagrad, Adam, AdamW, RMSprop
 from ..parameter import Parameter
-from ._common import new_figure, plot_runs, prepare_out, save_figure, table, write_json
+from ._common import finish, new_figure, plot_runs, prepare_out, save_figure
 from ._digits import digits_problem
 
 __all__ = ["OPTIMIZERS", "rosenbrock", "rosenbrock_grad", "descend", "run"]
@@ -83,13 +83,10 @@ def run(out: str | os.PathLike, *, quick: bool = False, seed: int = 0, print_fn=
         r["rosenbrock_path"] = r.pop("_path")[:: max(1, config["steps"] // 200)].tolist()
     data = {"experiment": "optimizers", "config": config, "results": results,
             "figures": [os.path.basename(f) for f in figures]}
-    write_json(os.path.join(out, "optimizers.json"), data)
-    if print_fn is not None:
-        rows = [[n, r["final_train_loss"], r["final_val_loss"], r["test_accuracy"], r["rosenbrock_final"]]
-                for n, r in results.items()]
-        print_fn(table(["optimizer", "train loss", "val loss", "test acc", "rosenbrock f"], rows, "{:.3g}"))
-        print_fn(f"wrote {os.path.join(out, 'optimizers.json')} and {len(figures)} figures")
-    return data
+    rows = [[n, r["final_train_loss"], r["final_val_loss"], r["test_accuracy"], r["rosenbrock_final"]]
+            for n, r in results.items()]
+    return finish(out, data, ["optimizer", "train loss", "val loss", "test acc", "rosenbrock f"], rows, "{:.3g}",
+                  print_fn)
 
 
 def _plot_losses(results: dict, path: str) -> str:
