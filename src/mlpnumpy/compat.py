@@ -1,9 +1,10 @@
 """The seed's names, kept working: ``MLPNumpy`` and ``ActivationFunctions``.
 
 ``MLPNumpy`` is an :class:`~mlpnumpy.model.MLP` with the seed's step-by-step methods
-(``compute_loss``, ``compute_loss_gradient``, ``update_weights``). A step through them is a correct
-SGD step on the mean cross-entropy: ``compute_loss_gradient`` is the loss's backward, so it is where
-the batch mean is taken (the seed divided in each layer instead).
+(``compute_loss``, ``compute_loss_gradient``, ``update_weights``). A step through them is exactly one
+plain-SGD step of ``fit`` on the same batch, bit for bit, whatever the shapes and the CPU:
+``compute_loss_gradient`` is the loss's backward (where the batch mean is taken; the seed divided in
+each layer instead), and ``update_weights`` runs the very update code ``fit``'s SGD runs.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import numpy as np
 from . import activations as _act
 from .losses import one_hot
 from .model import MLP
+from .optimizers import SGD
 
 __all__ = ["MLPNumpy", "ActivationFunctions"]
 
@@ -61,6 +63,10 @@ class MLPNumpy(MLP):
         return (y_pred - y) / y_pred.dtype.type(y_pred.shape[0])
 
     def update_weights(self, lr: float) -> None:
-        """One plain SGD step, ``w -= lr * dw``, on every parameter."""
-        for p in self.parameters():
-            p.data -= p.data.dtype.type(lr) * p.grad
+        """One plain SGD step, ``w -= lr * dw``, on every parameter.
+
+        It is taken by :class:`~mlpnumpy.optimizers.SGD`, the optimizer ``fit`` uses, so the two
+        make the same update by construction, not merely by the same formula: a separate copy of
+        the formula rounded differently from SGD's fused update on some CPUs.
+        """
+        SGD(lr=lr).step(self.parameters())
