@@ -74,3 +74,67 @@ def test_missing_matplotlib_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setattr("importlib.import_module", lambda name, *a: fake_import(name))
     with pytest.raises(MissingDependencyError, match="pip install 'mlpnumpy\\[plot\\]'"):
         plots.plot_history({"loss": [1.0]}, tmp_path / "x.png")
+
+
+# --- Figures a person would show: layout checked on the drawn figure -----------------------------
+
+@pytest.fixture
+def drawn(monkeypatch):
+    """Call a plot function; get back its figure drawn by Agg and the renderer, to measure extents."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    figs = []
+    real_save = plots._save
+
+    def keep(fig, path, *a, **k):
+        figs.append(fig)
+        return real_save(fig, path, *a, **k)
+
+    monkeypatch.setattr(plots, "_save", keep)
+
+    def draw(fn, *args, **kwargs):
+        fn(*args, **kwargs)
+        fig = figs[-1]
+        canvas = FigureCanvasAgg(fig)
+        canvas.draw()
+        return fig, canvas.get_renderer()
+    return draw
+
+
+def _visible_ticks(ax):
+    lo, hi = sorted(ax.get_xlim())
+    return [t for t in ax.get_xticks() if lo <= t <= hi]
+
+
+@pytest.mark.parametrize("n_wrong", [1, 3, 8, 25])
+def test_misclassified_titles_clear_of_every_image(tmp_path, drawn, n_wrong):
+    rng = np.random.default_rng(0)
+    X, y = rng.random((40, 64)), rng.integers(0, 10, 40)
+    fig, r = drawn(plots.plot_misclassified, X, y, (y + 1) % 10, None, (8, 8), tmp_path / "m.png",
+                   max_images=n_wrong)
+    with_image = [ax for ax in fig.axes if ax.images]
+    assert len(with_image) == n_wrong
+    titles = [ax.title.get_window_extent(r) for ax in with_image]
+    titles += [t.get_window_extent(r) for t in fig.texts]  # the suptitle
+    images = [ax.images[0].get_window_extent(r) for ax in with_image]
+    for t in titles:
+        for im in images:
+            assert not t.overlaps(im), (t, im)
+        # and inside the figure (a one-image grid must not clip the heading)
+        assert t.x0 >= 0 and t.y0 >= 0 and t.x1 <= fig.bbox.width and t.y1 <= fig.bbox.height, t
+
+
+def test_epoch_axes_have_integer_ticks(tmp_path, drawn):
+    fig, _ = drawn(plots.plot_history, {"loss": [1.0, 0.6, 0.5], "accuracy": [0.5, 0.7, 0.8]},
+                   tmp_path / "c.png")
+    fig2, _ = drawn(plots.plot_seed_figure, [2.0, 1.0, 0.5], np.zeros((4, 4)), tmp_path / "s.png")
+    for ax in [*fig.axes, fig2.axes[0]]:
+        ticks = _visible_ticks(ax)
+        assert len(ticks) >= 2
+        assert all(float(t).is_integer() for t in ticks), ticks
+
+
+def test_seed_figure_counts_epochs_from_one(tmp_path, drawn):
+    fig, _ = drawn(plots.plot_seed_figure, [2.0, 1.0, 0.5], np.zeros((4, 4)), tmp_path / "s.png")
+    (line,) = fig.axes[0].get_lines()
+    np.testing.assert_array_equal(line.get_xdata(), [1, 2, 3])
+    np.testing.assert_array_equal(line.get_ydata(), [2.0, 1.0, 0.5])

@@ -20,19 +20,30 @@ __all__ = ["plot_history", "plot_weight_histograms", "plot_confusion_matrix", "p
 DPI = 100
 
 
-def _subplots(*args, figsize, **kwargs):
+def _subplots(*args, figsize, layout=None, **kwargs):
     """A figure and its axes, drawn by the Agg canvas without pyplot: no global backend switch, no
-    window, nothing left open (a notebook's or GUI's own backend is untouched)."""
+    window, nothing left open (a notebook's or GUI's own backend is untouched).
+
+    ``layout="constrained"`` lets matplotlib make room for titles at draw time (needed where axes
+    keep a fixed aspect, as images do); otherwise :func:`_save` applies ``tight_layout``."""
     require("matplotlib", "plot", "Plotting")
     from matplotlib.figure import Figure
-    fig = Figure(figsize=figsize)
+    fig = Figure(figsize=figsize, layout=layout)
     return fig, fig.subplots(*args, **kwargs)
+
+
+def _integer_epochs(ax) -> None:
+    """Ticks on whole epochs only (a 3-epoch run would otherwise get ticks at 0.5, 1.5, ...)."""
+    from matplotlib.ticker import MaxNLocator
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
 def _save(fig, path, dpi: int = DPI) -> str:
     """Write ``fig`` as a PNG, atomically (a temporary file renamed into place)."""
     path = os.fspath(path)
-    fig.tight_layout()
+    from matplotlib.layout_engine import ConstrainedLayoutEngine
+    if not isinstance(fig.get_layout_engine(), ConstrainedLayoutEngine):  # that one lays out at draw
+        fig.tight_layout()
     with atomic_write(path, "wb") as fh:
         fig.savefig(fh, format="png", dpi=dpi)
     return path
@@ -64,6 +75,7 @@ def plot_history(history, path) -> str:
             if values:
                 ax.plot(np.arange(1, len(values) + 1), values, marker="o", markersize=3, label=label)
         ax.set_xlabel("epoch")
+        _integer_epochs(ax)
         ax.set_ylabel(metric)
         ax.set_title(metric.capitalize())
         ax.grid(True, alpha=0.3)
@@ -142,7 +154,10 @@ def plot_misclassified(X, y_true, y_pred, class_names: Sequence[str] | None, ima
 
     cols = max(1, min(5, len(wrong)))
     rows = max(1, -(-len(wrong) // cols))
-    fig, axes = _subplots(rows, cols, figsize=(2.0 * cols, 2.2 * rows), squeeze=False)
+    # constrained layout: tight_layout cannot see that the square images leave their cells' height
+    # unused, and put each row's titles over the images of the row above
+    fig, axes = _subplots(rows, cols, figsize=(max(2.0 * cols, 3.2), 2.2 * rows + 0.3), squeeze=False,
+                          layout="constrained")
     for ax in axes.ravel():
         ax.axis("off")
     for ax, i in zip(axes.ravel(), wrong):
@@ -156,10 +171,13 @@ def plot_misclassified(X, y_true, y_pred, class_names: Sequence[str] | None, ima
 
 def plot_seed_figure(losses, first_layer_W, path) -> str:
     """The seed's figure: the training-loss curve and the first layer's weight histogram, 1800x600
-    (the seed's 12x4 inches at 150 dpi)."""
+    (the seed's 12x4 inches at 150 dpi). ``losses[i]`` is epoch ``i + 1``'s loss, so epochs count
+    from 1 as in every other figure (the seed's own plot counted from 0)."""
     fig, axes = _subplots(1, 2, figsize=(12, 4))
-    axes[0].plot(list(losses))
+    losses = list(losses)
+    axes[0].plot(np.arange(1, len(losses) + 1), losses)
     axes[0].set_xlabel("Epoch")
+    _integer_epochs(axes[0])
     axes[0].set_ylabel("Loss")
     axes[0].set_title("Training Loss")
     axes[0].grid(True)
