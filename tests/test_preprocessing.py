@@ -99,3 +99,31 @@ def test_errors():
     with pytest.raises(InvalidArgumentError, match="not 'Standardizer'"):
         Standardizer.from_dict({"type": "MinMax"})
     assert repr(s) == "Standardizer(n_features_in_=2)"
+
+
+# --- float64 statistics without a float64 copy of the training set (issue 13.12) -------------------
+
+@pytest.mark.parametrize("chunk", [None, 1, 64, 1000])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_blockwise_statistics_equal_the_float64_reference(monkeypatch, chunk, dtype):
+    import mlpnumpy.preprocessing as pre
+    if chunk is not None:  # blocks of 1 row (budget below one row), of 4 and 76 rows (ragged last)
+        monkeypatch.setattr(pre, "_CHUNK_ELEMENTS", chunk)
+    rng = np.random.default_rng(3)
+    X = (rng.normal(100.0, 3.0, (1001, 13)) * rng.uniform(0.01, 10, 13)).astype(dtype)
+    s = Standardizer().fit(X)
+    X64 = X.astype(np.float64)
+    np.testing.assert_allclose(s.mean_, X64.mean(axis=0), rtol=1e-12, atol=0)
+    np.testing.assert_allclose(s.scale_, X64.std(axis=0), rtol=1e-12, atol=0)
+
+
+def test_fit_does_not_copy_the_training_set_to_float64():
+    import tracemalloc
+    X = np.random.default_rng(4).random((20_000, 64), dtype=np.float32)   # 5 MB; in float64, 10 MB
+    tracemalloc.start()
+    try:
+        Standardizer().fit(X)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < X.size * 8 / 4, f"fit allocated {peak} bytes at its peak; a float64 copy is {X.size * 8}"
