@@ -8,6 +8,14 @@ For each entry :math:`\\theta_i`, the numerical derivative is the fourth-order c
 criterion: below :math:`10^{-7}` the backward pass is right); an element-wise ratio would be dominated
 by round-off on entries that are nearly zero. The check runs on float64 copies, since
 float32 cannot resolve such small differences.
+
+**Kinks.** ReLU, leaky ReLU (and ELU with ``alpha != 1``) have no derivative at 0, MAE none where the
+output equals the target. When a probe ``theta +- 2h`` moves a pre-activation across such a point (it
+sat within the step of it), the finite difference mixes the two one-sided slopes and is no derivative:
+a correct backward pass then "fails". The check watches every kinked pre-activation during every probe,
+counts the entries whose stencil crossed a kink (:attr:`GradcheckResult.kink_entries`), reports the
+error without them (:attr:`GradcheckResult.errors_away_from_kinks`) and says so when printed. An
+activation of your own declares its non-differentiable points with a ``kinks`` attribute (a tuple).
 """
 from __future__ import annotations
 
@@ -17,8 +25,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .errors import InvalidArgumentError
-from .layers import Layer
-from .losses import Loss, get_loss
+from .activations import ELU, LeakyReLU, ReLU
+from .layers import ActivationLayer, Dense, Layer
+from .losses import MAE, Loss, get_loss
 
 __all__ = ["GradcheckResult", "gradcheck", "check_layer", "check_loss", "check_model", "relative_error"]
 
@@ -32,50 +41,124 @@ def relative_error(analytic: np.ndarray, numeric: np.ndarray) -> float:
 @dataclass
 class GradcheckResult:
     """Worst relative error overall, and per checked array (``"x"``, ``"0.W"``, ...); ``worst_index``
-    is the entry of the worst array with the largest absolute difference."""
+    is the entry of the worst array with the largest absolute difference.
+
+    ``kink_entries`` counts, per array, the entries whose finite-difference stencil moved a
+    pre-activation across a non-differentiable point (their numerical "derivative" is meaningless);
+    ``errors_away_from_kinks`` is each array's error with those entries left out.
+    """
 
     max_error: float
     worst: str
     worst_index: tuple
     errors: dict[str, float] = field(default_factory=dict)
+    kink_entries: dict[str, int] = field(default_factory=dict)
+    errors_away_from_kinks: dict[str, float] = field(default_factory=dict)
 
-    def passed(self, tol: float = 1e-7) -> bool:
-        return self.max_error < tol
+    @property
+    def hit_kinks(self) -> bool:
+        """True when some probe crossed a kink."""
+        return any(self.kink_entries.values())
+
+    @property
+    def max_error_away_from_kinks(self) -> float:
+        """The worst error over the entries whose stencil stayed on one side of every kink."""
+        return max(self.errors_away_from_kinks.values(), default=self.max_error)
+
+    def passed(self, tol: float = 1e-7, *, ignore_kinks: bool = False) -> bool:
+        """``max_error < tol``; with ``ignore_kinks``, the error away from kinks instead."""
+        return (self.max_error_away_from_kinks if ignore_kinks else self.max_error) < tol
 
     def __str__(self):
         lines = [f"{name:>12}: relative error {err:.3e}" for name, err in self.errors.items()]
         lines.append(f"worst: {self.worst}{list(self.worst_index)} = {self.max_error:.3e}")
+        if self.hit_kinks:
+            where = ", ".join(f"{k} entries of {name}" if k > 1 else f"1 entry of {name}"
+                              for name, k in self.kink_entries.items() if k)
+            lines.append(f"kink: the step moved a pre-activation across a non-differentiable point "
+                         f"({where}): it sits within the step size of the kink, so the finite difference "
+                         f"there is not a derivative. Away from kinks the worst error is "
+                         f"{self.max_error_away_from_kinks:.3e}. Check at another point (other inputs or "
+                         f"weights), away from the kink.")
         return "\n".join(lines)
 
 
-def _numeric_grad(f, arr: np.ndarray, h: float) -> np.ndarray:
+def _kinks(activation) -> tuple:
+    """The points where ``activation`` has no derivative (empty for smooth ones)."""
+    declared = getattr(activation, "kinks", None)
+    if declared is not None:
+        return tuple(declared)
+    if isinstance(activation, LeakyReLU):
+        return () if activation.negative_slope == 1.0 else (0.0,)
+    if isinstance(activation, ELU):
+        return () if activation.alpha == 1.0 else (0.0,)
+    if isinstance(activation, ReLU):
+        return (0.0,)
+    return ()
+
+
+class _KinkWatch:
+    """Remembers on which side of each kink every watched pre-activation lies at the unperturbed
+    point, and notes when a probe puts one on another side."""
+
+    def __init__(self):
+        self.base, self.crossed = None, False
+
+    def see(self, pre_activations: list[tuple[np.ndarray, tuple]]) -> None:
+        sides = [np.sign(z - k) for z, kinks in pre_activations for k in kinks]
+        if self.base is None:
+            self.base = sides
+        elif any(not np.array_equal(a, b) for a, b in zip(self.base, sides)):
+            self.crossed = True
+
+
+def _layer_pre_activations(layer, x) -> list:
+    """``[(pre-activation, kinks)]`` of a Dense or ActivationLayer with a kinked activation."""
+    if isinstance(layer, Dense) and _kinks(layer.activation):
+        z = x @ layer.W + (0 if layer.b is None else layer.b)
+        return [(z, _kinks(layer.activation))]
+    if isinstance(layer, ActivationLayer) and _kinks(layer.activation):
+        return [(x, _kinks(layer.activation))]
+    return []
+
+
+def _numeric_grad(f, arr: np.ndarray, h: float, watch: _KinkWatch | None = None):
+    """The fourth-order numerical gradient of ``f`` w.r.t. ``arr``, and a boolean mask of the
+    entries whose probes crossed a kink (all False without a ``watch``)."""
     g = np.zeros_like(arr)
+    kinked = np.zeros(arr.shape, dtype=bool)
     it = np.nditer(arr, flags=["multi_index"])
     for _ in it:
         i = it.multi_index
-        g[i] = _stencil(f, arr, i, h)
-    return g
+        g[i], kinked[i] = _stencil(f, arr, i, h, watch)
+    return g, kinked
 
 
-def _stencil(f, arr: np.ndarray, i, h: float) -> float:
+def _stencil(f, arr: np.ndarray, i, h: float, watch: _KinkWatch | None = None) -> tuple[float, bool]:
     old = arr[i]
     vals = []
+    if watch is not None:
+        watch.crossed = False
     for step in (2, 1, -1, -2):
         arr[i] = old + step * h
         vals.append(f())
     arr[i] = old
     # differences first: exactly 0 when L does not depend on the entry
-    return (8 * (vals[1] - vals[2]) - (vals[0] - vals[3])) / (12 * h)
+    return (8 * (vals[1] - vals[2]) - (vals[0] - vals[3])) / (12 * h), bool(watch is not None and watch.crossed)
 
 
-def _collect(results: dict[str, tuple[np.ndarray, np.ndarray]]) -> GradcheckResult:
-    errors, worst = {}, ("", (), -1.0)
-    for name, (a, n) in results.items():
+def _collect(results: dict[str, tuple]) -> GradcheckResult:
+    """``results`` maps a name to ``(analytic, numeric)`` or ``(analytic, numeric, kinked mask)``."""
+    errors, worst, kinks, away = {}, ("", (), -1.0), {}, {}
+    for name, (a, n, *rest) in results.items():
         errors[name] = e = relative_error(a, n)
         if a.size and e > worst[2]:
             diff = np.abs(a - n)
             worst = (name, tuple(int(v) for v in np.unravel_index(np.argmax(diff), diff.shape)), e)
-    return GradcheckResult(worst[2], worst[0], worst[1], errors)
+        mask = rest[0] if rest else np.zeros(np.shape(a), dtype=bool)
+        kinks[name] = int(mask.sum())
+        away[name] = relative_error(a[~mask], n[~mask]) if kinks[name] else e
+    return GradcheckResult(worst[2], worst[0], worst[1], errors, kinks, away)
 
 
 def _to64(obj):
@@ -115,11 +198,16 @@ def check_layer(layer: Layer, x: np.ndarray, *, training: bool = True, h: float 
     results = {"x": (dx, None)}
     analytic = {p.name: p.grad.copy() for p in layer.parameters()}
 
+    watch = _KinkWatch()
+
     def f():
-        return float(np.sum(G * fwd()))
-    results["x"] = (dx, _numeric_grad(f, x, h))
+        out = fwd()
+        watch.see(_layer_pre_activations(layer, x))
+        return float(np.sum(G * out))
+    f()  # the unperturbed point: where each pre-activation lies relative to its kinks
+    results["x"] = (dx, *_numeric_grad(f, x, h, watch))
     for p in layer.parameters():
-        results[p.name] = (analytic[p.name], _numeric_grad(f, p.data, h))
+        results[p.name] = (analytic[p.name], *_numeric_grad(f, p.data, h, watch))
     return _collect(results)
 
 
@@ -132,7 +220,14 @@ def check_loss(loss, outputs: np.ndarray, target: np.ndarray, *, sample_weight=N
     t = t.astype(np.float64) if t.dtype.kind == "f" else t
     loss.forward(z, t, sample_weight)
     g = loss.backward().copy()
-    return _collect({"outputs": (g, _numeric_grad(lambda: loss.forward(z, t, sample_weight), z, h))})
+    watch = _KinkWatch() if isinstance(loss, MAE) else None  # |z - t| has no derivative at z = t
+
+    def f():
+        if watch is not None:
+            watch.see([(z - t.reshape(z.shape), (0.0,))])
+        return loss.forward(z, t, sample_weight)
+    f()
+    return _collect({"outputs": (g, *_numeric_grad(f, z, h, watch))})
 
 
 def check_model(model, X: np.ndarray, y: np.ndarray, *, h: float = 1e-4, training: bool = False,
@@ -149,12 +244,21 @@ def check_model(model, X: np.ndarray, y: np.ndarray, *, h: float = 1e-4, trainin
     y = y.astype(np.float64) if y.dtype.kind == "f" else y
     has_rng = any(hasattr(l, "rng") for l in model.layers)
 
+    watched = [i for i, l in enumerate(model.layers)
+               if isinstance(l, (Dense, ActivationLayer)) and _kinks(l.activation)]
+    watch = _KinkWatch() if watched else None
+
     def L():
         if has_rng:
             for l in model.layers:
                 if hasattr(l, "rng"):
                     l.rng = np.random.default_rng(seed)
-        return model.loss.forward(model.forward(X, training=training), y)
+        if watch is None:
+            return model.loss.forward(model.forward(X, training=training), y)
+        out, hidden = model.forward(X, training=training, return_hidden=True)
+        watch.see([(hidden[i]["z"] if "z" in hidden[i] else hidden[i]["x"], _kinks(model.layers[i].activation))
+                   for i in watched])
+        return model.loss.forward(out, y)
 
     L()
     dX = model.backward(model.loss.backward(), return_input_grad=True)
@@ -163,20 +267,24 @@ def check_model(model, X: np.ndarray, y: np.ndarray, *, h: float = 1e-4, trainin
 
     def numeric(arr):
         if max_entries is None or arr.size <= max_entries:
-            return None, _numeric_grad(L, arr, h)
+            return None, *_numeric_grad(L, arr, h, watch)
         flat = pick.choice(arr.size, max_entries, replace=False)
         out = np.full(arr.size, np.nan)
+        kinked = np.zeros(arr.size, dtype=bool)
         view = arr.reshape(-1)
         for j in flat:
-            out[j] = _stencil(L, view, j, h)
-        return flat, out.reshape(arr.shape)
+            out[j], kinked[j] = _stencil(L, view, j, h, watch)
+        return flat, out.reshape(arr.shape), kinked.reshape(arr.shape)
+
+    def entry(g, idx, n, kinked):
+        if idx is None:
+            return g, n, kinked
+        return g.reshape(-1)[idx], n.reshape(-1)[idx], kinked.reshape(-1)[idx]
 
     analytic = [(f"{i}.{p.name}", p.grad.copy(), p) for i, l in enumerate(model.layers) for p in l.parameters()]
     for name, g, p in analytic:
-        idx, n = numeric(p.data)
-        results[name] = (g, n) if idx is None else (g.reshape(-1)[idx], n.reshape(-1)[idx])
-    idx, n = numeric(X)
-    results["X"] = (dX, n) if idx is None else (dX.reshape(-1)[idx], n.reshape(-1)[idx])
+        results[name] = entry(g, *numeric(p.data))
+    results["X"] = entry(dX, *numeric(X))
     return _collect(results)
 
 
