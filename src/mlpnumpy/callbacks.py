@@ -102,6 +102,9 @@ class ProgressBar(Callback):
     """A live progress bar per epoch (batches, ETA, running loss and accuracy) on a terminal; on a
     file or pipe, one summary line at about ten evenly spaced epochs (``mode="auto"``).
 
+    Epochs are counted from the model's ``epochs_trained`` when training starts: a fit that continues
+    a model trained for 10 epochs, for 10 more, shows "Epoch 11/20" to "Epoch 20/20".
+
     Parameters
     ----------
     mode : {"auto", "bar", "lines", "epochs"}
@@ -121,7 +124,9 @@ class ProgressBar(Callback):
         if mode == "auto":
             mode = "bar" if getattr(self._out, "isatty", lambda: False)() else "lines"
         self._mode = mode
-        self._epochs = self.params["epochs"] if hasattr(self, "params") else None
+        self._first = int(getattr(self.model, "epochs_trained", 0) or 0)  # epochs before this fit
+        self._total = self._first + (self.params["epochs"] if hasattr(self, "params") else 0)
+        self._open_line = False
 
     def on_epoch_begin(self, epoch, logs=None):
         self._t0 = time.perf_counter()
@@ -141,21 +146,29 @@ class ProgressBar(Callback):
         eta = elapsed / done - elapsed
         fill = int(self.width * done)
         bar = "=" * max(fill - 1, 0) + (">" if fill < self.width else "=") + "." * (self.width - fill)
-        self._out.write(f"\rEpoch {self._epoch + 1}/{self.params['epochs']} [{bar}] {batch + 1}/{n} "
+        self._out.write(f"\rEpoch {self._first + self._epoch + 1}/{self._total} [{bar}] {batch + 1}/{n} "
                         f"ETA {eta:4.1f}s  {_fmt_logs(logs or {})}   ")
         self._out.flush()
+        self._open_line = True
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
-        total = self.params["epochs"]
-        line = f"Epoch {epoch + 1}/{total}, {_fmt_logs(logs)}, {logs.get('seconds', 0.0):.2f}s"
+        total, number = self._total, self._first + epoch + 1
+        line = f"Epoch {number}/{total}, {_fmt_logs(logs)}, {logs.get('seconds', 0.0):.2f}s"
         if self._mode == "bar":
             self._out.write("\r" + line + " " * 20 + "\n")
-        elif self._mode == "epochs" or (epoch + 1) % max(1, total // 10) == 0 or epoch + 1 == total \
+            self._open_line = False
+        elif self._mode == "epochs" or number % max(1, total // 10) == 0 or number == total \
                 or epoch == 0:
             # max(1, ...): the seed divided by epochs // 10, which is 0 below ten epochs.
             self._out.write(line + "\n")
         self._out.flush()
+
+    def on_train_end(self, logs=None):
+        if self._open_line:  # an interrupted epoch's bar: end its line
+            self._out.write("\n")
+            self._out.flush()
+            self._open_line = False
 
 
 class EarlyStopping(Callback):

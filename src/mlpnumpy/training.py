@@ -69,12 +69,37 @@ class _RegressionStats:
         return {"mse": float(np.mean(self.sse) / self.n), "r2": r2_from_sums(self.sse, sst)}
 
 
+class _Boundary:
+    """The training state at an epoch boundary: parameters and buffers, optimizer state and rate,
+    schedule progress, the generator's state and ``epochs_trained``. ``restore()`` puts it all back,
+    so an interrupted epoch is undone and a later fit redoes it exactly as an uninterrupted run would."""
+
+    def __init__(self, model, opt, schedule):
+        self.model, self.opt, self.schedule = model, opt, schedule
+        self.weights = model.get_weights()
+        self.opt_state = opt.state_dict()
+        self.schedule_state = None if schedule is None else schedule.state_dict()
+        self.rng_state = model.rng.bit_generator.state
+        self.epochs_trained = model.epochs_trained
+
+    def restore(self) -> None:
+        self.model.set_weights(self.weights)
+        self.opt.load_state_dict(self.opt_state)
+        if self.schedule is not None:
+            self.schedule.load_state_dict(self.schedule_state)
+        self.opt.lr = self.opt_state["lr"]
+        self.model.rng.bit_generator.state = self.rng_state  # in place: dropout layers share it
+        self.model.epochs_trained = self.epochs_trained
+
+
 class _Interrupt:
-    """Turns the first Ctrl-C into a flag the loop reads after the current batch; a second one
-    raises KeyboardInterrupt as usual."""
+    """Turns the first Ctrl-C into a flag the loop reads after the current batch (and between
+    epochs); a second one raises KeyboardInterrupt as usual. Either way the unfinished epoch is
+    undone: the model ends at ``boundary``, the start of the epoch, never part-way through one."""
 
     def __init__(self):
         self.requested = False
+        self.boundary: _Boundary | None = None
         self._old = None
 
     def __enter__(self):
@@ -88,9 +113,11 @@ class _Interrupt:
             raise KeyboardInterrupt
         self.requested = True
 
-    def __exit__(self, *exc):
+    def __exit__(self, exc_type, exc, tb):
         if self._old is not None:
             signal.signal(signal.SIGINT, self._old)
+        if exc_type is KeyboardInterrupt and self.boundary is not None:
+            self.boundary.restore()  # the second Ctrl-C may land mid-step: back to the epoch's start
         return False
 
 
@@ -152,6 +179,14 @@ def fit(model, X, y, *, epochs: int = 100, lr: float | None = None, batch_size: 
     History
         The per-epoch training losses, with ``history.history`` holding ``loss``, ``accuracy`` (or
         ``mse``/``r2``), ``val_*`` when validating, ``lr`` and ``seconds``.
+
+    Notes
+    -----
+    Ctrl-C (SIGINT, main thread) stops training after the current batch and returns with
+    ``history.interrupted`` True; a second Ctrl-C raises KeyboardInterrupt at once. Either way the
+    unfinished epoch is undone: weights, buffers, optimizer state, schedule, generator state and
+    ``epochs_trained`` go back to the epoch's start, so the model holds whole epochs only and another
+    ``fit`` (optimizer omitted) continues exactly as an uninterrupted run would have.
     """
     # ---- validate everything before touching any state
     epochs = check_positive("epochs", epochs, integer=True)
@@ -239,9 +274,13 @@ def fit(model, X, y, *, epochs: int = 100, lr: float | None = None, batch_size: 
         if schedule is not None:
             schedule.begin(opt)
         for epoch in range(epochs):
+            if interrupt.requested:  # Ctrl-C during the last epoch's validation or callbacks
+                history.interrupted = True
+                break
+            interrupt.boundary = _Boundary(model, opt, schedule)
             cbs.on_epoch_begin(epoch, {})
             t0 = time.perf_counter()
-            snapshot = model.get_weights()  # parameters and buffers: what a divergence goes back to
+            snapshot = interrupt.boundary.weights  # parameters and buffers: what a divergence goes back to
             lr_used = opt.lr
             perm = rng.permutation(n) if shuffle else None
             total, correct, seen = 0.0, 0, 0
@@ -293,6 +332,12 @@ def fit(model, X, y, *, epochs: int = 100, lr: float | None = None, batch_size: 
                     history.interrupted = True
                     model.stop_training = True
                     break
+            if history.interrupted:
+                # Not recorded as an epoch: the model goes back to the epoch's start, so its weights,
+                # epochs_trained and History describe whole epochs, and training on (or --resume from
+                # the last epoch's checkpoint) redoes this epoch bit for bit.
+                interrupt.boundary.restore()
+                break
             if seen == 0:
                 break
             if not model.stop_training and not all(np.isfinite(p.data).all() for p in params):
@@ -316,6 +361,7 @@ def fit(model, X, y, *, epochs: int = 100, lr: float | None = None, batch_size: 
             cbs.on_epoch_end(epoch, logs)
             if model.stop_training:
                 break
+        interrupt.boundary = None
         cbs.on_train_end({})
     return history
 
