@@ -94,3 +94,13 @@ def test_clean_keeps_runs_and_clean_runs_says_it_deletes_them(clone):
     out = _make(clone, "clean-runs")
     assert not (clone / "runs").exists()
     assert "deleting runs/" in out
+
+
+def test_readme_names_what_each_command_installs():
+    makefile = (ROOT / "Makefile").read_text()
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## The two commands", 1)[1].split("\n## ", 1)[0]
+    for var in ("DEMO_EXTRAS", "TEST_EXTRAS"):
+        extras = re.search(rf"^{var} := (\S+)", makefile, re.M).group(1)
+        assert f"mlpnumpy[{extras}]" in section, (var, extras)
+    assert "torch 2.13.0" in section and "make clean-runs" in section
