@@ -192,11 +192,15 @@ def download_file(urls: Sequence[str], dest: str | os.PathLike, *, sha256: str |
     raise DatasetNotFoundError(f"could not download {dest.name}; every mirror failed:\n{tried}")
 
 
-def missing_files_help(name: str, data_dir: str | os.PathLike | None = None) -> str:
+def missing_files_help(name: str, data_dir: str | os.PathLike | None = None, *,
+                       only_data_dir: bool = False) -> str:
     """A message listing the files a data set needs and every folder where they may be put."""
     spec = get_spec(name)
     files = ", ".join(f.filename for f in spec.files)
-    folders = "\n".join(f"  {d}" for d in search_dirs(spec.name, data_dir))
+    folders = "\n".join(f"  {d}" for d in search_dirs(spec.name, data_dir, only_data_dir=only_data_dir))
+    if only_data_dir:
+        return (f"The {spec.name} files ({files}; gzip-compressed or not) were not found. Put them in "
+                f"one of these folders:\n{folders}")
     return (f"The {spec.name} files ({files}; gzip-compressed or not) were not found. Put them in "
             f"any of these folders (searched in this order), or set ${ENV_DATA} to a folder "
             f"holding {spec.name}/:\n{folders}")
@@ -215,7 +219,8 @@ def _first_writable(dirs: Sequence[Path]) -> Path | None:
 
 def download(name: str, data_dir: str | os.PathLike | None = None, *,
              mirrors: Sequence[str] | None = None, checksums: Mapping[str, str] | None = None,
-             timeout: float = DEFAULT_TIMEOUT, progress: bool | None = None) -> dict[str, Path]:
+             timeout: float = DEFAULT_TIMEOUT, progress: bool | None = None,
+             only_data_dir: bool = False) -> dict[str, Path]:
     """Download the four IDX files of ``name`` into the first writable download folder.
 
     Parameters
@@ -230,6 +235,8 @@ def download(name: str, data_dir: str | os.PathLike | None = None, *,
         meant for private mirrors and tests.
     timeout, progress
         As in :func:`download_file`.
+    only_data_dir : bool
+        Download into ``data_dir`` or not at all.
 
     Returns
     -------
@@ -245,10 +252,11 @@ def download(name: str, data_dir: str | os.PathLike | None = None, *,
     """
     spec = get_spec(name)
     urls = mirrors_for(spec, mirrors)
-    target = _first_writable(download_dirs(spec.name, data_dir))
+    dirs = download_dirs(spec.name, data_dir)
+    target = _first_writable(dirs[:1] if only_data_dir else dirs)
     if target is None:
         raise DatasetNotFoundError("no writable folder to download into. "
-                                   + missing_files_help(spec.name, data_dir))
+                                   + missing_files_help(spec.name, data_dir, only_data_dir=only_data_dir))
     paths = {}
     for f in spec.files:
         expected = f.sha256 if checksums is None else checksums.get(f.filename)
@@ -262,8 +270,8 @@ def download(name: str, data_dir: str | os.PathLike | None = None, *,
                               size=f.size if checksums is None else None, timeout=timeout,
                               progress=progress)
             except DatasetNotFoundError as exc:
-                raise DatasetNotFoundError(f"{exc}\n{missing_files_help(spec.name, data_dir)}") \
-                    from None
+                raise DatasetNotFoundError(
+                    f"{exc}\n{missing_files_help(spec.name, data_dir, only_data_dir=only_data_dir)}") from None
         paths[f.role] = dest
     return paths
 
@@ -272,7 +280,7 @@ _download_all = download  # fetch's `download` flag shadows the function inside 
 
 
 def fetch(name: str, data_dir: str | os.PathLike | None = None, *, download: bool = True,
-          **download_options) -> dict[str, Path]:
+          only_data_dir: bool = False, **download_options) -> dict[str, Path]:
     """Paths of ``name``'s four files: found on disk (see :func:`find_files`) or downloaded.
 
     Parameters
@@ -282,6 +290,8 @@ def fetch(name: str, data_dir: str | os.PathLike | None = None, *, download: boo
         Searched first, and the preferred download folder.
     download : bool
         Download missing files; when False a missing data set raises at once.
+    only_data_dir : bool
+        Look in ``data_dir`` only and download there (the command line's ``--data-dir``).
     **download_options
         ``mirrors``, ``checksums``, ``timeout``, ``progress``: see :func:`download`.
 
@@ -290,10 +300,10 @@ def fetch(name: str, data_dir: str | os.PathLike | None = None, *, download: boo
     DatasetNotFoundError
         Not on disk and not downloadable; the message lists the files and the folders searched.
     """
-    found = find_files(name, data_dir)
+    found = find_files(name, data_dir, only_data_dir=only_data_dir)
     if found is not None:
         return found
     if not download:
-        raise DatasetNotFoundError(missing_files_help(name, data_dir) + "\n(download=False, so "
-                                   "nothing was downloaded)")
-    return _download_all(name, data_dir, **download_options)
+        raise DatasetNotFoundError(missing_files_help(name, data_dir, only_data_dir=only_data_dir)
+                                   + "\n(download=False, so nothing was downloaded)")
+    return _download_all(name, data_dir, only_data_dir=only_data_dir, **download_options)

@@ -26,7 +26,7 @@ DIGITS_SEED = 0
 
 # Keyword options each kind of data set accepts on top of load()'s own arguments.
 _OPTIONS = {
-    "idx": {"mirrors", "checksums", "timeout"},
+    "idx": {"mirrors", "checksums", "timeout", "only_data_dir"},
     "digits": {"test_size", "seed"},
     "synthetic": {"n_train", "n_test", "seed", "n_features", "n_classes", "noise"},
 }
@@ -109,8 +109,8 @@ def load(name: str, data_dir: str | os.PathLike | None = None, *, flatten: bool 
     progress : bool, optional
         Download progress display; default only when stderr is a terminal.
     **options
-        "mnist"/"fashion-mnist": ``mirrors``, ``checksums``, ``timeout`` (see
-        :func:`~mlpnumpy.datasets.download.download`). "digits": ``test_size`` (default 0.2),
+        "mnist"/"fashion-mnist": ``mirrors``, ``checksums``, ``timeout``, ``only_data_dir``
+        (see :func:`~mlpnumpy.datasets.download.fetch`). "digits": ``test_size`` (default 0.2),
         ``seed`` (default 0). "synthetic": ``n_train`` (1000), ``n_test`` (200), ``seed`` (0),
         ``n_features`` (784), ``n_classes`` (10), ``noise`` (0.5).
 

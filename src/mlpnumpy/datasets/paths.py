@@ -50,16 +50,22 @@ def download_dirs(name: str, data_dir: str | os.PathLike | None = None) -> list[
     return dirs
 
 
-def search_dirs(name: str, data_dir: str | os.PathLike | None = None) -> list[Path]:
+def search_dirs(name: str, data_dir: str | os.PathLike | None = None, *,
+                only_data_dir: bool = False) -> list[Path]:
     """Every folder searched for ``name``'s files, in order (duplicates removed).
 
     ``data_dir`` and ``$MLPNUMPY_DATA`` are tried both as the folder of the files and as a
-    parent holding ``<name>/``.
+    parent holding ``<name>/``. With ``only_data_dir``, only ``data_dir`` is (an explicit folder
+    is never silently replaced by another one).
     """
     dirs: list[Path] = []
     if data_dir is not None:
         d = Path(data_dir).expanduser()
         dirs += [d, d / name]
+    if only_data_dir:
+        if data_dir is None:
+            raise InvalidArgumentError("only_data_dir=True needs a data_dir")
+        return dirs
     env = os.environ.get(ENV_DATA)
     if env:
         d = Path(env).expanduser()
@@ -82,7 +88,8 @@ def _candidates(gz_name: str) -> list[str]:
     return [gz_name, raw, dotted, dotted + ".gz"]
 
 
-def find_files(name: str, data_dir: str | os.PathLike | None = None) -> dict[str, Path] | None:
+def find_files(name: str, data_dir: str | os.PathLike | None = None, *,
+               only_data_dir: bool = False) -> dict[str, Path] | None:
     """Locate the four IDX files of an MNIST-format data set.
 
     Parameters
@@ -90,6 +97,8 @@ def find_files(name: str, data_dir: str | os.PathLike | None = None) -> dict[str
     name : {"mnist", "fashion-mnist"}
     data_dir : str or path-like, optional
         Folder searched first (see :func:`search_dirs` for the full order).
+    only_data_dir : bool
+        Search ``data_dir`` (and ``data_dir/<name>``) only.
 
     Returns
     -------
@@ -98,7 +107,7 @@ def find_files(name: str, data_dir: str | os.PathLike | None = None) -> dict[str
         all from the first folder that holds every one of them (gzip or not), else ``None``.
     """
     spec = get_spec(name)
-    for folder in search_dirs(spec.name, data_dir):
+    for folder in search_dirs(spec.name, data_dir, only_data_dir=only_data_dir):
         found = {}
         for f in spec.files:
             hit = next((folder / c for c in _candidates(f.filename) if (folder / c).is_file()), None)
