@@ -34,35 +34,110 @@ class _Parser(argparse.ArgumentParser):
 
 
 # ------------------------------------------------------------------------------------------ parser
+def _fmt_default(value) -> str:
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, list):
+        return " ".join(map(str, value))
+    return "none" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _default(key: str) -> str:
+    """'default 20; digits 30, synthetic 10': the built-in default and every recipe that changes it."""
+    base = _config.BASE_DEFAULTS[key]
+    per = [f"{name} {_fmt_default(recipe[key])}" for name, recipe in _config.DATA_DEFAULTS.items()
+           if key in recipe and recipe[key] != base]
+    return f"default {_fmt_default(base)}" + (f"; {', '.join(per)}" if per else "")
+
+
+def _recipes_epilog() -> str:
+    keys = list(dict.fromkeys(k for recipe in _config.DATA_DEFAULTS.values() for k in recipe))
+    rows = [["--data", *(_config._flag(k)[2:] for k in keys)]]
+    for name, recipe in [*_config.DATA_DEFAULTS.items(), ("FILE", {})]:
+        rows.append([name, *(_fmt_default(recipe.get(k, _config.BASE_DEFAULTS[k])) for k in keys)])
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    table = "\n".join("  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
+    return ("per-data-set defaults (the recipe; --config and flags override it):\n" + table + "\n\n"
+            + _FORMATS_HELP)
+
+
+_FORMATS_HELP = """\
+file formats for --data FILE and --test-data FILE (one sample per row):
+  .csv  numbers separated by commas; the LAST column is the label unless --label-column says
+        otherwise (an index, 0 first and -1 last, or a header name). Labels are class indices
+        0..K-1 or text such as cat/dog (the names become the model's class names). A first row
+        with a non-numeric feature cell is a header.
+  .npy  a 2-D array, the label in its last column (or --label-column INDEX).
+  .npz  features in array X (or x), labels in array y (or Y); other names with --x-key/--y-key.
+        Features may be images, shape (n, rows, cols)."""
+
+_LABEL_COLUMN_HELP = ("the label column of a .csv/.npy file: an index (0 first, -1 last) or a CSV "
+                      "header name (default: the last column)")
+
+
+def _add_file_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--label-column", metavar="COL", help=_LABEL_COLUMN_HELP)
+    p.add_argument("--x-key", metavar="NAME", help="the features' array in a .npz file (default: X, else x)")
+    p.add_argument("--y-key", metavar="NAME", help="the labels' array in a .npz file (default: y, else Y)")
+
+
+def _add_download_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--download", action=argparse.BooleanOptionalAction, default=None,
+                   help="download missing mnist/fashion-mnist files (SHA-256 verified, written atomically, "
+                        "progress on a terminal; mirror list from $MLPNUMPY_MIRROR if set); --no-download "
+                        "forbids it (default: download)")
+
+
+_DATA_DIR_HELP = ("for mnist/fashion-mnist: the folder holding the four IDX files (or DIR/<name>/), the only "
+                  "one searched and the download target (default: search $MLPNUMPY_DATA, ~/.cache/mlpnumpy, "
+                  "/usr/share/datasets)")
+
+
 def _add_train_options(p: argparse.ArgumentParser) -> None:
     a = p.add_argument
-    a("--data", help="fashion-mnist, mnist, digits (default, embedded), synthetic, or a .npy/.npz/.csv file")
-    a("--data-dir", help="folder holding the MNIST-format files")
-    a("--test-data", help="test file for --data PATH (default: a seeded 20%% split of PATH)")
-    a("--hidden", type=int, nargs="*", metavar="N", help="hidden layer sizes, e.g. --hidden 512 256")
-    a("--activation", help="relu, leaky_relu, tanh, sigmoid, elu, gelu, ...")
-    a("--init", help="weight initialiser (auto, he_normal, xavier_uniform, ...)")
-    a("--optimizer", help="sgd, adam, adamw, rmsprop, adagrad")
-    a("--lr", type=float, help="learning rate (peak rate for onecycle)")
-    a("--momentum", type=float, help="momentum for --optimizer sgd")
-    a("--schedule", help="none, cosine, step, multistep, exponential, onecycle, plateau, warmup")
-    a("--epochs", type=int)
-    a("--batch-size", type=int)
-    a("--dropout", type=float)
-    a("--batch-norm", action=argparse.BooleanOptionalAction, default=None)
-    a("--weight-decay", type=float)
-    a("--label-smoothing", type=float)
-    a("--validation-split", type=float)
-    a("--early-stopping", type=int, metavar="PATIENCE")
-    a("--seed", type=int)
-    a("--dtype", help="float32 (default) or float64")
+    a("--data", help="digits (default, embedded), fashion-mnist, mnist, synthetic, or a labelled "
+                     ".npy/.npz/.csv file (formats below)")
+    a("--data-dir", metavar="DIR", help=_DATA_DIR_HELP)
+    _add_download_option(p)
+    a("--test-data", metavar="FILE", help="labelled test file for --data FILE, same format (default: a "
+                                          "seeded, stratified 20%% split of FILE)")
+    _add_file_options(p)
+    a("--hidden", type=int, nargs="*", metavar="N", help=f"hidden layer sizes, e.g. --hidden 512 256 "
+                                                         f"({_default('hidden')})")
+    a("--activation", help=f"relu, leaky_relu, tanh, sigmoid, elu, gelu, ... ({_default('activation')})")
+    a("--init", help=f"weight initialiser: auto (He for ReLUs, else Xavier), he_normal, xavier_uniform, ... "
+                     f"({_default('init')})")
+    a("--optimizer", help=f"sgd, adam, adamw, rmsprop, adagrad ({_default('optimizer')})")
+    a("--lr", type=float, help=f"learning rate, the peak rate for onecycle ({_default('lr')})")
+    a("--momentum", type=float, help=f"momentum for --optimizer sgd ({_default('momentum')})")
+    a("--schedule", help=f"none, cosine, step, multistep, exponential, onecycle, plateau, warmup "
+                         f"({_default('schedule')})")
+    a("--epochs", type=int, help=f"training epochs ({_default('epochs')})")
+    a("--batch-size", type=int, help=f"rows per step ({_default('batch_size')})")
+    a("--dropout", type=float, help=f"dropout rate of the hidden layers, in [0, 1) ({_default('dropout')})")
+    a("--batch-norm", action=argparse.BooleanOptionalAction, default=None,
+      help=f"batch normalisation after each hidden layer ({_default('batch_norm')})")
+    a("--weight-decay", type=float, help=f"L2 penalty, decoupled for adamw ({_default('weight_decay')})")
+    a("--label-smoothing", type=float, help=f"in [0, 1) ({_default('label_smoothing')})")
+    a("--validation-split", type=float, help=f"share of the training rows held out for validation, in [0, 1) "
+                                             f"({_default('validation_split')})")
+    a("--early-stopping", type=int, metavar="PATIENCE",
+      help="stop after PATIENCE epochs without a better validation loss, keeping the best weights "
+           "(default off)")
+    a("--seed", type=int, help=f"seed of every random draw, an integer >= 0 ({_default('seed')})")
+    a("--dtype", help=f"float32 or float64 ({_default('dtype')})")
     a("--standardize", action=argparse.BooleanOptionalAction, default=None,
-      help="standardise features with training-set statistics (default on)")
+      help=f"standardise features with training-set statistics, saved with the model "
+           f"({_default('standardize')})")
     a("--config", metavar="FILE.toml", help="options from a TOML file; flags override it")
-    a("--out", help="run folder (default runs/<data>-<timestamp>)")
-    a("--resume", metavar="DIR", help="continue the run in DIR from its checkpoint.npz")
+    a("--out", metavar="DIR", help="run folder (default runs/<data>-<timestamp>)")
+    a("--resume", metavar="DIR", help="continue the run in DIR from its checkpoint.npz (an interrupted "
+      "run finishes bit-exactly)")
+    a("--finetune", action="store_true", help="with --resume DIR --epochs N: train a finished run on to N "
+      "epochs with a new schedule over the epochs added (--lr and --schedule may change)")
+    a("--overwrite", action="store_true", help="clear the --out folder first when it holds another run")
     a("--quiet", action="store_true", default=None, help="no progress output")
-    a("--threads", type=int, help="BLAS threads (through threadpoolctl)")
+    a("--threads", type=int, help="BLAS threads (through threadpoolctl; default: the BLAS's own)")
     a("--track-internals", action="store_true", default=None,
       help="record activation/gradient statistics (mlpnumpy.internals)")
 
@@ -73,38 +148,51 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    _add_train_options(sub.add_parser("train", help="train a model and write a run folder"))
+    _add_train_options(sub.add_parser("train", help="train a model and write a run folder",
+                                      epilog=_recipes_epilog(),
+                                      formatter_class=argparse.RawDescriptionHelpFormatter))
 
-    p = sub.add_parser("evaluate", help="loss and accuracy of a saved model on a data set")
-    p.add_argument("model")
-    p.add_argument("--data", help="data set name (its test split) or a labelled .npy/.npz/.csv file")
-    p.add_argument("--data-dir")
-    p.add_argument("--json", action="store_true")
+    p = sub.add_parser("evaluate", help="loss and accuracy of a saved model on a data set",
+                       epilog=_FORMATS_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("model", help="a model file written by mlpnumpy (run folder's model.npz)")
+    p.add_argument("--data", help="data set name (its test split) or a labelled .npy/.npz/.csv file "
+                                  "(default: the model's data set; required for a model trained on a file)")
+    p.add_argument("--data-dir", metavar="DIR", help=_DATA_DIR_HELP)
+    _add_download_option(p)
+    _add_file_options(p)
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
 
     p = sub.add_parser("predict", help="class probabilities for .npy/.csv rows or PNG/JPEG images")
-    p.add_argument("model")
-    p.add_argument("inputs", nargs="+", metavar="INPUT")
-    p.add_argument("--top", type=int, default=3, metavar="K")
+    p.add_argument("model", help="a model file written by mlpnumpy (run folder's model.npz)")
+    p.add_argument("inputs", nargs="+", metavar="INPUT",
+                   help=".npy or .csv rows of features (exactly the model's input width) or PNG/JPEG images")
+    p.add_argument("--top", type=int, default=3, metavar="K", help="show the K most likely classes (default 3)")
+    p.add_argument("--label-column", metavar="COL",
+                   help="drop this column of .csv/.npy inputs first (an index, 0 first and -1 last, or a "
+                        "CSV header name); without it every column is a feature")
     p.add_argument("--invert", action="store_true", help="invert image pixels (dark strokes on white)")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print a JSON list instead of text")
 
     p = sub.add_parser("demo", help="the seed's flow on the embedded digits, with its figure")
-    p.add_argument("--out", default=None)
-    p.add_argument("--epochs", type=int, default=None)
-    p.add_argument("--seed", type=int, default=None)
-    p.add_argument("--quiet", action="store_true", default=None)
+    p.add_argument("--out", default=None, metavar="DIR", help="run folder (default runs/demo)")
+    p.add_argument("--epochs", type=int, default=None, help="training epochs (default 40)")
+    p.add_argument("--seed", type=int, default=None, help="seed, an integer >= 0 (default 42)")
+    p.add_argument("--quiet", action="store_true", default=None, help="no progress output")
 
     p = sub.add_parser("gradcheck", help="finite-difference check of a small float64 model")
-    p.add_argument("--hidden", type=int, nargs="*", default=[16], metavar="N")
-    p.add_argument("--activation", default="tanh")
-    p.add_argument("--batch-norm", action="store_true")
-    p.add_argument("--rows", type=int, default=8)
+    p.add_argument("--hidden", type=int, nargs="*", default=[16], metavar="N",
+                   help="hidden layer sizes (default 16)")
+    p.add_argument("--activation", default="tanh", help="activation of the hidden layers (default tanh)")
+    p.add_argument("--batch-norm", action="store_true", help="add batch normalisation (checked in training mode)")
+    p.add_argument("--rows", type=int, default=8, metavar="N",
+                   help="digits rows in the checked batch (default 8)")
 
     sub.add_parser("info", help="versions, BLAS, threads and where the data sets are")
 
     p = sub.add_parser("export", help="export a model to ONNX")
-    p.add_argument("model")
-    p.add_argument("--onnx", required=True, metavar="OUT")
+    p.add_argument("model", help="a model file written by mlpnumpy (run folder's model.npz)")
+    p.add_argument("--onnx", required=True, metavar="OUT",
+                   help="the .onnx file to write (its folder must exist; needs the onnx extra)")
 
     sub.add_parser("experiment", help="run a named experiment (mlpnumpy.experiments)", add_help=False)
     return parser
@@ -112,49 +200,103 @@ def build_parser() -> argparse.ArgumentParser:
 
 # ------------------------------------------------------------------------------------------- data
 def _load_data(cfg: dict[str, Any]) -> dict[str, Any]:
-    """Train and test arrays for ``cfg["data"]`` (a name or a file), flattened, in ``cfg["dtype"]``."""
+    """Train and test arrays for ``cfg["data"]`` (a name or a file), flattened, in ``cfg["dtype"]``,
+    with what the model file should record about them (``metadata``)."""
     from . import datasets
     name, dtype = cfg["data"], np.dtype(cfg["dtype"])
-    if name.lower() in datasets.list_datasets():
-        kwargs = {"download": False} if name.lower() in ("mnist", "fashion-mnist") else {}
-        if name.lower() == "synthetic":
-            kwargs["seed"] = cfg["seed"]
-        ds = datasets.load(name.lower(), cfg["data_dir"], dtype=dtype, **kwargs)
+    if name in datasets.list_datasets():  # config.validate lower-cased it and checked the options
+        ds = datasets.load(name, cfg["data_dir"], dtype=dtype, **_dataset_options(name, cfg["data_dir"],
+                                                                                    cfg["download"],
+                                                                                    cfg["quiet"], cfg["seed"]))
         return {"name": ds.name, "X_train": ds.X_train, "y_train": ds.y_train, "X_test": ds.X_test,
                 "y_test": ds.y_test, "class_names": list(ds.class_names),
                 "image_shape": None if ds.image_shape is None else list(ds.image_shape), "pixel_max": 1.0,
-                "split": None}
-    if not os.path.isfile(name):
-        raise InvalidArgumentError(f"--data={name!r} is neither a data set ({', '.join(datasets.list_datasets())}) "
-                                   "nor an existing .npy/.npz/.csv file")
-    X, y, image_shape = _labelled_file(name, dtype)
+                "split": None, "metadata": {"data_kind": "dataset", "input_range": _value_range(ds.X_train)}}
+    opts = _file_options(cfg)
+    X, y, image_shape = _labelled_file(name, dtype, **opts)
     split = None
     if cfg["test_data"] is not None:
-        Xt, yt, _ = _labelled_file(cfg["test_data"], dtype)
+        Xt, yt, _ = _labelled_file(cfg["test_data"], dtype, **opts)
         if Xt.shape[1] != X.shape[1]:
             raise InvalidDataError(f"--test-data has {Xt.shape[1]} features; --data has {X.shape[1]}")
     else:
+        Xt = yt = None
+    (y, yt), class_names = _class_indices([y, yt], [name, cfg["test_data"]])
+    if Xt is None:
         from .training import train_val_split
         split = {"test_fraction": 0.2, "generator": [cfg["seed"], 2]}
         tr, te = train_val_split(y, 0.2, np.random.default_rng(split["generator"]), stratify=True)
         X, Xt, y, yt = X[tr], X[te], y[tr], y[te]
-    n_classes = int(max(y.max(), yt.max())) + 1
     return {"name": Path(name).stem, "X_train": X, "y_train": y, "X_test": Xt, "y_test": yt,
-            "class_names": [str(c) for c in range(n_classes)], "image_shape": image_shape,
-            "pixel_max": float(X.max()) if image_shape is not None else None, "split": split}
+            "class_names": class_names, "image_shape": image_shape,
+            "pixel_max": float(X.max()) if image_shape is not None else None, "split": split,
+            "metadata": {"data_kind": "file", "data_file": name, "input_range": _value_range(X),
+                         "label_column": cfg["label_column"], "x_key": cfg["x_key"], "y_key": cfg["y_key"]}}
 
 
-def _labelled_file(path: str, dtype) -> tuple[np.ndarray, np.ndarray, list | None]:
+def _dataset_options(name: str, data_dir, download, quiet, seed) -> dict[str, Any]:
+    """Keyword options of ``datasets.load`` for a named set, as the command line's flags ask."""
+    from .datasets.registry import IDX_DATASETS
+    if name in IDX_DATASETS:
+        # a progress bar on a terminal unless --quiet; an explicit --data-dir is the only folder used
+        return {"download": download is not False, "progress": False if quiet else None,
+                "only_data_dir": data_dir is not None}
+    return {"seed": seed} if name == "synthetic" else {}
+
+
+def _value_range(X: np.ndarray) -> list[float] | None:
+    return [float(X.min()), float(X.max())] if X.size else None
+
+
+def _label_column(value: str | None) -> int | str | None:
+    """``--label-column``'s text as load_array_file takes it: an index, or a CSV header name."""
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        return value
+
+
+def _file_options(opts) -> dict[str, Any]:
+    label = _label_column(opts.get("label_column"))
+    return {"label_column": -1 if label is None else label, "x_key": opts.get("x_key"),
+            "y_key": opts.get("y_key")}
+
+
+def _labelled_file(path: str, dtype, *, label_column=-1, x_key=None, y_key=None
+                   ) -> tuple[np.ndarray, np.ndarray, list | None]:
     from .datasets import load_array_file
     if not os.path.isfile(path):
         raise InvalidArgumentError(f"{path!r} is not an existing file")
-    X, y = load_array_file(path, dtype=dtype)
+    X, y = load_array_file(path, dtype=dtype, label_column=label_column, x_key=x_key, y_key=y_key)
     if y is None:
-        raise InvalidDataError(f"{path}: has no labels; expected a label column or a 'y' array")
-    if y.dtype.kind not in "iu" or (y.size and y.min() < 0):
-        raise InvalidDataError(f"{path}: labels must be class indices 0..K-1; got dtype {y.dtype}")
+        raise InvalidDataError(f"{path}: has no labels; expected a label column (--label-column) or a 'y' "
+                               "array (--y-key)")
+    if y.dtype.kind not in "iuU" or (y.dtype.kind != "U" and y.size and y.min() < 0):
+        raise InvalidDataError(f"{path}: labels must be class indices 0..K-1 or class names; got dtype "
+                               f"{y.dtype}")
     image_shape = list(X.shape[1:]) if X.ndim == 3 else None
-    return X.reshape(len(X), -1), y.astype(np.int64), image_shape
+    return X.reshape(len(X), -1), y, image_shape
+
+
+def _class_indices(ys: list[np.ndarray | None], paths: list[str | None]
+                   ) -> tuple[list[np.ndarray | None], list[str]]:
+    """Labels of the train and test files as int64 class indices, and the class names.
+
+    Text labels become indices into their sorted names; numeric labels are the indices themselves.
+    """
+    given = [(y, p) for y, p in zip(ys, paths) if y is not None]
+    kinds = {y.dtype.kind == "U" for y, _ in given}
+    if len(kinds) > 1:
+        raise InvalidDataError(f"{paths[0]} and {paths[1]}: one file's labels are text, the other's numbers; "
+                               "expected the same kind of labels in both")
+    if kinds == {True}:
+        names = np.unique(np.concatenate([y for y, _ in given]))
+        return [None if y is None else np.searchsorted(names, y).astype(np.int64) for y in ys], \
+            [str(n) for n in names]
+    n_classes = int(max(int(y.max()) for y, _ in given)) + 1
+    return [None if y is None else y.astype(np.int64) for y in ys], [str(c) for c in range(n_classes)]
 
 
 # ---------------------------------------------------------------------------------------- training
@@ -215,16 +357,22 @@ def _run_callback(out: Path, extra_base: dict, history_before: dict):
     from .io import save_checkpoint
 
     class RunFolder(Callback):
-        """Each epoch: the checkpoint (for --resume) and history.csv, both written atomically."""
+        """The checkpoint (for --resume) and history.csv, both written atomically, at every epoch
+        boundary: when training starts and after each whole epoch. An interrupted epoch is undone by
+        fit and never reaches on_epoch_end, so the checkpoint is always a boundary to redo it from."""
 
         def on_train_begin(self, logs=None):
             self.logs: dict[str, list] = {}
+            self._save()
 
         def on_epoch_end(self, epoch, logs=None):
             # Own record of the logs: the fit loop's History may run after this callback.
             n = len(self.logs.get("loss", []))
             for k, v in (logs or {}).items():
                 self.logs.setdefault(k, [None] * n).append(v)
+            self._save()
+
+        def _save(self):
             hist = _merge(history_before, self.logs)
             save_checkpoint(self.model, out / "checkpoint.npz", extra={**extra_base, "history": hist})
             _write_history_csv(out / "history.csv", hist)
@@ -243,13 +391,78 @@ def _threads(n):
     return threadpool_limits(limits=n)
 
 
+@contextlib.contextmanager
+def _finish_hint(out: Path):
+    """A Ctrl-C (KeyboardInterrupt) in the block says how to finish the run in ``out``."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt(f"interrupted; finish the run with: {PROG} train --resume {out}") from None
+
+
 _RESUMABLE = {"epochs", "quiet", "threads", "out", "data_dir"}
+_FINETUNABLE = _RESUMABLE | {"lr", "schedule"}
+_LENGTH_FREE = ("none", "plateau", "exponential")  # schedules not laid out for the run's length
 
 
-def run_train(cli_opts: dict[str, Any], *, config_file=None, resume=None, seed_figure: bool = False,
-              print_fn=print) -> dict:
-    """Train as ``mlpnumpy train`` does and write the run folder; returns the metrics dict."""
-    from . import __version__, metrics as M, plots
+def _resume(resume, cli_opts: dict[str, Any], config_file, finetune: bool) -> tuple[Any, dict, dict]:
+    """The checkpoint's model, its ``extra`` and the configuration to go on with, for ``--resume DIR``
+    (with ``--finetune``: a new schedule from the trained weights), after every check that needs no data."""
+    from . import _runfolder
+    from .io import load_checkpoint
+    ckpt = Path(resume) / "checkpoint.npz"
+    if not ckpt.is_file():
+        raise InvalidArgumentError(f"--resume {resume!r}: {ckpt} does not exist; expected a run folder "
+                                   "written by mlpnumpy train")
+    allowed = _FINETUNABLE if finetune else _RESUMABLE
+    changed = sorted(k for k, v in cli_opts.items() if v is not None and k not in allowed)
+    if changed or config_file is not None:
+        raise InvalidArgumentError(
+            f"--resume continues a run as configured; {'--config' if config_file else _config._flag(changed[0])} "
+            f"cannot be changed (only {', '.join(_config._flag(k) for k in sorted(allowed))}"
+            f"{'' if finetune else '; with --finetune also --lr and --schedule'})")
+    model, state = load_checkpoint(ckpt)
+    extra = state["extra"] or {}
+    if "config" not in extra:
+        raise InvalidArgumentError(f"{ckpt} was not written by mlpnumpy train (no configuration)")
+    cfg = dict(extra["config"])
+    planned, done = cfg["epochs"], model.epochs_trained
+    cfg.update({k: v for k, v in cli_opts.items() if v is not None and k in allowed})
+    epochs, schedule = cfg["epochs"], cfg["schedule"]
+    finished = _runfolder.finished_metrics(Path(resume), done)
+    if finetune:
+        if epochs <= done:
+            raise InvalidArgumentError(
+                f"--finetune --epochs {epochs}: the run already has {done} epochs; expected --epochs N "
+                f"with N > {done} (the {schedule!r} schedule starts anew over the epochs added)")
+    elif epochs != planned and schedule not in _LENGTH_FREE:
+        raise InvalidArgumentError(
+            f"--epochs {epochs}: the run was planned for {planned} epochs and its {schedule!r} schedule was "
+            f"laid out for that length; add --finetune to train on from epoch {done} with a new {schedule!r} "
+            f"schedule over the epochs added (--lr and --schedule may change too), or omit --epochs to "
+            "finish the planned run")
+    elif finished is not None and (epochs <= done or finished.get("early_stopped_epoch") is not None):
+        how = "stopped early" if epochs > done else "is finished"
+        raise InvalidArgumentError(
+            f"--resume: the run in {resume} {how} after {done} epochs; to train it further add "
+            + (f"--epochs N with N > {done}" if schedule in _LENGTH_FREE and epochs <= done
+               else f"--finetune --epochs N with N > {done} (a new {schedule!r} schedule over the epochs added)"))
+    elif epochs < done:
+        raise InvalidArgumentError(f"--epochs {epochs}: the run already has {done} epochs; expected "
+                                   f"--epochs N with N >= {done}")
+    cfg["out"] = cfg["out"] if cli_opts.get("out") else str(resume)
+    return model, extra, _config.validate(cfg)
+
+
+def run_train(cli_opts: dict[str, Any], *, config_file=None, resume=None, overwrite: bool = False,
+              finetune: bool = False, seed_figure: bool = False, print_fn=print) -> dict:
+    """Train as ``mlpnumpy train`` does and write the run folder; returns the metrics dict.
+
+    The folder ``--out`` must be new or empty, or the run being resumed; ``overwrite=True`` first clears
+    a folder that holds nothing but another run's files. It is locked while the run writes it.
+    ``metrics["interrupted"]`` is True after Ctrl-C: the folder then holds the whole epochs trained.
+    """
+    from . import __version__, _runfolder, metrics as M, plots
     from .callbacks import EarlyStopping
     from .io import load_checkpoint, save_model
     from .model import MLP
@@ -258,30 +471,10 @@ def run_train(cli_opts: dict[str, Any], *, config_file=None, resume=None, seed_f
 
     t_start = time.perf_counter()
     state_extra = None
+    if finetune and resume is None:
+        raise InvalidArgumentError("--finetune trains an earlier run further; expected it with --resume DIR")
     if resume is not None:
-        ckpt = Path(resume) / "checkpoint.npz"
-        if not ckpt.is_file():
-            raise InvalidArgumentError(f"--resume {resume!r}: {ckpt} does not exist; expected a run folder "
-                                       "written by mlpnumpy train")
-        changed = sorted(k for k, v in cli_opts.items() if v is not None and k not in _RESUMABLE)
-        if changed or config_file is not None:
-            raise InvalidArgumentError(f"--resume continues a run as configured; "
-                                       f"{'--config' if config_file else _config._flag(changed[0])} cannot "
-                                       f"be changed (only --epochs, --quiet, --threads, --out, --data-dir)")
-        model, state = load_checkpoint(ckpt)
-        state_extra = state["extra"] or {}
-        if "config" not in state_extra:
-            raise InvalidArgumentError(f"{ckpt} was not written by mlpnumpy train (no configuration)")
-        cfg = dict(state_extra["config"])
-        planned = cfg["epochs"]
-        cfg.update({k: v for k, v in cli_opts.items() if v is not None and k in _RESUMABLE})
-        if cfg["epochs"] != planned and cfg["schedule"] not in ("none", "plateau", "exponential"):
-            raise InvalidArgumentError(
-                f"--epochs {cfg['epochs']}: the run was planned for {planned} epochs and its "
-                f"{cfg['schedule']!r} schedule was laid out for that length; --resume finishes the planned "
-                f"run (omit --epochs), or start a new run with --epochs {cfg['epochs']}")
-        cfg["out"] = cfg["out"] if cli_opts.get("out") else str(resume)
-        cfg = _config.validate(cfg)
+        model, state_extra, cfg = _resume(resume, cli_opts, config_file, finetune)
     else:
         cfg = _config.resolve(cli_opts, config_file)
     if cfg["track_internals"]:
@@ -289,10 +482,19 @@ def run_train(cli_opts: dict[str, Any], *, config_file=None, resume=None, seed_f
     out = Path(cfg["out"] or f"runs/{Path(cfg['data']).stem}-{time.strftime('%Y%m%d-%H%M%S')}")
     cfg["out"] = str(out)
     say = (lambda *a, **k: None) if cfg["quiet"] else print_fn
+    resume_here = resume is not None and out.resolve() == Path(resume).resolve()
+    if overwrite and resume_here:
+        raise InvalidArgumentError(f"--overwrite would delete the checkpoint --resume {resume} continues from; "
+                                   "omit --overwrite, or write the continued run elsewhere with --out DIR")
+    _runfolder.check_out(out, overwrite=overwrite, resume_here=resume_here)  # before the data loads
 
-    with _threads(cfg["threads"]):
+    with _threads(cfg["threads"]), contextlib.ExitStack() as held:
         data = _load_data(cfg)
         out.mkdir(parents=True, exist_ok=True)  # only once the data is known to load
+        held.enter_context(_runfolder.lock(out))  # one run per folder: another train gets exit 2
+        _runfolder.check_out(out, overwrite=overwrite, resume_here=resume_here)  # again, now it is ours
+        if overwrite:
+            _runfolder.clear(out)
         Xtr, ytr = data["X_train"], data["y_train"]
         split = {"validation_split": cfg["validation_split"], "generator": [cfg["seed"], 1],
                  "test": data["split"]}
@@ -311,7 +513,7 @@ def run_train(cli_opts: dict[str, Any], *, config_file=None, resume=None, seed_f
                         loss={"name": "cross_entropy", "label_smoothing": cfg["label_smoothing"]})
             model.class_names = data["class_names"]
             model.metadata = {"data": data["name"], "image_shape": data["image_shape"],
-                              "pixel_max": data["pixel_max"], "invert": False}
+                              "pixel_max": data["pixel_max"], "invert": False, **data["metadata"]}
             if cfg["standardize"]:
                 model.preprocessor = Standardizer().fit(Xtr)
             optimizer, schedule = _build_optimizer(cfg), _build_schedule(cfg, steps)
@@ -322,11 +524,14 @@ def run_train(cli_opts: dict[str, Any], *, config_file=None, resume=None, seed_f
                                        f"{model.n_features_in}")
             optimizer, schedule = None, model.lr_schedule
             history_before = state_extra.get("history") or {}
-            remaining = cfg["epochs"] - model.epochs_trained
-            if remaining <= 0:
-                raise InvalidArgumentError(f"--resume: the run already has {model.epochs_trained} epochs; "
-                                           f"pass --epochs N with N > {model.epochs_trained} to train more")
-        extra = {"config": cfg, "split": split, "mlpnumpy": __version__}
+            schedule_starts = list(state_extra.get("schedule_starts") or [0])
+            remaining = cfg["epochs"] - model.epochs_trained  # 0: trained, but the folder was not finished
+            if finetune:  # a new schedule over the epochs added, from the trained weights and optimizer
+                schedule = _build_schedule({**cfg, "epochs": remaining}, steps)
+                model.lr_schedule = schedule
+                schedule_starts.append(model.epochs_trained)
+        extra = {"config": cfg, "split": split, "mlpnumpy": __version__,
+                 "schedule_starts": [0] if resume is None else schedule_starts}
         callbacks = [_run_callback(out, extra, history_before)]
         if cfg["early_stopping"] is not None:
             callbacks.append(EarlyStopping("val_loss", patience=cfg["early_stopping"],
@@ -336,13 +541,22 @@ def run_train(cli_opts: dict[str, Any], *, config_file=None, resume=None, seed_f
         say(f"Training {model.__class__.__name__} {[model.n_features_in, *cfg['hidden'], n_classes]} on "
             f"{data['name']}: {len(Xtr)} train / {0 if Xva is None else len(Xva)} validation / "
             f"{len(data['X_test'])} test rows; {cfg['optimizer']} lr {cfg['lr']:g}, schedule "
-            f"{cfg['schedule']}, {remaining} epochs of batch {cfg['batch_size']}")
+            f"{cfg['schedule']}, " + (f"{remaining} epochs" if resume is None else
+                                     f"epochs {model.epochs_trained + 1} to {cfg['epochs']}")
+            + f" of batch {cfg['batch_size']}")
+        held.enter_context(_finish_hint(out))  # from here on, Ctrl-C leaves a folder --resume can finish
         t_fit = time.perf_counter()
-        history = model.fit(Xtr, ytr, epochs=remaining, batch_size=cfg["batch_size"], optimizer=optimizer,
-                            lr_schedule=schedule, validation_data=None if Xva is None else (Xva, yva),
-                            callbacks=callbacks, verbose=0 if cfg["quiet"] else 1)
+        interrupted, new_logs = False, {}
+        if remaining > 0:
+            history = model.fit(Xtr, ytr, epochs=remaining, batch_size=cfg["batch_size"], optimizer=optimizer,
+                                lr=cfg["lr"] if finetune else None, lr_schedule=schedule,
+                                validation_data=None if Xva is None else (Xva, yva),
+                                callbacks=callbacks, verbose=0 if cfg["quiet"] else 1)
+            interrupted, new_logs = history.interrupted, history.history
+        else:  # trained, but stopped (Ctrl-C) while writing the folder: write it now
+            say(f"All {model.epochs_trained} epochs are trained; writing the rest of the run folder")
         fit_seconds = time.perf_counter() - t_fit
-        full_history = _merge(history_before, history.history)
+        full_history = _merge(history_before, new_logs)
 
         # ---- the run folder
         save_model(model, out / "model.npz")
@@ -366,11 +580,11 @@ def run_train(cli_opts: dict[str, Any], *, config_file=None, resume=None, seed_f
                 plots.plot_misclassified(data["X_test"], data["y_test"], y_pred, data["class_names"],
                                          data["image_shape"], out / "misclassified.png")
                 files["misclassified"] = "misclassified.png"
-            if seed_figure:
+            if seed_figure and full_history.get("loss"):
                 plots.plot_seed_figure(full_history["loss"], model.layers[0].W, out / "mlp_result.png")
                 files["seed_figure"] = "mlp_result.png"
-            if cfg["track_internals"]:
-                internals.plot_internals(history, out / "internals.png")
+            if cfg["track_internals"] and full_history.get("loss"):
+                internals.plot_internals(full_history, out / "internals.png")
                 files["internals"] = "internals.png"
         except MissingDependencyError as exc:
             plot_error = str(exc)
@@ -382,7 +596,7 @@ def run_train(cli_opts: dict[str, Any], *, config_file=None, resume=None, seed_f
             "per_class": {name: {"precision": float(p), "recall": float(r)}
                           for name, p, r in zip(data["class_names"], precision, recall)},
             "confusion_matrix": cm.tolist(), "epochs_trained": model.epochs_trained,
-            "interrupted": bool(history.interrupted),
+            "interrupted": bool(interrupted), "schedule_starts": extra["schedule_starts"],
             "early_stopped_epoch": next((c.stopped_epoch for c in callbacks if isinstance(c, EarlyStopping)
                                          and c.stopped_epoch is not None), None),
             "fit_seconds": fit_seconds, "wall_seconds": time.perf_counter() - t_start,
@@ -393,8 +607,9 @@ def run_train(cli_opts: dict[str, Any], *, config_file=None, resume=None, seed_f
             "history": full_history,  # per-epoch logs, internals statistics included when tracked
         }
         _write_json(out / "metrics.json", metrics)
-    if history.interrupted:
-        say("Interrupted: training stopped after the current batch; the run folder was still written.")
+    if interrupted:
+        say(f"Interrupted: the unfinished epoch was undone; the run folder holds {model.epochs_trained} "
+            "whole epochs.")
     if plot_error:
         print(f"{PROG}: warning: no plots: {plot_error}", file=sys.stderr)
     say(f"Test accuracy {metrics['test_accuracy']:.4f} (loss {metrics['test_loss']:.4f}) after "
@@ -408,34 +623,73 @@ def _train_opts(ns: argparse.Namespace) -> dict[str, Any]:
 
 # -------------------------------------------------------------------------------------- commands
 def _cmd_train(ns) -> int:
-    run_train(_train_opts(ns), config_file=ns.config, resume=ns.resume)
+    m = run_train(_train_opts(ns), config_file=ns.config, resume=ns.resume, overwrite=ns.overwrite,
+                  finetune=ns.finetune)
+    if m["interrupted"]:
+        out = m["config"]["out"]
+        print(f"{PROG}: interrupted: {out} holds {m['epochs_trained']} whole epochs; finish the run with: "
+              f"{PROG} train --resume {out}", file=sys.stderr)
+        return 130
     return 0
 
 
 def _cmd_demo(ns) -> int:
     from .demo import run_demo
-    run_demo(out=ns.out or "runs/demo", epochs=ns.epochs or 40, seed=42 if ns.seed is None else ns.seed,
-             quiet=bool(ns.quiet))
+    run_demo(out=ns.out or "runs/demo", epochs=40 if ns.epochs is None else ns.epochs,
+             seed=42 if ns.seed is None else ns.seed, quiet=bool(ns.quiet))
     return 0
 
 
-def _eval_data(name: str, data_dir, dtype) -> tuple[np.ndarray, np.ndarray, str]:
+def _eval_data(name: str, ns, model) -> tuple[np.ndarray, np.ndarray, str]:
     from . import datasets
+    from .datasets.registry import IDX_DATASETS
     if name.lower() in datasets.list_datasets():
-        kwargs = {"download": False} if name.lower() in ("mnist", "fashion-mnist") else {}
-        ds = datasets.load(name.lower(), data_dir, dtype=dtype, **kwargs)
+        name = name.lower()
+        for flag in ("label_column", "x_key", "y_key"):
+            if getattr(ns, flag) is not None:
+                raise InvalidArgumentError(f"{_config._flag(flag)} applies to --data FILE, not to the data set "
+                                           f"{name!r}")
+        if ns.data_dir is not None:
+            if name not in IDX_DATASETS:
+                raise InvalidArgumentError(f"--data-dir applies to --data {' or '.join(IDX_DATASETS)}, not to "
+                                           f"{name!r}")
+            _config.check_data_dir("--data-dir", ns.data_dir)
+        ds = datasets.load(name, ns.data_dir, dtype=model.dtype,
+                           **_dataset_options(name, ns.data_dir, ns.download, False, 0))
         return ds.X_test, ds.y_test, f"{ds.name} test split"
-    X, y, _ = _labelled_file(name, dtype)
-    return X, y, name
+    if ns.data_dir is not None:
+        raise InvalidArgumentError(f"--data-dir applies to --data {' or '.join(IDX_DATASETS)}, not to a file")
+    _config.check_data_file("--data", name)
+    meta = model.metadata or {}
+    opts = {k: getattr(ns, k) if getattr(ns, k) is not None else meta.get(k)
+            for k in ("label_column", "x_key", "y_key")}  # as in training unless given
+    X, y, _ = _labelled_file(name, model.dtype, **_file_options(opts))
+    if y.dtype.kind == "U":  # class names: the model's own indices
+        index = {c: i for i, c in enumerate(model.class_names or [])}
+        unknown = sorted(set(np.unique(y)) - set(index))
+        if unknown:
+            raise InvalidDataError(f"{name}: label {unknown[0]!r} is not one of the model's classes: "
+                                   f"{', '.join(index) or '(the model has no class names)'}")
+        y = np.array([index[c] for c in y], dtype=np.int64)
+    return X, y.astype(np.int64), name
 
 
 def _cmd_evaluate(ns) -> int:
+    from . import datasets
     from .io import load_model
     model = load_model(ns.model)
-    data = ns.data or (getattr(model, "metadata", None) or {}).get("data")
-    if not data:
-        raise InvalidArgumentError("--data is required (the model file does not name its data set)")
-    X, y, what = _eval_data(data, ns.data_dir, model.dtype)
+    meta = getattr(model, "metadata", None) or {}
+    data = ns.data
+    if data is None:
+        trained_on = meta.get("data")
+        if meta.get("data_kind") == "file" or (trained_on and trained_on not in datasets.list_datasets()):
+            raise InvalidArgumentError(f"--data is required: {ns.model} was trained on the file "
+                                       f"{meta.get('data_file') or trained_on!r}; pass --data FILE with labelled "
+                                       "rows in the same format")
+        if not trained_on:
+            raise InvalidArgumentError("--data is required (the model file does not name its data set)")
+        data = trained_on
+    X, y, what = _eval_data(data, ns, model)
     res = model.evaluate(X, y, return_dict=True)
     if ns.json:
         print(json.dumps({**{k: float(v) for k, v in res.items()}, "n": int(len(X)), "data": what}))
@@ -462,34 +716,66 @@ def _read_image(path: str, meta: dict, invert: bool) -> np.ndarray:
     return (pixels * float(meta.get("pixel_max") or 1.0)).reshape(1, -1)
 
 
-def _read_rows(path: str, n_features: int, meta: dict, invert: bool) -> np.ndarray:
-    from .datasets import read_csv
+def _read_rows(path: str, n_features: int, meta: dict, invert: bool, label_column: str | None = None
+               ) -> np.ndarray:
+    """Rows of features from an image, .npy or .csv file: exactly ``n_features`` values each.
+
+    Every column is a feature unless ``label_column`` names one to drop: a file one column wider
+    than the model is refused, never trimmed by guess.
+    """
+    from .datasets import load_array_file
+    from .datasets.files import _split_column
     from .errors import FileFormatError
     ext = os.path.splitext(path)[1].lower()
     if ext in (".png", ".jpg", ".jpeg", ".bmp", ".gif"):
+        if label_column is not None:
+            raise InvalidArgumentError(f"--label-column applies to .csv and .npy inputs, not to the image {path}")
         return _read_image(path, meta, invert)
     if not os.path.isfile(path):
         raise InvalidArgumentError(f"INPUT {path!r} is not an existing file")
+    column = _label_column(label_column)
     if ext == ".npy":
         from ._npyio import load_npy
-        X = load_npy(path)  # FileFormatError for anything malformed or hostile, never a huge allocation
+        X = np.asarray(load_npy(path))  # FileFormatError for anything malformed or hostile, never a huge allocation
+        if isinstance(column, str):
+            raise InvalidArgumentError(f"--label-column {column!r}: a .npy file has no column names; expected "
+                                       "an index such as -1")
+        if column is not None:
+            X = _split_column(X, column, path)[0]
     elif ext == ".csv":
-        X, _ = read_csv(path)
+        X, _ = load_array_file(path, label_column=column, dtype=np.float64)
     else:
         raise InvalidArgumentError(f"INPUT {path!r}: extension {ext or '(none)'!r} is not one of: .npy, .csv, "
                                    ".png, .jpg, .jpeg")
-    X = np.asarray(X)
     if X.dtype.kind not in "biuf":
         raise FileFormatError(f"{path}: holds {X.dtype} values; expected numbers")
+    if X.ndim == 0:
+        raise InvalidDataError(f"{path}: holds a single number (a 0-d array); expected rows of {n_features} "
+                               f"values, shape (n, {n_features}) or ({n_features},)")
     if X.ndim == 1:
         X = X.reshape(1, -1)
     elif X.ndim > 2:
         X = X.reshape(X.shape[0], -1)
-    if X.shape[1] == n_features + 1:  # a label column, as training files have
-        X = X[:, :-1]
     if X.shape[1] != n_features:
-        raise InvalidDataError(f"{path}: rows have {X.shape[1]} values; the model takes {n_features}")
+        hint = (" (a label column? name it with --label-column to drop it)"
+                if X.shape[1] == n_features + 1 and column is None else "")
+        raise InvalidDataError(f"{path}: rows have {X.shape[1]} values; the model takes {n_features}{hint}")
     return X
+
+
+def _check_range(path: str, X: np.ndarray, meta: dict) -> None:
+    """One warning line when the input's values lie far outside those the model was trained on."""
+    trained = meta.get("input_range")
+    if not trained or X.size == 0:
+        return
+    lo, hi = float(trained[0]), float(trained[1])
+    width = max(hi - lo, 1e-12)
+    xlo, xhi = float(np.min(X)), float(np.max(X))
+    if xhi > hi + width or xlo < lo - width:
+        hint = "; 0-255 pixels for a model trained on 0-1 pixels: divide by 255" if hi <= 1 < xhi <= 255 else ""
+        print(f"{PROG}: warning: {path}: values span [{xlo:g}, {xhi:g}], far outside the training data's "
+              f"[{lo:g}, {hi:g}]; the predictions are unreliable: scale the input as the training data "
+              f"was{hint}", file=sys.stderr)
 
 
 def _cmd_predict(ns) -> int:
@@ -502,7 +788,8 @@ def _cmd_predict(ns) -> int:
     k = min(ns.top, len(names))
     records = []
     for path in ns.inputs:
-        X = _read_rows(path, model.n_features_in, meta, ns.invert)
+        X = _read_rows(path, model.n_features_in, meta, ns.invert, ns.label_column)
+        _check_range(path, X, meta)
         P = model.predict_proba(X.astype(model.dtype))
         for i, p in enumerate(P):
             order = np.argsort(-p, kind="stable")[:k]
@@ -565,7 +852,8 @@ def _cmd_info(ns) -> int:
 
 def _cmd_export(ns) -> int:
     from .io import load_model
-    from .onnx_export import export_onnx  # raises MissingDependencyError without the onnx extra
+    from .onnx_export import check_output_file, export_onnx  # export: MissingDependencyError without onnx
+    check_output_file(ns.onnx, "--onnx")
     export_onnx(load_model(ns.model), ns.onnx)
     print(f"wrote {ns.onnx}")
     return 0
@@ -605,10 +893,11 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(exc, 1)
     except MLPNumpyError as exc:
         return _fail(exc, 2)
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError, FileExistsError, PermissionError) as exc:
+        # a path the user gave that cannot be used: bad input (a full disk stays a run-time failure)
         return _fail(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else exc, 2)
-    except KeyboardInterrupt:
-        return _fail("interrupted", 130)
+    except KeyboardInterrupt as exc:
+        return _fail(str(exc) or "interrupted", 130)
     except Exception as exc:  # noqa: BLE001 - one line, not a traceback; MLPNUMPY_DEBUG=1 shows it
         if os.environ.get("MLPNUMPY_DEBUG"):
             raise

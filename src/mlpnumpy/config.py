@@ -12,7 +12,7 @@ from typing import Any
 from .errors import FileFormatError, InvalidArgumentError, MissingDependencyError, check_choice
 
 __all__ = ["OPTION_TYPES", "BASE_DEFAULTS", "DATA_DEFAULTS", "defaults_for", "load_toml", "validate",
-           "resolve"]
+           "resolve", "check_out_dir", "check_data_file", "check_data_dir"]
 
 #: Every training option and its type: "int", "float", "str", "bool", "ints" (a list of ints),
 #: with "?" when None is allowed.
@@ -22,7 +22,8 @@ OPTION_TYPES: dict[str, str] = {
     "epochs": "int", "batch_size": "int", "dropout": "float", "batch_norm": "bool",
     "weight_decay": "float", "label_smoothing": "float", "validation_split": "float",
     "early_stopping": "int?", "seed": "int", "dtype": "str", "standardize": "bool", "out": "str?",
-    "quiet": "bool", "threads": "int?", "track_internals": "bool",
+    "quiet": "bool", "threads": "int?", "track_internals": "bool", "download": "bool",
+    "label_column": "str?", "x_key": "str?", "y_key": "str?",
 }
 
 BASE_DEFAULTS: dict[str, Any] = {
@@ -30,7 +31,8 @@ BASE_DEFAULTS: dict[str, Any] = {
     "init": "auto", "optimizer": "adam", "lr": 1e-3, "momentum": 0.0, "schedule": "cosine", "epochs": 20,
     "batch_size": 64, "dropout": 0.0, "batch_norm": False, "weight_decay": 0.0, "label_smoothing": 0.0,
     "validation_split": 0.1, "early_stopping": None, "seed": 0, "dtype": "float32", "standardize": True,
-    "out": None, "quiet": False, "threads": None, "track_internals": False,
+    "out": None, "quiet": False, "threads": None, "track_internals": False, "download": True,
+    "label_column": None, "x_key": None, "y_key": None,
 }
 
 #: Recipes per data set. Fashion-MNIST/MNIST: >= 0.90 test accuracy on Fashion-MNIST in well under a
@@ -89,6 +91,9 @@ def load_toml(path) -> dict[str, Any]:
             raw = tomllib.load(fh)
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise FileFormatError(f"{name}: not valid TOML ({exc})") from None
+    except OSError as exc:  # a folder, a missing or unreadable file: one line naming --config
+        raise InvalidArgumentError(f"--config {name!r}: {exc.strerror or exc}; expected a readable "
+                                   "TOML file") from None
     table = raw.get("train", raw) if isinstance(raw.get("train"), dict) else raw
     out = {}
     for key, value in table.items():
@@ -98,6 +103,8 @@ def load_toml(path) -> dict[str, Any]:
                                        f"{', '.join(o.replace('_', '-') for o in OPTION_TYPES)}")
         if k == "hidden" and isinstance(value, int) and not isinstance(value, bool):
             value = [value]
+        if k == "label_column" and isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)  # an index; the flag's value is text too
         out[k] = _check_type(k, value, name)
     return out
 
@@ -126,8 +133,8 @@ def validate(cfg: dict[str, Any]) -> dict[str, Any]:
     from .activations import ACTIVATIONS
     from .initializers import INITIALIZERS
     from .optimizers import OPTIMIZERS
-    for key in OPTION_TYPES:
-        cfg[key] = _check_type(key, cfg.get(key), "configuration")
+    for key in OPTION_TYPES:  # options added since a checkpoint was written take their defaults
+        cfg[key] = _check_type(key, cfg.get(key, BASE_DEFAULTS.get(key)), "configuration")
     cfg["activation"] = check_choice("--activation", cfg["activation"], ACTIVATIONS)
     cfg["init"] = check_choice("--init", cfg["init"], ["auto", *INITIALIZERS])
     cfg["optimizer"] = check_choice("--optimizer", cfg["optimizer"], OPTIMIZERS)
@@ -155,7 +162,87 @@ def validate(cfg: dict[str, Any]) -> dict[str, Any]:
         _positive(cfg, "threads", integer=True)
     if cfg["momentum"] and cfg["optimizer"] != "sgd":
         raise InvalidArgumentError(f"--momentum applies to --optimizer sgd, not {cfg['optimizer']!r}")
+    _positive(cfg, "seed", integer=True, allow_zero=True)
+    _check_data_options(cfg)
+    if cfg["out"] is not None:
+        check_out_dir(cfg["out"])
     return cfg
+
+
+def _check_data_options(cfg: dict[str, Any]) -> None:
+    """Every data option applies to the data given (none is silently ignored) and names what exists."""
+    from .datasets.registry import IDX_DATASETS, list_datasets
+    data = cfg["data"]
+    is_name = data.lower() in list_datasets()
+    if is_name:
+        cfg["data"] = data.lower()
+        for key in ("test_data", "label_column", "x_key", "y_key"):
+            if cfg[key] is not None:
+                raise InvalidArgumentError(f"{_flag(key)} applies to --data FILE, not to the data set "
+                                           f"{cfg['data']!r} (which brings its own test split and labels)")
+    else:
+        check_data_file("--data", data)
+        exts = {os.path.splitext(data)[1].lower()}
+        if cfg["test_data"] is not None:
+            check_data_file("--test-data", cfg["test_data"])
+            exts.add(os.path.splitext(cfg["test_data"])[1].lower())
+        if cfg["label_column"] is not None and not exts & {".csv", ".npy"}:
+            raise InvalidArgumentError(f"--label-column applies to .csv and .npy files; {data!r} is a .npz "
+                                       "archive (choose its arrays with --x-key/--y-key)")
+        for key in ("x_key", "y_key"):
+            if cfg[key] is not None and ".npz" not in exts:
+                raise InvalidArgumentError(f"{_flag(key)} applies to .npz archives; {data!r} is not one "
+                                           "(choose a CSV or .npy label column with --label-column)")
+    if cfg["data_dir"] is not None:
+        if cfg["data"] not in IDX_DATASETS:
+            raise InvalidArgumentError(f"--data-dir applies to --data {' or '.join(IDX_DATASETS)}, not to "
+                                       f"{cfg['data']!r}")
+        check_data_dir("--data-dir", cfg["data_dir"])
+
+
+def check_data_file(flag: str, path: str) -> None:
+    """Raise unless ``path`` is an existing ``.npy``, ``.npz`` or ``.csv`` file."""
+    from .datasets.registry import list_datasets
+    ext = os.path.splitext(path)[1].lower()
+    if not os.path.isfile(path):
+        named = f"neither a data set ({', '.join(list_datasets())}) nor " if flag == "--data" else ""
+        raise InvalidArgumentError(f"{flag}={path!r} is {named}an existing .npy/.npz/.csv file")
+    if ext not in (".npy", ".npz", ".csv"):
+        raise InvalidArgumentError(f"{flag}={path!r}: extension {ext or '(none)'!r} is not one of: "
+                                   ".npy, .npz, .csv")
+
+
+def check_data_dir(flag: str, path: str) -> None:
+    """Raise unless ``path`` is an existing folder (an explicit data folder is never skipped silently)."""
+    if not os.path.isdir(path):
+        what = "a file" if os.path.exists(path) else "not an existing folder"
+        raise InvalidArgumentError(f"{flag} {path!r} is {what}; expected the folder holding the data "
+                                   "files (create it first, or omit the option to use the usual places)")
+
+
+def check_out_dir(path: str, flag: str = "--out") -> None:
+    """Raise unless ``path`` is an existing writable folder or one that can be created.
+
+    Checked before anything is written, so a run that fails validation leaves no folder behind.
+    """
+    p = os.path.abspath(os.path.expanduser(os.fspath(path)))
+    if os.path.exists(p):
+        if not os.path.isdir(p):
+            raise InvalidArgumentError(f"{flag} {os.fspath(path)!r} is an existing file; expected a folder "
+                                       "(new or existing)")
+        if not os.access(p, os.W_OK | os.X_OK):
+            raise InvalidArgumentError(f"{flag} {os.fspath(path)!r} is a folder this user cannot write to; "
+                                       "expected a writable folder")
+        return
+    parent = os.path.dirname(p)
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        raise InvalidArgumentError(f"{flag} {os.fspath(path)!r} cannot be created: {parent} is a file, not a "
+                                   "folder; expected a folder path")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise InvalidArgumentError(f"{flag} {os.fspath(path)!r} cannot be created: {parent} is not writable; "
+                                   "expected a folder path this user can write to")
 
 
 def resolve(cli: dict[str, Any], config_file=None) -> dict[str, Any]:

@@ -14,7 +14,7 @@ import numpy as np
 from ._atomic import atomic_write_bytes
 from .errors import InvalidArgumentError, check_choice, require
 
-__all__ = ["export_onnx"]
+__all__ = ["export_onnx", "check_output_file"]
 
 _OUTPUTS = ("probabilities", "logits")
 
@@ -89,6 +89,24 @@ def _resolve(model_or_estimator):
                                "mlpnumpy Sequential/MLP or a fitted mlpnumpy.sklearn estimator")
 
 
+def check_output_file(path: str | os.PathLike, arg: str = "path") -> None:
+    """Raise unless ``path`` can be written as a new or replaced file: not a folder, its folder exists.
+
+    Checked before any work, so the error names the user's path, not a temporary file.
+    """
+    name = os.fspath(path)
+    if os.path.isdir(name):
+        raise InvalidArgumentError(f"{arg}={name!r} is a folder; expected a file name such as "
+                                   f"{os.path.join(name, 'model.onnx')}")
+    folder = os.path.dirname(os.path.abspath(name))
+    if not os.path.isdir(folder):
+        what = "is a file" if os.path.exists(folder) else "does not exist"
+        raise InvalidArgumentError(f"{arg}={name!r}: its folder {folder} {what}; expected a path in an "
+                                   "existing folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise InvalidArgumentError(f"{arg}={name!r}: its folder {folder} is not writable")
+
+
 def export_onnx(model_or_estimator, path: str | os.PathLike | None, *, opset: int = 17,
                 include_preprocessing: bool = True, output: str = "probabilities"):
     """Write ``model_or_estimator`` as an ONNX graph ``X (batch, n_features) -> Y (batch, n_outputs)``.
@@ -114,6 +132,8 @@ def export_onnx(model_or_estimator, path: str | os.PathLike | None, *, opset: in
         The checked model; input ``"X"``, output ``"probabilities"`` or ``"logits"``, both with a
         dynamic batch dimension, in the model's dtype (float32 or float64).
     """
+    if path is not None:
+        check_output_file(path)
     onnx = require("onnx", "onnx", "export_onnx")
     require("onnx.numpy_helper", "onnx", "export_onnx")  # the submodule the builder uses
     from .layers import ActivationLayer, BatchNorm1d, Dense, Dropout
