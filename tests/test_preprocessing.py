@@ -127,3 +127,17 @@ def test_fit_does_not_copy_the_training_set_to_float64():
     finally:
         tracemalloc.stop()
     assert peak < X.size * 8 / 4, f"fit allocated {peak} bytes at its peak; a float64 copy is {X.size * 8}"
+
+
+def test_transform_allocates_only_its_result():
+    import tracemalloc
+    X = np.random.default_rng(5).random((20_000, 64), dtype=np.float32)
+    s = Standardizer().fit(X)
+    tracemalloc.start()
+    try:
+        Z = s.transform(X)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert Z.dtype == np.float32
+    assert peak < 1.25 * Z.nbytes, f"transform peaked at {peak} bytes for a {Z.nbytes}-byte result"

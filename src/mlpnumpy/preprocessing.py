@@ -101,7 +101,9 @@ class Standardizer:
     def transform(self, X: Any) -> np.ndarray:
         """``(X - mean_) / scale_`` in X's float dtype; shape (n_samples, n_features)."""
         X = self._check_fitted(X, "X")
-        return (X - self.mean_.astype(X.dtype)) / self.scale_.astype(X.dtype)
+        Z = X - self.mean_.astype(X.dtype)
+        Z /= self.scale_.astype(X.dtype)  # in place: one array the size of X, not two
+        return Z
 
     def fit_transform(self, X: Any) -> np.ndarray:
         """``fit(X)`` then ``transform(X)``."""
