@@ -349,3 +349,11 @@ def test_evaluate_a_model_trained_on_a_file_needs_data(tmp_path, capsys):
     err = _one_line_error(capsys, cli.main(["evaluate", str(out / "model.npz")]))
     assert "--data is required" in err and "hdr.csv" in err and "is not an existing file" not in err
     assert cli.main(["evaluate", str(out / "model.npz"), "--data", str(path)]) == 0
+
+
+def test_resume_accepts_no_download(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert cli.main(["train", "--data", "digits", *TINY, "--schedule", "none", "--out", str(out)]) == 0
+    code = cli.main(["train", "--resume", str(out), "--epochs", "2", "--no-download", "--quiet"])
+    assert code == 0, capsys.readouterr().err
+    assert json.loads((out / "metrics.json").read_text())["epochs_trained"] == 2

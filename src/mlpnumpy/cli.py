@@ -400,7 +400,7 @@ def _finish_hint(out: Path):
         raise KeyboardInterrupt(f"interrupted; finish the run with: {PROG} train --resume {out}") from None
 
 
-_RESUMABLE = {"epochs", "quiet", "threads", "out", "data_dir"}
+_RESUMABLE = {"epochs", "quiet", "threads", "out", "data_dir", "download"}
 _FINETUNABLE = _RESUMABLE | {"lr", "schedule"}
 _LENGTH_FREE = ("none", "plateau", "exponential")  # schedules not laid out for the run's length
 
