@@ -123,13 +123,14 @@ def test_misclassified_titles_clear_of_every_image(tmp_path, drawn, n_wrong):
         assert t.x0 >= 0 and t.y0 >= 0 and t.x1 <= fig.bbox.width and t.y1 <= fig.bbox.height, t
 
 
-def test_epoch_axes_have_integer_ticks(tmp_path, drawn):
-    fig, _ = drawn(plots.plot_history, {"loss": [1.0, 0.6, 0.5], "accuracy": [0.5, 0.7, 0.8]},
-                   tmp_path / "c.png")
-    fig2, _ = drawn(plots.plot_seed_figure, [2.0, 1.0, 0.5], np.zeros((4, 4)), tmp_path / "s.png")
+@pytest.mark.parametrize("epochs", [1, 3, 40])
+def test_epoch_axes_have_integer_ticks(tmp_path, drawn, epochs):
+    values = list(np.linspace(1.0, 0.5, epochs))
+    fig, _ = drawn(plots.plot_history, {"loss": values, "accuracy": values}, tmp_path / "c.png")
+    fig2, _ = drawn(plots.plot_seed_figure, values, np.zeros((4, 4)), tmp_path / "s.png")
     for ax in [*fig.axes, fig2.axes[0]]:
         ticks = _visible_ticks(ax)
-        assert len(ticks) >= 2
+        assert len(ticks) >= min(epochs, 2)
         assert all(float(t).is_integer() for t in ticks), ticks
 
 

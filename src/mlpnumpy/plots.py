@@ -33,9 +33,10 @@ def _subplots(*args, figsize, layout=None, **kwargs):
 
 
 def _integer_epochs(ax) -> None:
-    """Ticks on whole epochs only (a 3-epoch run would otherwise get ticks at 0.5, 1.5, ...)."""
+    """Ticks on whole epochs only (a 3-epoch run would otherwise get ticks at 0.5, 1.5, ...; a
+    1-epoch run, at 0.95, 0.96, ...: ``min_n_ticks=1`` keeps the integer rule for it too)."""
     from matplotlib.ticker import MaxNLocator
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
 
 
 def _save(fig, path, dpi: int = DPI) -> str:
