@@ -357,3 +357,15 @@ def test_resume_accepts_no_download(tmp_path, capsys):
     code = cli.main(["train", "--resume", str(out), "--epochs", "2", "--no-download", "--quiet"])
     assert code == 0, capsys.readouterr().err
     assert json.loads((out / "metrics.json").read_text())["epochs_trained"] == 2
+
+
+def test_every_flag_the_readme_names_exists():
+    import re
+    from pathlib import Path
+    text = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("## Train on real images"):text.index("### Fashion-MNIST")]
+    named = {f.removeprefix("no-") for f in re.findall(r"(?<![\w-])--(?:\[no-\])?([a-z][a-z-]*)", section)}
+    known = {s.lstrip("-").removeprefix("no-") for _, p in _all_parsers() for a in p._actions
+             for s in a.option_strings}
+    assert {"label-column", "x-key", "y-key", "download", "data-dir"} <= named
+    assert sorted(named - known) == []
