@@ -5,6 +5,7 @@ more, `make test` adds the test stack and runs the whole suite, a bare `make` li
 Every check runs `make` on a copy of the Makefile and pyproject.toml in a temporary folder (a fresh
 clone, as far as make can tell), mostly as a dry run (`make -n`): nothing is installed.
 """
+import os
 import re
 import shutil
 import subprocess
@@ -25,8 +26,10 @@ def clone(tmp_path):
 
 
 def _make(folder, *args):
+    # not the flags of a `make test` this suite may be running under (-s, -j, -n would change output)
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
     r = subprocess.run([MAKE, "--no-print-directory", *args], cwd=folder, capture_output=True,
-                       text=True, timeout=60)
+                       text=True, timeout=60, env=env)
     assert r.returncode == 0, r.stderr
     return r.stdout
 
