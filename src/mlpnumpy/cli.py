@@ -195,6 +195,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the .onnx file to write (its folder must exist; needs the onnx extra)")
 
     sub.add_parser("experiment", help="run a named experiment (mlpnumpy.experiments)", add_help=False)
+    sub.add_parser("learn", help="practice backprop: exercises you write, graded (mlpnumpy.learn)", add_help=False)
+    sub.add_parser("sweep", help="hyperparameter sweep: Optuna's search on Dask workers (mlpnumpy.sweep)",
+                   add_help=False)
     return parser
 
 
@@ -879,6 +882,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if argv and argv[0] == "experiment":
             return _cmd_experiment(argv[1:])
+        if argv and argv[0] == "learn":
+            from .learn.cli import main as learn_main
+            return int(learn_main(argv[1:]) or 0)
+        if argv and argv[0] == "sweep":
+            from .sweep.cli import main as sweep_main
+            return int(sweep_main(argv[1:]) or 0)
         try:
             ns = build_parser().parse_args(argv)
         except SystemExit as exc:  # --help, --version
