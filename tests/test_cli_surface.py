@@ -275,8 +275,8 @@ def test_every_option_has_help_text():
 def test_train_help_shows_per_data_set_defaults_and_the_formats(capsys):
     assert cli.main(["train", "--help"]) == 0
     out = " ".join(capsys.readouterr().out.split())
-    assert "default on; digits off" in out  # --standardize: the digits recipe turns it off
-    assert "default 20; digits 30, synthetic 10" in out  # --epochs
+    assert "(default: digits off, others on)" in out  # --standardize: the digits recipe turns it off
+    assert "(default: digits 30, synthetic 10, others 20)" in out  # --epochs
     assert "digits 256 128 30 32 0.002 off cosine 0" in out  # the recipes table
     assert "the LAST column is the label unless --label-column" in out
     assert "labels in array y (or Y); other names with --x-key/--y-key" in out

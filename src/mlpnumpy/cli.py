@@ -43,11 +43,11 @@ def _fmt_default(value) -> str:
 
 
 def _default(key: str) -> str:
-    """'default 20; digits 30, synthetic 10': the built-in default and every recipe that changes it."""
+    """'default: digits 30, synthetic 10, others 20': each data set's recipe where it differs."""
     base = _config.BASE_DEFAULTS[key]
     per = [f"{name} {_fmt_default(recipe[key])}" for name, recipe in _config.DATA_DEFAULTS.items()
            if key in recipe and recipe[key] != base]
-    return f"default {_fmt_default(base)}" + (f"; {', '.join(per)}" if per else "")
+    return f"default: {', '.join(per)}, others {_fmt_default(base)}" if per else f"default {_fmt_default(base)}"
 
 
 def _recipes_epilog() -> str:
