@@ -33,7 +33,7 @@ $(TEST_STAMP): pyproject.toml | $(VENV)/bin/python
 	rm -f $(VENV)/.installed-test-* && touch $@
 
 demo: $(DEMO_STAMP)  ## install mlpnumpy[plot,progress,fast] into .venv; train on the digits: runs/train, runs/demo
-	$(PY) -m mlpnumpy train --out runs/train          # the main job on the embedded default (digits)
+	$(PY) -m mlpnumpy train --out runs/train --overwrite   # the main job on the embedded default (digits)
 	$(PY) -m mlpnumpy demo --out runs/demo            # the seed's flow and figure, runs/demo/mlp_result.png
 
 test: $(TEST_STAMP)  ## add the test stack and torch to .venv; run the whole test suite

@@ -98,3 +98,112 @@ def test_a_second_ctrl_c_stops_at_once_and_leaves_the_model_at_the_epochs_start(
     assert m.optimizer.iterations == iterations and m.epochs_trained == 1
     assert m.rng.bit_generator.state == rng_state
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+# ------------------------------------------------------------------------- mlpnumpy train, Ctrl-C
+COMMON = ["--data", "digits", "--hidden", "16", "--epochs", "4", "--dropout", "0.1", "--schedule", "onecycle"]
+
+
+def _interrupt_fit_at(monkeypatch, epoch, batch):
+    """Make the next fit get a SIGINT after ``batch`` of its ``epoch`` (a real signal, raised here)."""
+    from mlpnumpy import training
+    real_fit = training.fit
+
+    def fit(model, X, y, **kw):
+        monkeypatch.setattr(training, "fit", real_fit)  # only the first fit is interrupted
+        kw["callbacks"] = [*kw.get("callbacks", ()), InterruptAt(epoch, batch)]
+        return real_fit(model, X, y, **kw)
+    monkeypatch.setattr(training, "fit", fit)
+
+
+def _rows(path):
+    with open(path) as fh:
+        return [{k: v for k, v in r.items() if k != "seconds"} for r in csv.DictReader(fh)]
+
+
+def _assert_same_run(a, b):
+    """Two run folders hold the same training, bit for bit (wall times aside)."""
+    ma, mb = (json.loads((d / "metrics.json").read_text()) for d in (a, b))
+    for key in ("train_loss", "train_accuracy", "validation_loss", "validation_accuracy", "test_loss",
+                "test_accuracy", "epochs_trained", "confusion_matrix"):
+        assert ma[key] == mb[key], key
+    _same_history(ma["history"], mb["history"])
+    assert _rows(a / "history.csv") == _rows(b / "history.csv")
+    wa, wb = (io.load_model(d / "model.npz").get_weights() for d in (a, b))
+    assert all(np.array_equal(x, y) for x, y in zip(wa, wb))
+
+
+@pytest.fixture(scope="module")
+def straight(tmp_path_factory):
+    out = tmp_path_factory.mktemp("straight") / "run"
+    assert cli.main(["train", *COMMON, "--quiet", "--out", str(out)]) == 0
+    return out
+
+
+@pytest.mark.parametrize("epoch,batch", [(0, 3), (2, 20)])
+def test_ctrl_c_mid_epoch_then_resume_equals_the_uninterrupted_run(straight, tmp_path, monkeypatch, capsys,
+                                                                    epoch, batch):
+    out = tmp_path / "run"
+    _interrupt_fit_at(monkeypatch, epoch, batch)
+    assert cli.main(["train", *COMMON, "--out", str(out)]) == 130  # not quiet: --resume keeps that
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"train --resume {out}" in err
+    # the interrupted epoch is not recorded: the folder holds `epoch` whole epochs
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["interrupted"] is True and m["epochs_trained"] == epoch
+    assert len(_rows(out / "history.csv")) == epoch
+    assert io.load_checkpoint(out / "checkpoint.npz")[0].epochs_trained == epoch
+
+    assert cli.main(["train", "--resume", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert f"epochs {epoch + 1} to 4" in printed and f"Epoch {epoch + 1}/4," in printed
+    assert "Epoch 1/" not in printed or epoch == 0
+    _assert_same_run(straight, out)
+    assert json.loads((out / "metrics.json").read_text())["interrupted"] is False
+
+
+def test_ctrl_c_while_the_folder_is_written_leaves_a_folder_resume_finishes(straight, tmp_path, monkeypatch,
+                                                                             capsys):
+    from mlpnumpy import plots
+    out = tmp_path / "run"
+
+    def ctrl_c(*args, **kwargs):
+        raise KeyboardInterrupt  # what Ctrl-C raises once training is over
+    monkeypatch.setattr(plots, "plot_confusion_matrix", ctrl_c)
+    assert cli.main(["train", *COMMON, "--out", str(out)]) == 130
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"train --resume {out}" in err
+    assert not (out / "metrics.json").exists() and not (out / ".lock").exists()
+    monkeypatch.undo()
+
+    assert cli.main(["train", "--resume", str(out)]) == 0
+    assert "All 4 epochs are trained" in capsys.readouterr().out
+    _assert_same_run(straight, out)
+    assert (out / "confusion.png").is_file()
+    # now finished: resuming again is refused, and the message says how to train further
+    assert cli.main(["train", "--resume", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "is finished after 4 epochs" in err and "--finetune --epochs N" in err
+
+
+def test_a_real_sigint_to_python_dash_m_then_resume_is_bit_exact(tmp_path):
+    args = ["--data", "digits", "--hidden", "64", "--epochs", "30", "--batch-size", "16", "--dropout", "0.1"]
+    out = tmp_path / "run"
+    env = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    proc = subprocess.Popen([sys.executable, "-m", "mlpnumpy", "train", *args, "--quiet", "--out", str(out)],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        if (out / "history.csv").is_file() and len((out / "history.csv").read_text().splitlines()) >= 2:
+            break  # an epoch is done: training is under way
+        time.sleep(0.01)
+    assert proc.poll() is None, proc.communicate()
+    proc.send_signal(signal.SIGINT)  # lands wherever it lands: mid-batch, validation, a checkpoint write
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert err.count("\n") == 1 and err.startswith("mlpnumpy: ") and "--resume" in err
+    assert io.load_checkpoint(out / "checkpoint.npz")[0].epochs_trained >= 1
+
+    assert cli.main(["train", "--resume", str(out), "--quiet"]) == 0
+    assert cli.main(["train", *args, "--quiet", "--out", str(tmp_path / "straight")]) == 0
+    _assert_same_run(tmp_path / "straight", out)
