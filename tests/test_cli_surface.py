@@ -4,6 +4,7 @@ import argparse
 import dataclasses
 import hashlib
 import http.server
+import io as io_module
 import json
 import threading
 
@@ -138,10 +139,20 @@ def test_data_dir_is_the_only_folder_searched_and_the_download_target(mnist_mirr
     assert sorted(p.name for p in mine.iterdir()) == sorted(IDX_NAMES)
 
 
-def test_the_cli_shows_download_progress_on_a_terminal_only():
-    assert cli._dataset_options("mnist", None, None, False, 0)["progress"] is None  # tty decides
-    assert cli._dataset_options("mnist", None, None, True, 0)["progress"] is False  # --quiet
-    assert cli._dataset_options("mnist", None, False, False, 0)["download"] is False
+class _Terminal(io_module.StringIO):
+    def isatty(self):
+        return True
+
+
+@pytest.mark.parametrize("quiet", [False, True])
+def test_download_progress_shows_on_a_terminal_unless_quiet(mnist_mirror, tmp_path, monkeypatch, quiet):
+    term = _Terminal()
+    monkeypatch.setattr("sys.stderr", term)
+    args = ["train", "--data", "mnist", "--epochs", "1", "--hidden", "8", "--validation-split", "0",
+            *(["--quiet"] if quiet else []), "--out", str(tmp_path / "run")]
+    assert cli.main(args) == 0, term.getvalue()
+    shown = term.getvalue()
+    assert ("train-images-idx3-ubyte.gz" in shown) is not quiet, shown
 
 
 # ------------------------------------------------------------------ point 5: no silent wrong predictions
