@@ -60,6 +60,6 @@ def start(name: str, dir: str | os.PathLike = ".") -> Path:
 
 
 def finale(dir: str | os.PathLike = ".", **kwargs):
-    """Train the embedded digits with the learner's layers; see :func:`mlpnumpy.learn.finale.run`."""
-    from .finale import run
+    """Train the embedded digits with the learner's layers; see :func:`mlpnumpy.learn.capstone.run`."""
+    from .capstone import run
     return run(dir, **kwargs)

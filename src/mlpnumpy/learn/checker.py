@@ -212,7 +212,7 @@ def _table(ex: Exercise, rows: list[Row], footer: str) -> str:
     head = Row("quantity", "shape", "exact?", "close?", "max difference")
     w = [max(len(getattr(r, k)) for r in [head, *rows]) for k in ("name", "shape", "exact", "close")]
     lines = [f"{ex.name}: {ex.title} -- each gradient against float64 central differences"]
-    for r in [head, *rows]:
+    for r in [head, *rows] if rows else []:
         lines.append(f"{r.name:<{w[0]}}  {r.shape:<{w[1]}}  {r.exact:<{w[2]}}  {r.close:<{w[3]}}  {r.max_diff}")
     lines.append(textwrap.fill(footer, 100, break_long_words=False, break_on_hyphens=False))
     return "\n".join(lines)
@@ -282,7 +282,7 @@ def _grade(ex: Exercise, fn, step_fn, seed: int, result: CheckResult) -> None:
     cache = {k: ns[k] for k in [i.name for i in ex.inputs] + [s.name for s in ex.steps]}
     ref_backward, ref_step = _solution_backward(ex)
     ref = ref_backward(copy.deepcopy(dout), copy.deepcopy(cache))
-    got_all = _call(fn, dout, cache, what="backward", ex=ex, cache=cache)
+    got_all = _call(fn, dout, cache, what="backward", ex=ex, cache={"dout": dout, **cache})
     if not isinstance(got_all, dict):
         raise _LearnerFailure(f"backward returned {type(got_all).__name__}; return a dict "
                               f"{{quantity name: gradient}} such as {{'{ex.grads[0]}': d{ex.grads[0]}}}")
