@@ -74,7 +74,7 @@ def numpy_loop_epoch(X, y, dims, batch_size, batches, lr=0.01, weights=None):
     in place, lets ``tests/test_benchmarks.py`` check it against ``fit`` step for step. ``batches``
     holds index arrays, or slices (views: no gather), as ``limits.py`` uses to time the loop without it.
     """
-    from mlpnumpy import _blas
+    from mlpnumpy._kernels import _blas
     if weights is None:
         rng = np.random.default_rng(0)
         weights = [((rng.standard_normal((a, b)) * np.sqrt(2.0 / a)).astype(X.dtype), np.zeros(b, X.dtype))

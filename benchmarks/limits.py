@@ -26,7 +26,7 @@ import time
 import numpy as np
 
 from bench_training import floor_epoch, make_batches, median_time, numpy_loop_epoch
-from mlpnumpy import _blas
+from mlpnumpy._kernels import _blas
 
 
 def per_call(fn, reps=300, rounds=7) -> float:

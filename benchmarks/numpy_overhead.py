@@ -13,7 +13,8 @@ import time
 
 import numpy as np
 
-from mlpnumpy import MLP, _blas
+from mlpnumpy import MLP
+from mlpnumpy._kernels import _blas
 
 
 def flat_epoch(X, y, Ws, bs, rng, batch=128, lr=0.01):

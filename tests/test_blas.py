@@ -1,10 +1,10 @@
-"""The fast path (an accumulating BLAS gemm for SGD updates, lazily computed weight gradients)
+"""The fast path's accumulating BLAS gemm (SGD's update folded into the weight-gradient product)
 pinned to the plain NumPy expressions it replaces."""
 import numpy as np
 import pytest
 
-from mlpnumpy import MLP, _blas
-from mlpnumpy import optimizers
+from mlpnumpy import MLP
+from mlpnumpy._kernels import _blas, step as fast_step
 from mlpnumpy.optimizers import SGD
 
 needs_blas = pytest.mark.skipif(not _blas.available, reason="NumPy's BLAS gemm symbol not found")
@@ -29,33 +29,20 @@ def test_gemm_declines_what_it_cannot_do(rng):
     assert not _blas.gemm(1.0, A, A.astype(np.float32), 0.0, np.zeros((4, 4)))  # mixed dtypes
 
 
-def test_lazy_gradient_equals_computed_gradient(rng):
-    model = MLP([6, 5, 3], seed=0, dtype=np.float64)
-    X, y = rng.standard_normal((8, 6)), rng.integers(0, 3, 8)
-    model.loss.forward(model.forward(X, training=True), y)
-    model.backward(model.loss.backward())
-    layer = model.layers[0]
-    assert layer.weight.grad_factors is not None
-    x, _, a = layer._cache
-    dz = model.layers[1].backward(model.loss.backward()) * (a > 0)
-    np.testing.assert_allclose(layer.dW, x.T @ dz, rtol=1e-12)
-    assert layer.weight.grad_factors is None  # computed once, then kept
-
-
 @needs_blas
 @pytest.mark.parametrize("dtype,rtol", [(np.float64, 1e-11), (np.float32, 2e-5)])
 @pytest.mark.parametrize("opt", [lambda: SGD(0.1), lambda: SGD(0.1, weight_decay=0.01),
                                  lambda: SGD(0.05, momentum=0.9), lambda: SGD(0.05, momentum=0.9, dampening=0.2)])
 def test_fused_sgd_equals_plain_sgd(dtype, rtol, opt, rng, monkeypatch):
     X, y = rng.standard_normal((200, 10)), rng.integers(0, 4, 200)
-    monkeypatch.setattr(optimizers, "_FUSED_FROM", 0)  # these small layers take the fused path too
+    monkeypatch.setattr(fast_step, "FUSED_FROM", 0)  # these small layers take the fused path too
     calls = []
     real_gemm = _blas.gemm
     monkeypatch.setattr(_blas, "gemm", lambda *a: calls.append(1) or real_gemm(*a))
 
     def train():
         m = MLP([10, 16, 8, 4], seed=3, dtype=dtype)
-        m.fit(X, y, epochs=3, batch_size=32, optimizer=opt(), verbose=False)
+        m.fit(X, y, epochs=3, batch_size=32, optimizer=opt(), verbose=False, path="fast")
         return m.get_weights()
 
     fused = train()
@@ -73,5 +60,10 @@ def test_fused_update_only_from_its_size(rng, monkeypatch):
     real_gemm = _blas.gemm
     monkeypatch.setattr(_blas, "gemm", lambda alpha, A, B, beta, C: calls.append(C.size) or real_gemm(alpha, A, B, beta, C))
     m = MLP([100, 90, 3], seed=0)
-    m.fit(rng.standard_normal((64, 100)), rng.integers(0, 3, 64), epochs=1, batch_size=32, verbose=False)
-    assert sorted(set(calls)) == [100 * 90]  # 9,000 >= _FUSED_FROM; the 90 x 3 layer is below it
+    m.fit(rng.standard_normal((64, 100)), rng.integers(0, 3, 64), epochs=1, batch_size=32, verbose=False,
+          path="fast")
+    assert sorted(set(calls)) == [100 * 90]  # 9,000 >= FUSED_FROM; the 90 x 3 layer is below it
+    calls.clear()
+    m.fit(rng.standard_normal((64, 100)), rng.integers(0, 3, 64), epochs=1, batch_size=32, verbose=False,
+          path="reference")
+    assert not calls  # the reference path is the maths: no gemm trick

@@ -3,6 +3,9 @@
 Derivatives are taken from the cached *output* ``a`` wherever the maths allows (ReLU mask,
 ``a(1-a)``, ``1-a**2``), so the backward pass never recomputes the forward one. GELU is the one
 activation whose derivative needs the input ``z``; it says so with ``needs_input = True``.
+
+This is the reference path: each function is its formula in plain array operations, shapes ``(n, k)``
+in and out. The fused kernels of the fast path live in :mod:`mlpnumpy._kernels`.
 """
 from __future__ import annotations
 
@@ -30,10 +33,6 @@ class Activation:
         """Return ``a = f(z)``, an array of the same shape and dtype as ``z``."""
         raise NotImplementedError
 
-    def forward_inplace(self, z: np.ndarray) -> np.ndarray:
-        """``f(z)`` written over ``z`` where that saves an array (layers call it on their own ``z``)."""
-        return self.forward(z)
-
     def backward(self, grad_a: np.ndarray, a: np.ndarray, z: np.ndarray | None = None) -> np.ndarray:
         """Return ``dL/dz = dL/da * f'(z)`` from the cached output ``a`` (and ``z`` if needed).
 
@@ -59,12 +58,8 @@ class ReLU(Activation):
     def forward(self, z):
         return np.maximum(z, 0)
 
-    def forward_inplace(self, z):
-        return np.maximum(z, 0, out=z)
-
     def backward(self, grad_a, a, z=None):
-        # The mask is read from the output: a > 0 exactly where z > 0. (A product with the boolean
-        # mask measured 7x faster than np.where here.)
+        # The mask is read from the output: a > 0 exactly where z > 0.
         return grad_a * (a > 0)
 
 
@@ -122,9 +117,6 @@ class Tanh(Activation):
 
     def forward(self, z):
         return np.tanh(z)
-
-    def forward_inplace(self, z):
-        return np.tanh(z, out=z)
 
     def backward(self, grad_a, a, z=None):
         return grad_a * (1 - a * a)
@@ -193,60 +185,6 @@ class GELU(Activation):
         return grad_a * (0.5 * (1 + t) + 0.5 * z * dt)
 
 
-#: rows from which the two helpers below take their faster route for a batch (for fewer rows,
-#: a single sample's prediction say, the plain reduction's lower fixed cost wins)
-_MANY_ROWS = 16
-
-
-_VECTORS: dict = {}
-
-
-def _fixed_vector(kind: str, n: int, dtype) -> np.ndarray:
-    """A cached read-only ``np.ones(n, dtype)`` or ``np.arange(n)``: the constant vectors of the
-    batch helpers, made once per size instead of on every training step."""
-    key = (kind, n, dtype)
-    v = _VECTORS.get(key)
-    if v is None:
-        if len(_VECTORS) > 64:
-            _VECTORS.clear()
-        v = _VECTORS[key] = np.ones(n, dtype) if kind == "ones" else np.arange(n, dtype=dtype)
-        v.flags.writeable = False
-    return v
-
-
-def ones(n: int, dtype) -> np.ndarray:
-    """``np.ones(n, dtype)``, cached and read-only (for sums written as matrix products)."""
-    return _fixed_vector("ones", n, np.dtype(dtype))
-
-
-def row_index(n: int) -> np.ndarray:
-    """``np.arange(n)``, cached and read-only (the row half of ``a[rows, cols]``)."""
-    return _fixed_vector("arange", n, np.dtype(np.intp))
-
-
-def minus_row_max(z: np.ndarray, return_argmax: bool = False):
-    """``z - z.max(axis=1, keepdims=True)`` for a 2-D ``z``. For a batch the maximum is read at each
-    row's argmax: the same numbers, about 5x faster than NumPy's ``max`` along a short last axis.
-
-    With ``return_argmax`` also returns ``z.argmax(axis=1)``, shape ``(n,)``: the predicted classes,
-    which a batch gets for free.
-    """
-    if z.shape[0] < _MANY_ROWS:
-        s = z - z.max(axis=1, keepdims=True)
-        return (s, z.argmax(axis=1)) if return_argmax else s
-    am = z.argmax(axis=1)
-    s = z - z[row_index(z.shape[0]), am][:, None]
-    return (s, am) if return_argmax else s
-
-
-def row_sums(a: np.ndarray) -> np.ndarray:
-    """``a.sum(axis=1)`` for a 2-D ``a``. For a batch, a product with a ones vector (a BLAS gemv): about
-    3x faster than NumPy's reduction along a short last axis; the rounding may differ in the last bit."""
-    if a.shape[0] < _MANY_ROWS:
-        return a.sum(axis=1)
-    return a @ ones(a.shape[1], a.dtype)
-
-
 def log_softmax(z: np.ndarray, axis: int = -1) -> np.ndarray:
     r""":math:`z_i - \log\sum_j e^{z_j}` through log-sum-exp with the row max subtracted: exact for any logits."""
     shifted = z - z.max(axis=axis, keepdims=True)
@@ -254,19 +192,13 @@ def log_softmax(z: np.ndarray, axis: int = -1) -> np.ndarray:
 
 
 def softmax(z: np.ndarray, axis: int = -1) -> np.ndarray:
-    r"""Row-wise softmax :math:`e^{z_i} / \sum_j e^{z_j}`, with the row max subtracted so nothing overflows.
+    r"""Row-wise softmax :math:`e^{z_i} / \sum_j e^{z_j}`, with the row max subtracted so nothing
+    overflows; ``z`` of shape ``(n, k)`` gives probabilities of shape ``(n, k)``.
 
-    The rows of a 2-D batch go through :func:`minus_row_max` and :func:`row_sums`, the helpers the
-    cross-entropy loss uses too, so its gradient is exactly ``softmax(z) - y`` (for fewer rows the
-    helpers and the plain expression below compute the same numbers).
+    The cross-entropy loss's gradient is ``softmax(z) - y`` with this very function.
     """
-    if z.ndim == 2 and z.shape[0] >= _MANY_ROWS and axis in (1, -1) and z.shape[1] and z.dtype.kind == "f":
-        e = np.exp(minus_row_max(z))
-        e /= row_sums(e)[:, None]
-        return e
     e = np.exp(z - z.max(axis=axis, keepdims=True))
-    e /= e.sum(axis=axis, keepdims=True)
-    return e
+    return e / e.sum(axis=axis, keepdims=True)
 
 
 ACTIVATIONS: dict[str, Callable[..., Activation]] = {

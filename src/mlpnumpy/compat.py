@@ -1,10 +1,12 @@
 """The seed's names, kept working: ``MLPNumpy`` and ``ActivationFunctions``.
 
 ``MLPNumpy`` is an :class:`~mlpnumpy.model.MLP` with the seed's step-by-step methods
-(``compute_loss``, ``compute_loss_gradient``, ``update_weights``). A step through them is exactly one
-plain-SGD step of ``fit`` on the same batch, bit for bit, whatever the shapes and the CPU:
-``compute_loss_gradient`` is the loss's backward (where the batch mean is taken; the seed divided in
-each layer instead), and ``update_weights`` runs the very update code ``fit``'s SGD runs.
+(``compute_loss``, ``compute_loss_gradient``, ``update_weights``). They run the reference path, and a
+step through them is exactly one plain-SGD step of ``fit(..., path="reference")`` on the same batch,
+bit for bit, whatever the shapes and the CPU: ``compute_loss_gradient`` is the loss's backward (where
+the batch mean is taken; the seed divided in each layer instead), and ``update_weights`` runs
+:class:`~mlpnumpy.optimizers.SGD`'s own update. ``fit``'s fast path (the default for NumPy arrays)
+makes the same step within float rounding (``tests/test_seed_compat.py``).
 """
 from __future__ import annotations
 
@@ -65,8 +67,7 @@ class MLPNumpy(MLP):
     def update_weights(self, lr: float) -> None:
         """One plain SGD step, ``w -= lr * dw``, on every parameter.
 
-        It is taken by :class:`~mlpnumpy.optimizers.SGD`, the optimizer ``fit`` uses, so the two
-        make the same update by construction, not merely by the same formula: a separate copy of
-        the formula rounded differently from SGD's fused update on some CPUs.
+        It is taken by :class:`~mlpnumpy.optimizers.SGD`'s reference update, the code ``fit``'s
+        reference path runs, so the two are the same by construction, not by a copy of the formula.
         """
         SGD(lr=lr).step(self.parameters())

@@ -3,6 +3,10 @@
 
 Layers **sum** over the batch: the batch mean is taken once, in the loss's backward
 (:mod:`mlpnumpy.losses`). No layer writes into the array it is given.
+
+This is the reference path: each layer is its formulas in plain array operations, which is what the
+seed's ``forward``/``backward`` run. The fast path (:mod:`mlpnumpy._kernels`) trains the same layers
+with fused kernels and is tested equal to this one.
 """
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .activations import Activation, get_activation, ones as _ones
+from .activations import Activation, get_activation
 from .errors import InvalidArgumentError, InvalidDataError, NotFittedError, check_in_range, check_positive
 from .initializers import default_gain, get_initializer
 from .parameter import Parameter
@@ -169,28 +173,26 @@ class Dense(Layer):
         return self.out_features
 
     def forward(self, x, training=False):
+        """``a = f(x @ W + b)``: ``x`` (n, in) to ``a`` (n, out); caches ``x``, ``z`` and ``a``."""
         z = x @ self.weight.data
         if self.bias is not None:
-            z += self.bias.data
-        # z is ours: activations that do not need it later overwrite it with a (no new array).
-        a = self.activation.forward(z) if self.activation.needs_input else self.activation.forward_inplace(z)
-        self._cache = (x, z if self.activation.needs_input else None, a)
+            z = z + self.bias.data
+        a = self.activation.forward(z)
+        self._cache = (x, z, a)
         return a
 
     def backward(self, grad_out):
+        """``grad_out = dL/da`` (n, out) to ``dL/dx`` (n, in); fills ``dW`` (in, out) and ``db`` (out,)."""
         if self._cache is None:
             raise NotFittedError("Dense.backward called before forward; call forward(x) first")
         x, z, a = self._cache
-        dz = self.activation.backward(grad_out, a, z)
-        # dW = x.T @ dz, left as a pending product: plain SGD folds it into its update (one gemm,
-        # no pass over a gradient array); anything that reads weight.grad gets it computed.
-        self.weight.set_grad_product(x.T, dz)
+        dz = self.activation.backward(grad_out, a, z)       # dL/dz = f'(z) * dL/da
+        self.weight.grad = x.T @ dz                         # dL/dW, summed over the batch
         if self.bias is not None:
-            # db = dz.sum(0), as a product with a ones vector: a BLAS gemv, 3x faster than the reduce
-            np.matmul(_ones(dz.shape[0], dz.dtype), dz, out=self.bias.grad)
+            self.bias.grad = dz.sum(axis=0)                 # dL/db
         if not self.needs_input_grad:
             return None
-        return dz @ self.weight.data.T
+        return dz @ self.weight.data.T                      # dL/dx
 
     def __repr__(self):
         return (f"Dense({self.in_features}, {self.out_features}, activation={self.activation.name!r}, "
@@ -331,8 +333,8 @@ class BatchNorm1d(Layer):
 
     def backward(self, grad_out):
         xhat, inv_std = self._cache[0], self._cache[1]
-        np.sum(grad_out * xhat, axis=0, out=self.gamma.grad)
-        np.sum(grad_out, axis=0, out=self.beta.grad)
+        self.gamma.grad = (grad_out * xhat).sum(axis=0)
+        self.beta.grad = grad_out.sum(axis=0)
         dxhat = grad_out * self.gamma.data
         if len(self._cache) == 3:  # evaluation mode: statistics are constants
             return dxhat * inv_std

@@ -6,12 +6,15 @@ in mlpnumpy where the batch mean is taken. Layers only sum over the batch.
 
 Softmax with cross-entropy, and sigmoid with binary cross-entropy, are computed together through
 log-sum-exp, which is exact for any logit, and their gradient is ``p - y``.
+
+This is the reference path, each loss as its formula; the fast path's fused softmax cross-entropy
+lives in :mod:`mlpnumpy._kernels`.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from .activations import log_softmax, minus_row_max, row_index, row_sums, sigmoid, softmax
+from .activations import log_softmax, sigmoid, softmax
 from .errors import InvalidArgumentError, InvalidDataError, check_choice, check_in_range, check_positive
 
 __all__ = ["Loss", "CrossEntropy", "BinaryCrossEntropy", "MSE", "MAE", "Huber", "get_loss", "LOSSES",
@@ -44,8 +47,8 @@ class Loss:
 
     def __init__(self):
         self._grad = None
-        #: ``outputs.argmax(axis=1)`` of the last :meth:`forward` when the loss computed it on the
-        #: way (cross-entropy with integer labels), else None; the fit loop's accuracy reuses it.
+        #: ``outputs.argmax(axis=1)`` of the last forward when the fast path's fused cross-entropy
+        #: found it on the way, else None; the fit loop's accuracy reuses it.
         self.predicted = None
 
     def __call__(self, outputs, target, sample_weight=None) -> float:
@@ -70,8 +73,7 @@ class Loss:
         denom = self._normaliser(target, w, n, dtype)
         if denom is None:
             # The batch mean, taken here and only here.
-            grad /= dtype.type(n)
-            self._grad = grad
+            self._grad = grad / dtype.type(n)
             return float(per_sample.sum()) / n
         total = denom.sum()
         if total <= 0:  # a batch that carries no weight contributes nothing
@@ -136,66 +138,26 @@ class CrossEntropy(Loss):
         return target.astype(dtype, copy=False)
 
     def _forward(self, outputs, target):
+        """Per-sample losses ``(n,)`` and the gradient ``(n, K)`` before the batch mean."""
         k = outputs.shape[1]
-        if target.ndim == 1 and self.class_weight is None:
-            per_sample, grad, self.predicted = self._forward_labels(outputs, target, self.label_smoothing)
-            return per_sample, grad
-        logp = log_softmax(outputs)
-        y = self._dense_target(target, k, outputs.dtype)
-        if self.class_weight is not None:
-            if self.class_weight.shape[0] != k:
-                raise InvalidDataError(f"class_weight has {self.class_weight.shape[0]} entries; "
-                                       f"expected one per class ({k})")
+        if self.class_weight is not None and self.class_weight.shape[0] != k:
+            raise InvalidDataError(f"class_weight has {self.class_weight.shape[0]} entries; "
+                                   f"expected one per class ({k})")
+        y = self._dense_target(target, k, outputs.dtype)        # q: one-hot or probability rows
         if self.label_smoothing:
             eps = outputs.dtype.type(self.label_smoothing)
             y = y * (1 - eps) + eps / k
+        logp = log_softmax(outputs)                             # log p = z - logsumexp(z)
         if self.class_weight is None:
-            per_sample = -np.sum(y * logp, axis=1)
-            grad = np.exp(logp)
-            grad -= y
+            per_sample = -(y * logp).sum(axis=1)                # l = -sum_c q_c log p_c
+            grad = softmax(outputs) - y                         # dl/dz = p - q
             return per_sample, grad
         # torch: each class term is weighted by w_c; the mean divides by sum of w_{y_i}.
         cw = self.class_weight.astype(outputs.dtype)
         wy = y * cw
-        per_sample = -np.sum(wy * logp, axis=1)
-        grad = np.exp(logp) * wy.sum(axis=1, keepdims=True) - wy
+        per_sample = -(wy * logp).sum(axis=1)
+        grad = softmax(outputs) * wy.sum(axis=1, keepdims=True) - wy
         return per_sample, grad
-
-    @staticmethod
-    def _forward_labels(z, labels, smoothing: float = 0.0):
-        r"""Integer labels, no class weights: the common case, without a one-hot matrix.
-
-        With :math:`s = z - \max_j z` (row-wise) and smoothing :math:`\varepsilon` over :math:`K`
-        classes, the target is :math:`q = (1-\varepsilon)\,\mathrm{onehot}(y) + \varepsilon/K` and
-
-        .. math::
-
-            l_i = \log\sum_j e^{s_{ij}} - (1-\varepsilon)\, s_{i y_i} - \frac{\varepsilon}{K}\sum_j s_{ij},
-            \qquad \frac{\partial l_i}{\partial z_i} = \mathrm{softmax}(z_i) - q_i.
-
-        The softmax is computed as :func:`~mlpnumpy.activations.softmax` computes it, with the same
-        helpers: without smoothing the gradient is exactly ``softmax(z) - onehot(y)``.
-
-        Returns the per-sample losses, the gradient and ``z.argmax(axis=1)`` (found on the way).
-        """
-        n, k = z.shape
-        rows = row_index(n)
-        s, predicted = minus_row_max(z, return_argmax=True)
-        sy = s[rows, labels]
-        p = np.exp(s)
-        total = row_sums(p)
-        per_sample = np.log(total)
-        if smoothing:
-            per_sample -= z.dtype.type(1.0 - smoothing) * sy + z.dtype.type(smoothing / k) * row_sums(s)
-        else:
-            per_sample -= sy
-        p /= total[:, None]
-        if smoothing:
-            p -= z.dtype.type(smoothing / k)
-            p[rows, labels] -= z.dtype.type(1.0 - smoothing)
-        else:
-            p[rows, labels] -= 1
-        return per_sample, p, predicted
 
     def _normaliser(self, target, w, n, dtype):
         if self.class_weight is None:

@@ -32,10 +32,18 @@ class Sequential:
         Seeds the model's one ``np.random.Generator``; it draws the weights, the shuffles, the
         validation split and the dropout masks. Same seed, same everything.
     dtype : float32 (default) or float64
+    path : {"reference", "fast", "auto"} or None
+        Which code trains and predicts (:func:`~mlpnumpy.training.fit`'s ``path``); None (default):
+        ``$MLPNUMPY_PATH``, else ``"auto"``, fast for NumPy arrays. ``forward`` and ``backward``, the
+        seed's names, always run the reference path.
     """
 
     def __init__(self, layers: Sequence[Layer], *, loss="cross_entropy", seed: int | None = None,
-                 dtype=np.float32):
+                 dtype=np.float32, path: str | None = None):
+        from ._kernels import resolve_path
+        if path is not None:
+            resolve_path(path)  # validates the name now
+        self.path = path
         self.dtype = _check_dtype(dtype)
         self.seed = seed
         self.rng = np.random.default_rng(seed)
@@ -108,8 +116,7 @@ class Sequential:
             if return_hidden:
                 rec = {"layer": type(layer).__name__, "x": x, "a": out}
                 if isinstance(layer, Dense):
-                    rec["z"] = layer._cache[1] if layer.activation.needs_input else \
-                        x @ layer.W + (0 if layer.b is None else layer.b)
+                    rec["z"] = layer._cache[1]
                 hidden.append(rec)
         return (out, hidden) if return_hidden else out
 
@@ -137,10 +144,15 @@ class Sequential:
     def decision_function(self, X, batch_size: int = 4096) -> np.ndarray:
         """Raw outputs (logits) for ``X`` in evaluation mode, in batches of ``batch_size`` rows."""
         X = self._prepare_X(X)
+        from ._kernels import resolve_path
+        if resolve_path(getattr(self, "path", None), X) == "fast":
+            from ._kernels.step import forward as fast_forward
+            fwd = lambda x: fast_forward(self, x, training=False)  # noqa: E731
+        else:
+            fwd = lambda x: self.forward(x, training=False)  # noqa: E731
         if X.shape[0] <= batch_size:
-            return self.forward(X, training=False)
-        return np.concatenate([self.forward(X[i:i + batch_size], training=False)
-                               for i in range(0, X.shape[0], batch_size)])
+            return fwd(X)
+        return np.concatenate([fwd(X[i:i + batch_size]) for i in range(0, X.shape[0], batch_size)])
 
     def predict_proba(self, X, batch_size: int = 4096) -> np.ndarray:
         """Class probabilities ``(n, K)`` (softmax), or per-output probabilities (sigmoid) for
@@ -260,10 +272,13 @@ class MLP(Sequential):
         activation, as in Ioffe & Szegedy).
     dropout : float in [0, 1)
         Insert :class:`~mlpnumpy.layers.Dropout` after each hidden layer's activation.
+    path : {"reference", "fast", "auto"} or None
+        See :class:`Sequential`.
     """
 
     def __init__(self, layer_dims: Sequence[int], activations=None, *, init="auto", seed=None,
-                 dtype=np.float32, loss="cross_entropy", batch_norm: bool = False, dropout: float = 0.0):
+                 dtype=np.float32, loss="cross_entropy", batch_norm: bool = False, dropout: float = 0.0,
+                 path: str | None = None):
         from .errors import check_positive
         if isinstance(layer_dims, (str, bytes)) or not isinstance(layer_dims, Sequence) and \
                 not isinstance(layer_dims, np.ndarray):
@@ -294,7 +309,7 @@ class MLP(Sequential):
             if hidden and dropout > 0:
                 layers.append(Dropout(dropout))
         self.layer_dims = layer_dims
-        super().__init__(layers, loss=loss, seed=seed, dtype=dtype)
+        super().__init__(layers, loss=loss, seed=seed, dtype=dtype, path=path)
 
     @property
     def dense_layers(self) -> list[Dense]:

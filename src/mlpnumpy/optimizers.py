@@ -2,6 +2,10 @@
 
 The base class validates, keeps per-parameter state and applies the update in place; subclasses
 only compute it. Every rule follows ``torch.optim`` (single-tensor path) and is tested against it.
+
+This is the reference path: each ``_update`` is the rule of its docstring, line by line. The fast
+path (:mod:`mlpnumpy._kernels`) runs each whole update in one fused pass over the same state, and
+``tests/test_paths.py`` pins the two together.
 """
 from __future__ import annotations
 
@@ -12,7 +16,6 @@ from collections.abc import Sequence
 import numpy as np
 
 from .errors import InvalidArgumentError, check_choice
-from . import _blas
 from .parameter import Parameter
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "get_optimizer", "OPTIMIZERS"]
@@ -32,21 +35,12 @@ def _check(label: str, arg: str, value, low: float = 0.0, high: float | None = N
     return float(value)
 
 
-def _axpy(y: np.ndarray, a: float, x: np.ndarray, tmp: np.ndarray) -> None:
-    """``y += a * x`` in place without allocating: ``tmp`` receives ``a * x`` (``tmp`` may be ``x``)."""
-    np.multiply(x, a, out=tmp)
-    y += tmp
-
-
 class Optimizer:
     """Base class. ``step(params)`` updates every parameter in place from its ``grad``.
 
     State (momentum buffers, moments) is created lazily on the first step, one entry per parameter
     in the order given, so the same list must be passed on every step. State arrays have the
     parameter's dtype, and ``p.data`` keeps its dtype and identity (views stay valid).
-
-    Besides the state, each parameter gets ``_n_scratch`` scratch arrays of its shape, reused on
-    every step so that an update allocates nothing. They are not part of :meth:`state_dict`.
 
     Parameters
     ----------
@@ -58,14 +52,11 @@ class Optimizer:
         penalty added to the gradient: ``g <- g + lambda * w``.
     """
 
-    _n_scratch = 1
-
     def __init__(self, lr: float, weight_decay: float = 0.0):
         self.lr = lr
         self.weight_decay = _check("weight_decay value", "weight_decay", weight_decay)
         self.state: list[dict[str, np.ndarray]] | None = None
         self.iterations = 0
-        self._scratch: list[np.ndarray] | None = None
         self._unchecked_state = False
 
     @property
@@ -78,6 +69,13 @@ class Optimizer:
 
     def step(self, params: Sequence[Parameter]) -> None:
         """Apply one update to every parameter in ``params``, in place on ``p.data``."""
+        self.begin_step(params)
+        for p, state in zip(params, self.state):
+            self._update(p, state)
+
+    def begin_step(self, params: Sequence[Parameter]) -> None:
+        """What every step does before the updates (the fast path calls it too): create the state
+        on the first step, check a loaded one against the parameters, count the step."""
         if self.state is None:
             self.state = [self._init_state(p) for p in params]
         elif len(self.state) != len(params):
@@ -92,53 +90,23 @@ class Optimizer:
                                                    f"parameter has {p.data.shape}: the state belongs to another model")
                     st[key] = v.astype(p.data.dtype, copy=False)
             self._unchecked_state = False
-        if self._scratch is None:
-            self._scratch = [np.empty((self._n_scratch,) + p.data.shape, p.data.dtype) for p in params]
         self.iterations += 1
-        for p, state, scratch in zip(params, self.state, self._scratch):
-            self._update(p, state, scratch)
-        if self.iterations % self.flush_every == 0:
-            self._flush_tiny()
 
-    #: steps between flushes of near-subnormal state values (see :meth:`_flush_tiny`)
-    flush_every = 100
-
-    def _flush_tiny(self) -> None:
-        """Set state entries below ``tiny / eps`` (about 1e-31 in float32) to exactly 0.
-
-        Moments of inputs that are almost always 0 (an image's border pixels) decay geometrically
-        into subnormal numbers, on which x86 arithmetic is about 100 times slower: measured here,
-        Adam's epoch grew from 0.83 s to 1.39 s over five epochs of Fashion-MNIST. Entries that small
-        change no float32 update (they are divided by at least ``eps``), so zeroing them, once every
-        :attr:`flush_every` steps, before they can reach the subnormal range, is free of effect.
-        """
-        for st in self.state:
-            for v in st.values():
-                if v.dtype.kind == "f":
-                    fi = np.finfo(v.dtype)
-                    np.putmask(v, np.abs(v) < fi.tiny / fi.eps, 0)
-
-    def _grad(self, p: Parameter, out: np.ndarray) -> np.ndarray:
-        """The gradient with the L2 penalty, ``g + lambda * w``, written into ``out``.
-
-        Returns ``p.grad`` itself (never written to) when there is no penalty.
-        """
+    def _grad(self, p: Parameter) -> np.ndarray:
+        """The gradient with the L2 penalty, ``g + lambda * w`` (``p.grad`` itself when there is none)."""
         if not self.weight_decay:
             return p.grad
-        np.multiply(p.data, self.weight_decay, out=out)
-        out += p.grad
-        return out
+        return p.grad + self.weight_decay * p.data
 
     def _init_state(self, p: Parameter) -> dict[str, np.ndarray]:
         return {}
 
-    def _update(self, p: Parameter, state: dict, scratch: np.ndarray) -> None:  # pragma: no cover
+    def _update(self, p: Parameter, state: dict) -> None:  # pragma: no cover
         raise NotImplementedError
 
     def reset(self) -> None:
         """Forget all state, as for a fresh run (``lr`` is left as it is)."""
         self.state = None
-        self._scratch = None
         self.iterations = 0
 
     def state_dict(self) -> dict:
@@ -162,9 +130,12 @@ class Optimizer:
                 "Optimizer.state_dict()") from None
         self.lr = lr
         self.iterations = iterations
-        self.state = state
-        self._scratch = None
+        self.state = None if state is None else [self._upgrade_state(st) for st in state]
         self._unchecked_state = state is not None  # checked against the parameters on the next step
+
+    def _upgrade_state(self, state: dict) -> dict:
+        """A state entry saved by an older mlpnumpy, in today's names and meaning (as is by default)."""
+        return state
 
     def _hyperparameters(self) -> dict:
         return {"lr": self.lr, **{k: v for k, v in vars(self).items()
@@ -173,13 +144,6 @@ class Optimizer:
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self._hyperparameters().items())
         return f"{type(self).__name__}({args})"
-
-
-#: parameters from this size up take the fused update (one BLAS gemm). Below it, the ctypes call's
-#: fixed cost outweighs the pass it saves. Measured at batch 128, fused against plain: 10.7 against
-#: 5.7 us for a 128 x 10 weight, 21.9 against 21.5 us at 8,192 weights, 31.9 against 33.9 us at
-#: 16,384, 182 against 312 us at 200,704.
-_FUSED_FROM = 8192
 
 
 class SGD(Optimizer):
@@ -223,49 +187,18 @@ class SGD(Optimizer):
                 f"got nesterov=True, momentum={momentum!r}, dampening={dampening!r}; expected "
                 "momentum > 0 and dampening=0")
 
-    def _update(self, p: Parameter, state: dict, scratch: np.ndarray) -> None:
-        if p.grad_factors is not None and p.data.size >= _FUSED_FROM and _blas.available \
-                and self._fused_update(p, state):
-            return
-        s = scratch[0]
-        g = self._grad(p, s)
-        if not self.momentum:
-            _axpy(p.data, -self.lr, g, s)
-            return
-        buf = state.get("momentum_buffer")
-        if buf is None:
-            buf = state["momentum_buffer"] = g.copy()
+    def _update(self, p: Parameter, state: dict) -> None:
+        g = self._grad(p)                                             # g = dL/dw + lambda w
+        if self.momentum:
+            buf = state.get("momentum_buffer")
+            if buf is None:                                           # b_1 = g_1
+                buf = state["momentum_buffer"] = g.copy()
+            else:                                                     # b = mu b + (1 - tau) g
+                buf[...] = self.momentum * buf + (1 - self.dampening) * g
+            d = g + self.momentum * buf if self.nesterov else buf
         else:
-            buf *= self.momentum
-            if self.dampening:
-                _axpy(buf, 1.0 - self.dampening, g, s)  # g is not needed again: no Nesterov here
-            else:
-                buf += g
-        if self.nesterov:  # w -= lr * (g + mu * b), as two scaled adds
-            _axpy(p.data, -self.lr, g, s)
-            _axpy(p.data, -self.lr * self.momentum, buf, s)
-        else:
-            _axpy(p.data, -self.lr, buf, s)
-
-
-    def _fused_update(self, p: Parameter, state: dict) -> bool:
-        """The same update when the gradient is a pending product ``A @ B`` (a dense layer's
-        ``x.T @ dz``): one accumulating gemm instead of a gradient array and a pass over it.
-
-        Plain: :math:`w \\leftarrow (1 - \\eta\\lambda) w - \\eta A B`. Momentum (no decay, no
-        Nesterov): :math:`b \\leftarrow \\mu b + (1-\\tau) A B`, then :math:`w \\leftarrow w - \\eta b`.
-        Returns False when it does not apply; ``tests/test_blas.py`` pins it to the plain path.
-        """
-        A, B = p.grad_factors
-        if not self.momentum:
-            return _blas.gemm(-self.lr, A, B, 1.0 - self.lr * self.weight_decay, p.data)
-        buf = state.get("momentum_buffer")
-        if buf is None or self.nesterov or self.weight_decay:
-            return False
-        if not _blas.gemm(1.0 - self.dampening, A, B, self.momentum, buf):
-            return False
-        p.data -= p.data.dtype.type(self.lr) * buf
-        return True
+            d = g
+        p.data -= self.lr * d                                         # w -= eta d
 
 
 class AdamW(Optimizer):
@@ -317,46 +250,42 @@ class AdamW(Optimizer):
         self.amsgrad = bool(amsgrad)
         self.decoupled_weight_decay = bool(decoupled_weight_decay)
 
-    @property
-    def _n_scratch(self) -> int:
-        # The L2-penalised gradient needs its own buffer because g is read by both moments.
-        return 2 if self.weight_decay and not self.decoupled_weight_decay else 1
-
     def _init_state(self, p: Parameter) -> dict[str, np.ndarray]:
-        state = {"grad_sum": np.zeros_like(p.data), "sq_grad_sum": np.zeros_like(p.data)}
+        state = {"exp_avg": np.zeros_like(p.data), "exp_avg_sq": np.zeros_like(p.data)}
         if self.amsgrad:
-            state["max_sq_grad_sum"] = np.zeros_like(p.data)
+            state["max_exp_avg_sq"] = np.zeros_like(p.data)
         return state
 
-    def _update(self, p: Parameter, state: dict, scratch: np.ndarray) -> None:
-        # The moments are kept without their (1 - beta) factors, n = m / (1 - beta1) and
-        # u = v / (1 - beta2), which saves two passes over the weights per step; the factors are
-        # folded into the scalars of the final update, so the result is the rule above.
+    def _upgrade_state(self, state: dict) -> dict:
+        # mlpnumpy before the two paths kept m / (1 - beta1) and v / (1 - beta2) under other names
+        if "grad_sum" not in state:
+            return state
+        b1, b2 = self.betas
+        new = {"exp_avg": (1 - b1) * state["grad_sum"], "exp_avg_sq": (1 - b2) * state["sq_grad_sum"]}
+        if "max_sq_grad_sum" in state:
+            new["max_exp_avg_sq"] = (1 - b2) * state["max_sq_grad_sum"]
+        return new
+
+    def _update(self, p: Parameter, state: dict) -> None:
         beta1, beta2 = self.betas
         t = self.iterations
-        s = scratch[0]
         if self.decoupled_weight_decay:
             if self.weight_decay:
-                p.data *= 1.0 - self.lr * self.weight_decay
+                p.data *= 1 - self.lr * self.weight_decay              # w *= 1 - eta lambda
             g = p.grad
         else:
-            g = self._grad(p, scratch[-1])
-        n, u = state["grad_sum"], state["sq_grad_sum"]
-        n *= beta1
-        n += g                                   # n_t = beta1 n + g
-        np.multiply(g, g, out=s)
-        u *= beta2
-        u += s                                   # u_t = beta2 u + g^2
+            g = self._grad(p)                                         # g += lambda w
+        m, v = state["exp_avg"], state["exp_avg_sq"]
+        m[...] = beta1 * m + (1 - beta1) * g                          # m_t
+        v[...] = beta2 * v + (1 - beta2) * g * g                      # v_t
         if self.amsgrad:
-            u = np.maximum(state["max_sq_grad_sum"], u, out=state["max_sq_grad_sum"])
-        c1 = (1.0 - beta1) / (1.0 - beta1 ** t)             # m_hat = c1 n
-        c2 = math.sqrt((1.0 - beta2) / (1.0 - beta2 ** t))  # sqrt(v_hat) = c2 sqrt(u)
-        # w -= lr c1 n / (c2 sqrt(u) + eps) = (lr c1 / c2) n / (sqrt(u) + eps / c2)
-        np.sqrt(u, out=s)
-        s += self.eps / c2
-        np.divide(n, s, out=s)
-        s *= self.lr * c1 / c2
-        p.data -= s
+            vmax = state["max_exp_avg_sq"]
+            vmax[...] = np.maximum(vmax, v)                           # v^_t = max(v^_{t-1}, v_t)
+            v = vmax
+        bias_correction1 = 1 - beta1 ** t
+        bias_correction2 = 1 - beta2 ** t
+        denom = np.sqrt(v) / math.sqrt(bias_correction2) + self.eps
+        p.data -= (self.lr / bias_correction1) * m / denom
 
 
 class Adam(AdamW):
@@ -411,10 +340,6 @@ class RMSprop(Optimizer):
         self.momentum = _check("momentum value", "momentum", momentum)
         self.centered = bool(centered)
 
-    @property
-    def _n_scratch(self) -> int:
-        return 2 if self.weight_decay else 1
-
     def _init_state(self, p: Parameter) -> dict[str, np.ndarray]:
         state = {"square_avg": np.zeros_like(p.data)}
         if self.momentum:
@@ -423,32 +348,23 @@ class RMSprop(Optimizer):
             state["grad_avg"] = np.zeros_like(p.data)
         return state
 
-    def _update(self, p: Parameter, state: dict, scratch: np.ndarray) -> None:
+    def _update(self, p: Parameter, state: dict) -> None:
         a = self.alpha
-        s = scratch[0]
-        g = self._grad(p, scratch[-1])
+        g = self._grad(p)
         v = state["square_avg"]
-        v *= a
-        np.multiply(g, g, out=s)
-        _axpy(v, 1.0 - a, s, s)
+        v[...] = a * v + (1 - a) * g * g                              # v_t
         if self.centered:
             gbar = state["grad_avg"]
-            gbar *= a
-            _axpy(gbar, 1.0 - a, g, s)
-            np.multiply(gbar, gbar, out=s)
-            np.subtract(v, s, out=s)
-            np.sqrt(s, out=s)
+            gbar[...] = a * gbar + (1 - a) * g                        # g-bar_t
+            avg = np.sqrt(v - gbar * gbar) + self.eps
         else:
-            np.sqrt(v, out=s)
-        s += self.eps
-        np.divide(g, s, out=s)
+            avg = np.sqrt(v) + self.eps
         if self.momentum:
             buf = state["momentum_buffer"]
-            buf *= self.momentum
-            buf += s
-            _axpy(p.data, -self.lr, buf, s)
+            buf[...] = self.momentum * buf + g / avg                  # b_t
+            p.data -= self.lr * buf
         else:
-            _axpy(p.data, -self.lr, s, s)
+            p.data -= self.lr * g / avg
 
 
 class Adagrad(Optimizer):
@@ -487,24 +403,15 @@ class Adagrad(Optimizer):
                                                 "initial_accumulator_value", initial_accumulator_value)
         self.eps = _check("epsilon value", "eps", eps)
 
-    @property
-    def _n_scratch(self) -> int:
-        return 2 if self.weight_decay else 1
-
     def _init_state(self, p: Parameter) -> dict[str, np.ndarray]:
         return {"sum": np.full_like(p.data, self.initial_accumulator_value)}
 
-    def _update(self, p: Parameter, state: dict, scratch: np.ndarray) -> None:
-        s = scratch[0]
-        g = self._grad(p, scratch[-1])
-        clr = self.lr / (1.0 + (self.iterations - 1) * self.lr_decay)
+    def _update(self, p: Parameter, state: dict) -> None:
+        g = self._grad(p)
+        clr = self.lr / (1 + (self.iterations - 1) * self.lr_decay)   # decayed eta_t
         acc = state["sum"]
-        np.multiply(g, g, out=s)
-        acc += s
-        np.sqrt(acc, out=s)
-        s += self.eps
-        np.divide(g, s, out=s)
-        _axpy(p.data, -clr, s, s)
+        acc += g * g                                                  # s_t = s_{t-1} + g^2
+        p.data -= clr * g / (np.sqrt(acc) + self.eps)
 
 
 OPTIMIZERS: dict[str, type[Optimizer]] = {

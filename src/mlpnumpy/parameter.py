@@ -20,57 +20,23 @@ class Parameter:
         Short name used in summaries, model files and error messages (``"W"``, ``"b"``, ``"gamma"``).
     """
 
-    __slots__ = ("data", "_grad", "name", "_factors")
+    __slots__ = ("data", "grad", "name")
 
     def __init__(self, data: np.ndarray, name: str = "param"):
         self.data = np.ascontiguousarray(data)
-        self._grad = np.zeros_like(self.data)
+        #: ``dL/d data``, same shape and dtype as ``data``; the layer's backward writes it.
+        self.grad = np.zeros_like(self.data)
         self.name = name
-        self._factors = None
-
-    @property
-    def grad(self) -> np.ndarray:
-        """``dL/d data``, same shape and dtype as ``data``.
-
-        A dense layer may leave it as a pending product ``A @ B`` (:meth:`set_grad_product`): it is
-        computed here on first access, so readers always see the true gradient, and an optimizer
-        that can fold the product into its update (plain SGD) never pays for a separate array.
-        """
-        if self._factors is not None:
-            A, B = self._factors
-            np.matmul(A, B, out=self._grad)
-            self._factors = None
-        return self._grad
-
-    @grad.setter
-    def grad(self, value: np.ndarray) -> None:
-        self._factors = None
-        self._grad = value
-
-    def set_grad_product(self, A: np.ndarray, B: np.ndarray) -> None:
-        """Record that the gradient is ``A @ B`` without computing it yet.
-
-        ``A`` and ``B`` are kept by reference: they must not be modified before the gradient is
-        read or the step is taken (the fit loop never does).
-        """
-        self._factors = (A, B)
-
-    @property
-    def grad_factors(self):
-        """``(A, B)`` when the gradient is a pending product ``A @ B``, else None."""
-        return self._factors
 
     def __getstate__(self):
-        # a pending product is computed first: a pickle carries the gradient, not the batch behind it
         return {"data": self.data, "grad": self.grad, "name": self.name}
 
     def __setstate__(self, state):
         # joblib may hand back read-only memory maps; training needs to write in place
         data, grad = state["data"], state["grad"]
         self.data = data if data.flags.writeable else data.copy()
-        self._grad = grad if grad.flags.writeable else grad.copy()
+        self.grad = grad if grad.flags.writeable else grad.copy()
         self.name = state["name"]
-        self._factors = None
 
     @property
     def shape(self) -> tuple[int, ...]:

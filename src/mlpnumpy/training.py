@@ -121,6 +121,26 @@ class _Interrupt:
         return False
 
 
+class _ReferenceStep:
+    """One batch on the reference path: the model's forward, the loss, the model's backward (the
+    chain rule, layer by layer), then the optimizer's step. :class:`mlpnumpy._kernels.step.FastStep`
+    is its fast twin, with the same two methods."""
+
+    def __init__(self, model, loss, optimizer, clip=None):
+        self.model, self.loss, self.opt, self.clip = model, loss, optimizer, clip
+        self.params = model.parameters()
+
+    def forward(self, xb, yb, wb=None):
+        out = self.model.forward(xb, training=True)
+        return out, self.loss.forward(out, yb, wb)
+
+    def backward_update(self) -> None:
+        self.model.backward(self.loss.backward())
+        if self.clip is not None:
+            self.clip(self.params)
+        self.opt.step(self.params)
+
+
 def _resolve_optimizer(model, optimizer, lr) -> tuple[Optimizer, float | None]:
     """The optimizer to train with, and the learning rate to give it once every check has passed
     (None: keep its own). Nothing is changed here."""
@@ -138,7 +158,7 @@ def _resolve_optimizer(model, optimizer, lr) -> tuple[Optimizer, float | None]:
 def fit(model, X, y, *, epochs: int = 100, lr: float | None = None, batch_size: int = 32,
         optimizer=None, lr_schedule=None, validation_data=None, validation_split: float = 0.0,
         shuffle: bool = True, callbacks=(), verbose=True, sample_weight=None,
-        clip_grad_norm: float | None = None, on_nonfinite: str = "raise") -> History:
+        clip_grad_norm: float | None = None, on_nonfinite: str = "raise", path: str | None = None) -> History:
     """Train ``model`` on ``(X, y)`` with mini-batch gradient descent.
 
     Parameters
@@ -173,6 +193,11 @@ def fit(model, X, y, *, epochs: int = 100, lr: float | None = None, batch_size: 
     on_nonfinite : {"raise", "warn"}
         What a non-finite loss or gradient does: raise :class:`~mlpnumpy.errors.DivergenceError` or
         warn and stop. Either way the model keeps its last finite weights.
+    path : {"reference", "fast", "auto"}, optional
+        Which code trains: the reference path (the layers', loss's and optimizer's own methods, the
+        maths as written) or the fast path (:mod:`mlpnumpy._kernels`: fused kernels, the same
+        results within rounding). Default: the model's ``path``, else ``$MLPNUMPY_PATH``, else
+        ``"auto"`` (fast for NumPy arrays).
 
     Returns
     -------
@@ -214,6 +239,8 @@ def fit(model, X, y, *, epochs: int = 100, lr: float | None = None, batch_size: 
     else:
         Xv = yv = None
     opt, new_lr = _resolve_optimizer(model, optimizer, lr)
+    from ._kernels import resolve_path
+    path = resolve_path(path if path is not None else getattr(model, "path", None), X)
     split = Xv is None and validation_split > 0
     stratify = loss_name == "cross_entropy"
     if split and X.shape[0] < 2:
@@ -267,6 +294,14 @@ def fit(model, X, y, *, epochs: int = 100, lr: float | None = None, batch_size: 
     batch_hooks = CallbackList([c for c in cbs.callbacks
                                 if type(c).on_batch_end is not Callback.on_batch_end or "on_batch_end" in vars(c)])
     classify = loss_name == "cross_entropy"
+    clip = None if clip_grad_norm_value is None else (lambda ps: _clip(ps, clip_grad_norm_value))
+    if path == "fast":
+        from ._kernels.step import FastStep
+        # a callback run per batch may read the gradients (ProgressBar does not): keep them then
+        step = FastStep(model, loss, opt, clip=clip,
+                        keep_grads=any(not isinstance(c, ProgressBar) for c in batch_hooks.callbacks))
+    else:
+        step = _ReferenceStep(model, loss, opt, clip)
     model.stop_training = False
 
     with _Interrupt() as interrupt:
@@ -296,18 +331,14 @@ def fit(model, X, y, *, epochs: int = 100, lr: float | None = None, batch_size: 
                     wb = None if sw is None else sw[idx]
                 if pre is not None:
                     xb = pre.transform(xb)
-                out = model.forward(xb, training=True)
-                lval = loss.forward(out, yb, wb)
+                out, lval = step.forward(xb, yb, wb)
                 if not math.isfinite(lval):
                     # A non-finite gradient shows up here one step later, through the weights it
                     # spoiled, or at the end-of-epoch check; either way the weights are restored.
                     _handle_divergence(model, snapshot, opt, on_nonfinite, epoch, b, f"the loss is {lval}")
                     model.stop_training = True
                     break
-                model.backward(loss.backward())
-                if clip_grad_norm_value is not None:
-                    _clip(params, clip_grad_norm_value)
-                opt.step(params)
+                step.backward_update()
                 if schedule is not None and schedule.interval == "step":
                     schedule.step()
                 m = xb.shape[0]

@@ -1,0 +1,89 @@
+"""The fast path: every speed trick of mlpnumpy, in this one private package.
+
+The reference path (:mod:`mlpnumpy.layers`, :mod:`~mlpnumpy.activations`, :mod:`~mlpnumpy.losses`,
+:mod:`~mlpnumpy.optimizers`) is the maths as written; this package trains the same networks faster on
+NumPy arrays on the CPU: fused element-wise kernels (compiled with numba when it is installed, the
+``fast`` extra; NumPy versions otherwise), an SGD update folded into the weight-gradient matrix product
+(one BLAS gemm), and a training step that reuses its buffers. ``tests/test_paths.py`` pins every piece
+to the reference.
+
+One switch picks the path: ``fit(..., path=)`` / ``MLP(..., path=)``, else the environment variable
+``MLPNUMPY_PATH``; each is ``"reference"``, ``"fast"`` or ``"auto"`` (the default: fast for NumPy arrays).
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+
+import numpy as np
+
+from ..errors import InvalidArgumentError, check_choice
+
+__all__ = ["PATHS", "resolve_path", "kernels", "describe"]
+
+PATHS = ("reference", "fast", "auto")
+_ENV = "MLPNUMPY_PATH"
+_kernels = None
+
+
+def resolve_path(path: str | None = None, *arrays) -> str:
+    """``"reference"`` or ``"fast"`` for ``path`` (None: ``$MLPNUMPY_PATH``, else ``"auto"``).
+
+    ``"auto"`` is the fast path when every array given is a NumPy array (the fast path is NumPy's,
+    on the CPU), the reference path otherwise.
+    """
+    if path is None:
+        env = os.environ.get(_ENV, "").strip()
+        if env and env.lower() not in PATHS:
+            raise InvalidArgumentError(f"{_ENV}={env!r} is not one of: {', '.join(PATHS)}; unset it or "
+                                       "pick one")
+        path = env.lower() or "auto"
+    path = check_choice("path", path, PATHS)
+    if path == "auto":
+        return "fast" if all(isinstance(a, np.ndarray) for a in arrays) else "reference"
+    return path
+
+
+def numba_wanted() -> bool:
+    """Whether the numba kernels would be used: numba installed and ``MLPNUMPY_NUMBA`` not ``0``."""
+    if os.environ.get("MLPNUMPY_NUMBA", "1").strip() == "0":
+        return False
+    return importlib.util.find_spec("numba") is not None
+
+
+def kernels():
+    """The kernel module in use: :mod:`.numba_kernels`, or :mod:`.numpy_kernels` without numba.
+
+    Imported on first use, so that commands which never train do not pay numba's import.
+    """
+    global _kernels
+    if _kernels is None:
+        if numba_wanted():
+            try:
+                from . import numba_kernels as k
+            except Exception:  # noqa: BLE001 - a broken numba install must not stop training
+                from . import numpy_kernels as k
+        else:
+            from . import numpy_kernels as k
+        _kernels = k
+    return _kernels
+
+
+def describe() -> dict:
+    """What ``mlpnumpy info`` prints: the path ``auto`` takes for NumPy arrays and the kernels in use
+    (without importing numba)."""
+    from . import _blas
+    try:
+        path = resolve_path(None, np.empty(0))
+    except InvalidArgumentError as exc:
+        path = f"invalid ({exc})"
+    numba = numba_wanted()
+    version = None
+    if numba:
+        from importlib.metadata import version as _v
+        try:
+            version = _v("numba")
+        except Exception:  # noqa: BLE001
+            version = "?"
+    return {"path": path, "env": os.environ.get(_ENV), "kernels": f"numba {version}" if numba else "numpy",
+            "fused_sgd_gemm": _blas.available}

@@ -1,0 +1,284 @@
+"""The fast path's training step and forward pass: the reference layers, loss and optimizers, run
+through fused kernels on NumPy arrays.
+
+A step does what the reference does (``model.forward``, ``loss.forward``, ``model.backward``,
+``optimizer.step``) with these differences, none of which changes the maths:
+
+- a dense layer's bias add and activation are one kernel, written over the layer's own ``z``; its
+  derivative and the product with the upstream gradient are one kernel, written over that gradient
+  (both arrays belong to the step); ``db`` is a product with a ones vector (a BLAS gemv);
+- softmax cross-entropy with integer labels is one kernel (loss, gradient and argmax per row);
+- each parameter is updated as soon as its layer's backward is done (its gradient is final then),
+  in one kernel over the optimizer's state; plain or momentum SGD folds ``dW = x.T @ dz`` into the
+  update, one accumulating gemm (``W <- W - lr x.T dz``) with no gradient array at all.
+
+The layers' caches keep the reference's layout, ``(x, z, a)`` (``z`` None where it was overwritten).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from . import _blas, kernels
+from ._codes import CODES, IDENTITY
+
+#: parameters from this size up take SGD's update folded into one BLAS gemm; below it the ctypes
+#: call's fixed cost outweighs the pass it saves (at batch 128: 10.7 against 5.7 us for a 128 x 10
+#: weight, 21.9 against 21.5 us at 8,192 weights, 182 against 312 us at 200,704).
+FUSED_FROM = 8192
+#: steps between flushes of near-subnormal momentum buffers updated by the gemm (the kernels flush
+#: inline): values below ``tiny / eps`` change no update, but subnormal arithmetic is ~100x slower
+FLUSH_EVERY = 100
+
+_EMPTY: dict = {}
+_ONES: dict = {}
+
+
+def _empty(dtype) -> np.ndarray:
+    e = _EMPTY.get(dtype)
+    if e is None:
+        e = _EMPTY[dtype] = np.empty(0, dtype)
+    return e
+
+
+def _ones(n: int, dtype) -> np.ndarray:
+    key = (n, dtype)
+    v = _ONES.get(key)
+    if v is None:
+        if len(_ONES) > 64:
+            _ONES.clear()
+        v = _ONES[key] = np.ones(n, dtype)
+        v.flags.writeable = False
+    return v
+
+
+def _tiny(dtype) -> float:
+    fi = np.finfo(dtype)
+    return float(fi.tiny / fi.eps)
+
+
+def activation_code(act) -> tuple[int, float] | None:
+    """``(kernel code, parameter)`` of an activation the kernels know, else None."""
+    entry = CODES.get(getattr(act, "name", None))
+    if entry is None or type(act).__module__ != "mlpnumpy.activations":
+        return None  # a user's own subclass: its reference methods are the truth
+    code, attr = entry
+    return code, float(getattr(act, attr)) if attr else 0.0
+
+
+def _is_dense(layer) -> bool:
+    from ..layers import Dense
+    return type(layer) is Dense
+
+
+# ---------------------------------------------------------------------- forward
+def dense_forward(k, layer, x: np.ndarray) -> np.ndarray:
+    """``a = f(x @ W + b)`` with the bias add and ``f`` in one kernel; caches ``(x, z or None, a)``."""
+    code = activation_code(layer.activation)
+    if code is None:
+        return layer.forward(x, training=True)
+    z = x @ layer.weight.data
+    b = _empty(z.dtype) if layer.bias is None else layer.bias.data
+    if layer.activation.needs_input:  # GELU: keep z for the derivative
+        a = np.empty_like(z)
+        k.bias_act(z, b, code[0], code[1], a)
+        layer._cache = (x, z, a)
+        return a
+    if code[0] != IDENTITY or b.shape[0]:
+        k.bias_act(z, b, code[0], code[1], z)
+    layer._cache = (x, None, z)
+    return z
+
+
+def forward(model, X: np.ndarray, training: bool = False) -> np.ndarray:
+    """The model's raw outputs for ``X`` (n, features) on the fast path: dense layers through
+    :func:`dense_forward`, every other layer through its own (reference) forward."""
+    k = kernels()
+    out = X
+    for layer in model.layers:
+        if _is_dense(layer) and out.dtype == layer.weight.data.dtype:
+            out = dense_forward(k, layer, out)
+        else:
+            out = layer.forward(out, training=training)
+    return out
+
+
+# ---------------------------------------------------------------------- optimizer updates
+def _flat(a: np.ndarray) -> np.ndarray:
+    return a.reshape(-1)
+
+
+def update(k, opt, p, state: dict, factors=None) -> None:
+    """One parameter's update by ``opt``'s rule in one kernel; ``factors = (A, B)`` when its gradient
+    is the product ``A @ B`` not yet formed (SGD may fold it into a gemm; others form it first)."""
+    from ..optimizers import SGD, Adagrad, AdamW, RMSprop
+    w = p.data
+    tiny = _tiny(w.dtype)
+    if isinstance(opt, SGD) and type(opt)._update is SGD._update:
+        if factors is not None and _fused_sgd(opt, p, state, factors, tiny):
+            return
+        _form(p, factors)
+        mu = opt.momentum
+        buf = state.get("momentum_buffer")
+        first = False
+        if mu and buf is None:
+            buf = state["momentum_buffer"] = np.empty_like(w)
+            first = True
+        k.sgd(_flat(w), _flat(p.grad), _flat(buf) if mu else _scratch1(w.dtype),
+              opt.lr, mu, 1 - opt.dampening, opt.weight_decay, opt.nesterov, first, tiny)
+        return
+    _form(p, factors)
+    if isinstance(opt, AdamW) and type(opt)._update is AdamW._update:
+        b1, b2 = opt.betas
+        t = opt.iterations
+        vmax = _flat(state["max_exp_avg_sq"]) if opt.amsgrad else _scratch1(w.dtype)
+        k.adam(_flat(w), _flat(p.grad), _flat(state["exp_avg"]), _flat(state["exp_avg_sq"]), vmax,
+               1 - opt.lr * opt.weight_decay, opt.weight_decay, b1, 1 - b1, b2, 1 - b2,
+               opt.lr / (1 - b1 ** t), math.sqrt(1 - b2 ** t), opt.eps, opt.decoupled_weight_decay,
+               opt.amsgrad, tiny)
+    elif isinstance(opt, RMSprop) and type(opt)._update is RMSprop._update:
+        s1 = _scratch1(w.dtype)
+        k.rmsprop(_flat(w), _flat(p.grad), _flat(state["square_avg"]),
+                  _flat(state["grad_avg"]) if opt.centered else s1,
+                  _flat(state["momentum_buffer"]) if opt.momentum else s1,
+                  opt.lr, opt.alpha, 1 - opt.alpha, opt.eps, opt.weight_decay, opt.momentum, opt.centered, tiny)
+    elif isinstance(opt, Adagrad) and type(opt)._update is Adagrad._update:
+        clr = opt.lr / (1 + (opt.iterations - 1) * opt.lr_decay)
+        k.adagrad(_flat(w), _flat(p.grad), _flat(state["sum"]), clr, opt.eps, opt.weight_decay)
+    else:  # an optimizer of the user's own: its reference rule
+        opt._update(p, state)
+
+
+def _scratch1(dtype) -> np.ndarray:
+    """A 1-entry array for a kernel's unused state argument (each call gets a fresh one: kernels
+    may write to it)."""
+    return np.zeros(1, dtype)
+
+
+def _form(p, factors) -> None:
+    if factors is not None:
+        A, B = factors
+        np.matmul(A, B, out=p.grad)
+
+
+def _fused_sgd(opt, p, state, factors, tiny) -> bool:
+    """SGD's update with ``dW = A @ B`` folded into one accumulating gemm; False when it does not
+    apply (small weights, Nesterov, momentum with weight decay, no usable BLAS)."""
+    w = p.data
+    if w.size < FUSED_FROM or not _blas.available:
+        return False
+    A, B = factors
+    if not opt.momentum:  # w <- (1 - lr wd) w - lr A B
+        return _blas.gemm(-opt.lr, A, B, 1.0 - opt.lr * opt.weight_decay, w)
+    buf = state.get("momentum_buffer")
+    if buf is None or opt.nesterov or opt.weight_decay:
+        return False
+    if not _blas.gemm(1.0 - opt.dampening, A, B, opt.momentum, buf):  # b <- mu b + (1 - tau) A B
+        return False
+    if opt.iterations % FLUSH_EVERY == 0:
+        np.putmask(buf, np.abs(buf) < tiny, 0)
+    w -= w.dtype.type(opt.lr) * buf
+    return True
+
+
+# ---------------------------------------------------------------------- the step
+class FastStep:
+    """Forward, loss, backward and update of one batch on the fast path (see the module docstring).
+
+    Parameters
+    ----------
+    model : Sequential
+    loss : Loss
+    optimizer : Optimizer
+    keep_grads : bool
+        Fill every ``p.grad`` before updating (callbacks that read gradients, gradient clipping); the
+        updates then come after the whole backward pass.
+    clip : callable or None
+        ``clip(params)``, called between the backward pass and the updates.
+    """
+
+    def __init__(self, model, loss, optimizer, *, keep_grads: bool = False, clip=None):
+        from ..losses import CrossEntropy
+        self.k = kernels()
+        self.model, self.loss, self.opt = model, loss, optimizer
+        self.layers = list(model.layers)
+        self.params = model.parameters()
+        self.keep_grads = keep_grads or clip is not None
+        self.clip = clip
+        # index of each layer's first parameter in the optimizer's state list
+        self.offsets, i = [], 0
+        for layer in self.layers:
+            self.offsets.append(i)
+            i += len(layer.parameters())
+        self.fused_loss = type(loss) is CrossEntropy and loss.class_weight is None
+        self._g = None
+        self._owned = False
+
+    def forward(self, xb: np.ndarray, yb: np.ndarray, wb=None):
+        """Raw outputs ``(n, k)`` and the batch's mean loss; the gradient is kept for :meth:`backward_update`."""
+        out = forward(self.model, xb, training=True)
+        loss = self.loss
+        if self.fused_loss and wb is None and yb.ndim == 1 and out.dtype.kind == "f":
+            n = out.shape[0]
+            grad = np.empty_like(out)
+            losses = np.empty(n, out.dtype)
+            pred = np.empty(n, np.intp)
+            self.k.softmax_xent(out, yb, loss.label_smoothing, _empty(out.dtype), grad, losses, pred)
+            loss.predicted, loss._grad = pred, grad
+            self._g, self._owned = grad, True
+            return out, float(losses.sum(dtype=np.float64)) / n
+        lval = loss.forward(out, yb, wb)
+        self._g, self._owned = loss._grad, False
+        return out, lval
+
+    def backward_update(self) -> None:
+        """Backward through every layer and one update per parameter."""
+        k, opt, layers = self.k, self.opt, self.layers
+        opt.begin_step(self.params)
+        state = opt.state
+        g, owned = self._g, self._owned
+        pending = []  # (param index, param, factors) when the updates wait for the whole backward
+        for li in range(len(layers) - 1, -1, -1):
+            layer = layers[li]
+            need_dx = li > 0
+            if _is_dense(layer) and activation_code(layer.activation) is not None \
+                    and layer._cache is not None and layer._cache[2].dtype == g.dtype:
+                g, owned, factors = self._dense_backward(layer, g, owned, need_dx)
+            else:
+                layer.needs_input_grad = need_dx
+                try:
+                    out = layer.backward(g)
+                finally:
+                    layer.needs_input_grad = True
+                owned = owned if out is g else True
+                g, factors = out, None
+            j = self.offsets[li]
+            for p in layer.parameters():
+                f = factors if p is getattr(layer, "weight", None) else None
+                if self.keep_grads:
+                    _form(p, f)
+                    pending.append((j, p, None))
+                else:
+                    update(k, opt, p, state[j], f)
+                j += 1
+        if pending:
+            if self.clip is not None:
+                self.clip(self.params)
+            for j, p, _ in pending:
+                update(k, opt, p, state[j], None)
+
+    def _dense_backward(self, layer, g, owned, need_dx):
+        """``dz`` in one kernel (over ``g`` when the step owns it), ``db`` by gemv, ``dx``; ``dW`` is
+        returned as the factors ``(x.T, dz)`` for the update to form or fold."""
+        x, z, a = layer._cache
+        code, param = activation_code(layer.activation)
+        if code == IDENTITY:
+            dz = g
+        else:
+            dz = g if owned else np.empty_like(g)
+            self.k.act_backward(g, a, a if z is None else z, code, param, dz)
+        if layer.bias is not None:
+            np.matmul(_ones(dz.shape[0], dz.dtype), dz, out=layer.bias.grad)
+        dx = dz @ layer.weight.data.T if need_dx else None  # before the update changes W
+        return dx, True, (x.T, dz)
