@@ -207,3 +207,127 @@ def test_a_real_sigint_to_python_dash_m_then_resume_is_bit_exact(tmp_path):
     assert cli.main(["train", "--resume", str(out), "--quiet"]) == 0
     assert cli.main(["train", *args, "--quiet", "--out", str(tmp_path / "straight")]) == 0
     _assert_same_run(tmp_path / "straight", out)
+
+
+# ------------------------------------------------------------------------ one run per folder
+FAST = ["--data", "digits", "--hidden", "8", "--epochs", "1", "--quiet"]
+
+
+def test_a_folder_holding_another_run_is_refused_and_overwrite_replaces_it(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert cli.main(["train", *FAST, "--track-internals", "--seed", "1", "--out", str(out)]) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert "internals.png" in before and ".lock" not in before  # the lock goes with the run
+    capsys.readouterr()
+    assert cli.main(["train", *FAST, "--seed", "2", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "holds another run" in err and "--resume" in err and "--overwrite" in err
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # untouched
+
+    assert cli.main(["train", *FAST, "--seed", "2", "--out", str(out), "--overwrite"]) == 0
+    assert json.loads((out / "metrics.json").read_text())["seed"] == 2
+    assert not (out / "internals.png").exists()  # the earlier run's figure went with it
+
+
+def test_overwrite_never_clears_a_folder_with_other_files(tmp_path, capsys):
+    out = tmp_path / "mixed"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    (out / "model.npz").write_bytes(b"not a model")
+    (out / "data").mkdir()
+    for extra in ([], ["--overwrite"]):
+        assert cli.main(["train", *FAST, "--out", str(out), *extra]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "notes.txt" in err and "data/" in err
+    assert sorted(p.name for p in out.iterdir()) == ["data", "model.npz", "notes.txt"]
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    (plain / "notes.txt").write_text("mine")
+    assert cli.main(["train", *FAST, "--out", str(plain)]) == 2
+    assert "not empty and not a run folder" in capsys.readouterr().err
+
+
+def test_a_folder_being_written_is_refused_and_a_dead_owners_lock_is_taken_over(tmp_path, capsys):
+    from mlpnumpy import _runfolder
+    out = tmp_path / "run"
+    out.mkdir()
+    with _runfolder.lock(out):  # as another live train would hold it
+        assert (out / ".lock").read_text().strip() == str(os.getpid())
+        assert cli.main(["train", *FAST, "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and f"being written by another mlpnumpy train (pid {os.getpid()})" in err
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (out / ".lock").write_text(f"{dead.pid}\n")  # left behind by a process that died
+    assert cli.main(["train", *FAST, "--out", str(out)]) == 0
+    assert not (out / ".lock").exists() and (out / "metrics.json").is_file()
+
+
+def test_two_trains_into_one_folder_started_together_one_wins(tmp_path):
+    out = tmp_path / "same"
+    env = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    procs = [subprocess.Popen([sys.executable, "-m", "mlpnumpy", "train", *FAST, "--epochs", "3", "--seed",
+                               str(seed), "--out", str(out)], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for seed in (1, 2)]
+    results = [(p.wait(timeout=120), p.communicate()[1]) for p in procs]
+    codes = sorted(code for code, _ in results)
+    assert codes == [0, 2], results
+    winner = next(seed for seed, (code, _) in zip((1, 2), results) if code == 0)
+    loser_err = next(err for code, err in results if code == 2)
+    assert loser_err.count("\n") == 1 and loser_err.startswith("mlpnumpy: error: --out ")
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["seed"] == winner
+    model = io.load_model(out / "model.npz")  # the model is the winner's too
+    ds = load("digits")
+    assert model.evaluate(ds.X_test, ds.y_test, return_dict=True)["accuracy"] == m["test_accuracy"]
+
+
+# ------------------------------------------------------------------- training a finished run on
+def test_a_finished_run_is_trained_on_with_finetune(tmp_path, capsys):
+    out = tmp_path / "run"
+    base = ["--data", "digits", "--hidden", "16", "--schedule", "cosine", "--lr", "0.002"]
+    assert cli.main(["train", *base, "--epochs", "3", "--quiet", "--out", str(out)]) == 0
+    first = _rows(out / "history.csv")
+    w3 = io.load_model(out / "model.npz").get_weights()
+    capsys.readouterr()
+    # stretching the laid-out cosine is still refused, and the message names the way that works
+    assert cli.main(["train", "--resume", str(out), "--epochs", "5"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "add --finetune" in err
+    assert cli.main(["train", "--resume", str(out), "--epochs", "5", "--finetune", "--lr", "0.001"]) == 0
+    rows = _rows(out / "history.csv")
+    assert len(rows) == 5 and rows[:3] == first
+    # a new cosine over epochs 4-5 from the new rate: 0.001, then half of it
+    assert [float(r["lr"]) for r in rows[3:]] == pytest.approx([0.001, 0.0005], rel=1e-12)
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["epochs_trained"] == 5 and m["schedule_starts"] == [0, 3] and m["config"]["lr"] == 0.001
+    assert not all(np.array_equal(a, b) for a, b in zip(w3, io.load_model(out / "model.npz").get_weights()))
+    # and once more, with a different schedule
+    assert cli.main(["train", "--resume", str(out), "--epochs", "6", "--finetune", "--schedule", "none"]) == 0
+    assert float(_rows(out / "history.csv")[5]["lr"]) == 0.001
+    assert json.loads((out / "metrics.json").read_text())["schedule_starts"] == [0, 3, 5]
+
+
+def test_finetune_needs_resume_and_more_epochs(tmp_path, capsys):
+    assert cli.main(["train", *FAST, "--finetune", "--out", str(tmp_path / "x")]) == 2
+    assert "--finetune trains an earlier run further" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+    out = tmp_path / "run"
+    assert cli.main(["train", *FAST, "--out", str(out)]) == 0
+    assert cli.main(["train", "--resume", str(out), "--finetune", "--epochs", "1"]) == 2
+    assert "expected --epochs N with N > 1" in capsys.readouterr().err
+    assert cli.main(["train", "--resume", str(out), "--finetune", "--epochs", "2", "--hidden", "9"]) == 2
+    assert "--hidden cannot be changed" in capsys.readouterr().err
+
+
+def test_an_interrupted_finetune_resumes_bit_exactly(tmp_path, monkeypatch):
+    import shutil
+    base = ["--data", "digits", "--hidden", "16", "--schedule", "onecycle", "--epochs", "2", "--quiet"]
+    assert cli.main(["train", *base, "--out", str(tmp_path / "a")]) == 0
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    more = ["--epochs", "4", "--finetune"]
+    assert cli.main(["train", "--resume", str(tmp_path / "a"), *more]) == 0
+    _interrupt_fit_at(monkeypatch, 1, 7)
+    assert cli.main(["train", "--resume", str(tmp_path / "b"), *more]) == 130
+    assert cli.main(["train", "--resume", str(tmp_path / "b")]) == 0  # finishes the finetune's plan
+    _assert_same_run(tmp_path / "a", tmp_path / "b")
