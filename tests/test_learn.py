@@ -254,3 +254,30 @@ def test_finale_refuses_unfinished_layers(tmp_path, capsys):
     assert learn_main(["finale", "--dir", str(tmp_path)]) == 1
     assert "not written yet" in capsys.readouterr().out
     assert not (tmp_path / "finale_internals.png").exists()
+
+
+def test_the_learners_own_forward_makes_the_cache(tmp_path, capsys):
+    # a learner who caches the mask in forward and reads it in backward is graded on that
+    text = _solution_file(tmp_path, "relu", capsys)
+    assert text.count('cache = {"z": z, "a": a}') == 1 and text.count("dz = dout * (a > 0)") == 1
+    text = text.replace('cache = {"z": z, "a": a}', 'cache = {"z": z, "a": a, "mask": z > 0}')
+    text = text.replace("dz = dout * (a > 0)", 'dz = dout * cache["mask"]')
+    (tmp_path / "relu.py").write_text(text)
+    assert learn_main(["check", "relu", "--dir", str(tmp_path)]) == 0
+
+
+def test_a_changed_forward_is_refused(tmp_path, capsys):
+    text = _solution_file(tmp_path, "relu", capsys)
+    assert text.count("a = np.maximum(z, 0)") == 1
+    (tmp_path / "relu.py").write_text(text.replace("a = np.maximum(z, 0)", "a = np.maximum(z, 0.1)"))
+    assert learn_main(["check", "relu", "--dir", str(tmp_path)]) == 1
+    assert "differs from the given forward" in " ".join(capsys.readouterr().out.split())
+
+
+def test_writing_into_dout_is_noted(capsys):
+    def backward(dout, cache):
+        dout[cache["a"] <= 0] = 0  # the classic slip: right numbers, but the caller's array changed
+        return {"z": dout}
+    result = learn.check("relu", backward)
+    assert result.passed
+    assert "wrote into its argument dout" in " ".join(capsys.readouterr().out.split())

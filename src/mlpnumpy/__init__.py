@@ -42,6 +42,14 @@ def from_torch(module, **kwargs):  # loss=, seed=
     return _from_torch(module, **kwargs)
 
 
+def __getattr__(name):
+    # mlpnumpy.learn (practice mode) is imported on first use, so `import mlpnumpy` stays lean
+    if name == "learn":
+        import importlib
+        return importlib.import_module(".learn", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = ["export_onnx", "to_torch", "from_torch", "MLP", "MLPNumpy", "Sequential", "Dense", "Dropout", "BatchNorm1d", "ActivationLayer", "Layer",
            "Parameter", "CrossEntropy", "BinaryCrossEntropy", "MSE", "SGD", "History", "EarlyStopping",
            "gradcheck", "load", "ActivationFunctions", "MLPNumpyError", "InvalidArgumentError",

@@ -52,6 +52,7 @@ class CheckResult:
     message: str = ""
     mistake: str | None = None
     text: str = ""
+    notes: list[str] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
@@ -154,9 +155,27 @@ def _where(exc: BaseException) -> str:
     return text
 
 
-def _call(fn, *args, what: str, ex: Exercise, cache: dict):
+def _changed(before, after) -> bool:
+    """Whether an argument (array, dict of arrays, number) was written into."""
+    if isinstance(before, dict):
+        return any(_changed(v, after.get(k)) for k, v in before.items())
+    if isinstance(before, np.ndarray):
+        return not np.array_equal(before, after, equal_nan=True)
+    return False
+
+
+def _call(fn, *args, what: str, ex: Exercise, cache: dict, notes: list | None = None):
+    """Run the learner's ``fn`` on copies of ``args``; a write into an argument adds a note."""
+    given = copy.deepcopy(args)
+    names = ("params", "grads", "lr") if what == "sgd_step" else ("dout", "cache")
     try:
-        return fn(*copy.deepcopy(args))
+        out = fn(*given)
+        for name, before, after in zip(names, args, given):
+            if notes is not None and _changed(before, after):
+                notes.append(f"Note: {what} wrote into its argument {name}. Leave what you are given unchanged "
+                             "(another layer may still read it) and make a new array instead: "
+                             "dz = dout * mask, not dout[...] = 0.")
+        return out
     except NotImplementedError:
         if what == "sgd_step":
             raise _LearnerFailure("sgd_step is not written yet (it raises NotImplementedError): return a new "
@@ -165,7 +184,7 @@ def _call(fn, *args, what: str, ex: Exercise, cache: dict):
         raise _LearnerFailure(f"backward is not written yet (it raises NotImplementedError). Write, in this "
                               f"order: {grad_signature(ex)}, each with the shape of what it differentiates, "
                               f"and return {ret}. Start with d{ex.grads[0]}; "
-                              f"`mlpnumpy learn check {ex.name} --hint 1` helps.") from None
+                              f"--hint 1 on the check command helps.") from None
     except Exception as exc:  # noqa: BLE001 - report the learner's error in one line
         msg = f"{what} raised {_where(exc)}"
         if isinstance(exc, ValueError) and ("matmul" in str(exc) or "shape" in str(exc)):
@@ -194,13 +213,15 @@ def _resolve(ex: Exercise, backward, directory, sgd_step):
     elif not callable(backward):
         raise InvalidArgumentError(f"backward={backward!r} is not usable; expected a function "
                                    "backward(dout, cache), a module that has one, or a file path")
+    forward = None
     if module is not None:
         if not callable(getattr(module, "backward", None)):
             raise _LearnerFailure(f"{ex.name}: the file has no function backward(dout, cache)")
         backward = module.backward
+        forward = getattr(module, "forward", None)
         if sgd_step is None:
             sgd_step = getattr(module, "sgd_step", None)
-    return backward, sgd_step
+    return backward, sgd_step, forward
 
 
 # ------------------------------------------------------------------------------- the check
@@ -258,12 +279,13 @@ def check(name: str, backward=None, *, dir: str | os.PathLike = ".", sgd_step=No
         raise InvalidArgumentError(f"hint={hint!r} is not one of: 1, 2, 3")
     result = CheckResult(ex.name, False)
     try:
-        fn, step_fn = _resolve(ex, backward, dir, sgd_step)
-        _grade(ex, fn, step_fn, seed, result)
+        fn, step_fn, forward = _resolve(ex, backward, dir, sgd_step)
+        _grade(ex, fn, step_fn, forward, seed, result)
     except _LearnerFailure as exc:
         result.message = str(exc)
-    verdict = result.message
-    result.text = _table(ex, result.rows, verdict)
+    result.text = _table(ex, result.rows, result.message)
+    for note in result.notes:
+        result.text += "\n" + textwrap.fill(note, 100, break_long_words=False)
     if hint is not None:
         from .hints import hint as _hint
         result.text += "\n\n" + _hint(ex.name, hint)
@@ -272,7 +294,25 @@ def check(name: str, backward=None, *, dir: str | os.PathLike = ".", sgd_step=No
     return result
 
 
-def _grade(ex: Exercise, fn, step_fn, seed: int, result: CheckResult) -> None:
+def _learner_cache(ex: Exercise, forward, inputs: dict, ns: dict, cache: dict) -> dict:
+    """The cache the learner's own ``forward`` makes (it may keep more than the given one), after
+    checking that its output is still the given forward's."""
+    if forward is None:
+        return cache
+    try:
+        got = forward(**copy.deepcopy(inputs))
+    except Exception as exc:  # noqa: BLE001
+        raise _LearnerFailure(f"forward raised {_where(exc)}; the forward pass is given: restore it") from None
+    if not (isinstance(got, tuple) and len(got) == 2 and isinstance(got[1], dict)):
+        raise _LearnerFailure("forward must return (output, cache), cache a dict, as the given forward does")
+    if np.shape(got[0]) != np.shape(ns[ex.output]) or not close(got[0], ns[ex.output]):
+        raise _LearnerFailure(f"your forward's {ex.output} differs from the given forward pass's; the check "
+                              "grades backward against the given forward, so restore it (`mlpnumpy learn "
+                              f"solution {ex.name}` shows the original)")
+    return got[1]
+
+
+def _grade(ex: Exercise, fn, step_fn, forward, seed: int, result: CheckResult) -> None:
     inputs = _draw(ex, seed)
     ns = run_forward(ex, inputs)
     G = None
@@ -282,7 +322,8 @@ def _grade(ex: Exercise, fn, step_fn, seed: int, result: CheckResult) -> None:
     cache = {k: ns[k] for k in [i.name for i in ex.inputs] + [s.name for s in ex.steps]}
     ref_backward, ref_step = _solution_backward(ex)
     ref = ref_backward(copy.deepcopy(dout), copy.deepcopy(cache))
-    got_all = _call(fn, dout, cache, what="backward", ex=ex, cache={"dout": dout, **cache})
+    mine = _learner_cache(ex, forward, inputs, ns, cache)
+    got_all = _call(fn, dout, mine, what="backward", ex=ex, cache={"dout": dout, **mine}, notes=result.notes)
     if not isinstance(got_all, dict):
         raise _LearnerFailure(f"backward returned {type(got_all).__name__}; return a dict "
                               f"{{quantity name: gradient}} such as {{'{ex.grads[0]}': d{ex.grads[0]}}}")
@@ -344,7 +385,7 @@ def _grade_update(ex, step_fn, ref_step, cache, ref, inputs, n, result):
     keys = [g for g in ex.grads if g in inputs]
     params = {k: cache[k] for k in keys}
     grads = {k: ref[k] for k in keys}
-    new = _call(step_fn, params, grads, SGD_LR, what="sgd_step", ex=ex, cache=cache)
+    new = _call(step_fn, params, grads, SGD_LR, what="sgd_step", ex=ex, cache=cache, notes=result.notes)
     want = ref_step(copy.deepcopy(params), copy.deepcopy(grads), SGD_LR)
     if not isinstance(new, dict) or set(keys) - set(new):
         raise _LearnerFailure(f"sgd_step must return a dict with the keys {', '.join(keys)}")
