@@ -14,7 +14,7 @@ from ..initializers import he_normal, normal, xavier_normal
 from ..layers import Dense
 from ._common import new_figure, prepare_out, save_figure, table, write_json
 
-__all__ = ["SCHEMES", "ACTIVATIONS", "run_stack", "run", "known_results"]
+__all__ = ["SCHEMES", "ACTIVATIONS", "run_stack", "run", "known_results", "histogram_figure"]
 
 
 def _xavier(shape, fan_in, fan_out, rng, dtype, gain=1.0):
@@ -88,51 +88,83 @@ def run_stack(activation: str, scheme: str, *, n_samples: int = 1000, width: int
 
 
 def known_results(results: dict) -> dict[str, bool]:
-    """The textbook findings, as checks on the numbers (each explained in docs/05-initialisation.md).
+    """The findings, as checks on the numbers (each explained in docs/05-initialisation.md).
 
-    (a) N(0,1) saturates sigmoid and tanh: most last-layer activations sit in the flat tails.
+    (a) N(0,1) saturates sigmoid and tanh: most last-layer activations sit in the flat tails. The
+        gradient does not vanish with them: with tanh it *explodes* backwards (the weights are 10x too
+        large for 100 inputs), ``||dL/dW||`` of layer 1 more than 100x that of layer 10.
     (b) N(0,0.01²) collapses the signal: tanh/ReLU last-layer std < 1e-6; sigmoid all ≈ 0.5, its
-        overall std < 0.02 and its per-sample spread < 1e-6 (every input gives the same output).
-    (c) Xavier keeps sigmoid and tanh in their working range: tanh last-layer std > 0.1 and < 10%
-        saturated; sigmoid last-layer std > 0.05 (four times the N(0,0.01²) value) and < 10% saturated.
+        overall std < 0.02 and its per-sample spread < 1e-6 (every input gives the same output); tanh's
+        first-layer gradient is below 1e-6 of what Xavier gives.
+    (c) Xavier keeps tanh working: last-layer std > 0.1, < 10% saturated, ``||dL/dW||`` within 2x
+        across the layers. It does not keep the sigmoid working: nothing saturates and the overall std
+        stays > 0.05, but the per-sample spread falls below 1e-5 and the gradient vanishes backwards
+        (layer 1 below 1e-4 of layer 10).
     (d) ReLU: He keeps the spread (last/first std in [0.5, 2]); Xavier (gain 1) halves the variance
         at each layer: std decreasing layer by layer, last/first < 0.1.
     """
     r = results
     last = lambda act, s, k="act_std": r[act][s][k][-1]  # noqa: E731
+    grad = lambda act, s: r[act][s]["grad_W_norm"]  # noqa: E731
     relu_x = r["relu"]["xavier"]["act_std"]
     relu_he = r["relu"]["he"]["act_std"]
+    tanh_x_grad = grad("tanh", "xavier")
     return {
         "a_sigmoid_std1_saturates": last("sigmoid", "std1", "saturated_frac") > 0.5,
         "a_tanh_std1_saturates": last("tanh", "std1", "saturated_frac") > 0.5,
+        "a_tanh_std1_gradient_explodes_backwards": grad("tanh", "std1")[0] > 100 * grad("tanh", "std1")[-1],
         "b_tanh_std0.01_collapses": last("tanh", "std0.01") < 1e-6,
         "b_relu_std0.01_collapses": last("relu", "std0.01") < 1e-6,
         "b_sigmoid_std0.01_all_half": abs(last("sigmoid", "std0.01", "act_mean") - 0.5) < 0.01
         and last("sigmoid", "std0.01") < 0.02 and last("sigmoid", "std0.01", "sample_std") < 1e-6,
-        "c_tanh_xavier_spread": last("tanh", "xavier") > 0.1 and last("tanh", "xavier", "saturated_frac") < 0.1,
-        "c_sigmoid_xavier_spread": last("sigmoid", "xavier") > 0.05
+        "b_tanh_std0.01_gradient_tiny": grad("tanh", "std0.01")[0] < 1e-6 * tanh_x_grad[0],
+        "c_tanh_xavier_works": last("tanh", "xavier") > 0.1 and last("tanh", "xavier", "saturated_frac") < 0.1
+        and max(tanh_x_grad) < 2 * min(tanh_x_grad),
+        "c_sigmoid_xavier_unsaturated": last("sigmoid", "xavier") > 0.05
         and last("sigmoid", "xavier", "saturated_frac") < 0.1,
+        "c_sigmoid_xavier_gradient_vanishes": grad("sigmoid", "xavier")[0] < 1e-4 * grad("sigmoid", "xavier")[-1]
+        and last("sigmoid", "xavier", "sample_std") < 1e-5,
         "d_relu_he_keeps_spread": 0.5 <= relu_he[-1] / relu_he[0] <= 2.0,
         "d_relu_xavier_shrinks": all(b < a for a, b in zip(relu_x, relu_x[1:])) and relu_x[-1] / relu_x[0] < 0.1,
     }
 
 
 def _plot_histograms(activation: str, runs: dict, path: str) -> str:
+    return save_figure(histogram_figure(activation, runs), path)
+
+
+def histogram_figure(activation: str, runs: dict):
+    """One row per weight scale, one column per layer; the panels of a row share one x-scale, so a
+    layer whose spread is 1e8 times smaller than its row's widest shows as a spike, not as the same
+    shape with other tick labels."""
+    from matplotlib.ticker import MaxNLocator
     depth = len(next(iter(runs.values()))["a"])
-    fig = new_figure("the init experiment's figures", figsize=(1.6 * depth, 1.5 * len(runs) + 0.6), dpi=70)
-    axes = fig.subplots(len(runs), depth, squeeze=False)
+    fig = new_figure("the init experiment's figures", figsize=(1.55 * depth, 1.6 * len(runs) + 0.7), dpi=70)
+    axes = fig.subplots(len(runs), depth, squeeze=False, sharex="row")
     for row, (scheme, res) in enumerate(runs.items()):
+        lo = min(float(a.min()) for a in res["a"])
+        hi = max(float(a.max()) for a in res["a"])
+        pad = 0.05 * (hi - lo) or 1e-12
+        edges = np.linspace(lo, hi, 61)  # the same bins across the row: a narrow layer fills one bin
         for col, a in enumerate(res["a"]):
             ax = axes[row, col]
-            ax.hist(a.ravel(), bins=40, color=f"C{row}")
+            ax.hist(a.ravel(), bins=edges, color=f"C{row}")
             ax.set_yticks([])
+            ax.set_xlim(lo - pad, hi + pad)
+            ax.xaxis.set_major_locator(MaxNLocator(nbins=2, symmetric=activation == "tanh"))
+            ax.ticklabel_format(axis="x", style="sci", scilimits=(-2, 3))
             ax.tick_params(labelsize=6)
+            ax.xaxis.get_offset_text().set_fontsize(6)
             ax.set_title(f"L{col + 1} std {res['act_std'][col]:.2g}", fontsize=7)
             if col == 0:
-                ax.set_ylabel(SCHEMES[scheme][0], fontsize=7)
-    fig.suptitle(f"{activation}: activation histograms per layer (rows: weight scale)")
-    fig.subplots_adjust(left=0.04, right=0.99, bottom=0.05, top=0.88, wspace=0.15, hspace=0.55)
-    return save_figure(fig, path)
+                ax.set_ylabel(_SHORT[scheme], fontsize=8)
+    fig.suptitle(f"{activation}: activation histograms per layer (rows: weight scale; one x-scale per row)")
+    fig.subplots_adjust(left=0.03, right=0.99, bottom=0.05, top=0.88, wspace=0.12, hspace=0.75)
+    return fig
+
+
+_SHORT = {"std1": "N(0, 1)", "std0.01": "N(0, 0.01²)", "xavier": "Xavier", "he": "He"}
+_STYLES = {"std1": "o-", "std0.01": "s--", "xavier": "^-.", "he": "v:"}
 
 
 def _plot_curves(results: dict, path: str) -> str:
@@ -142,8 +174,9 @@ def _plot_curves(results: dict, path: str) -> str:
         for scheme, res in runs.items():
             layers = np.arange(1, len(res["act_std"]) + 1)
             # floor at 1e-300 so a collapse to exactly 0 still shows on the log axis
-            axes[0, col].semilogy(layers, np.maximum(res["act_std"], 1e-300), "o-", ms=3, label=SCHEMES[scheme][0])
-            axes[1, col].semilogy(layers, np.maximum(res["grad_W_norm"], 1e-300), "o-", ms=3,
+            style = _STYLES[scheme]  # marker and line style differ too: no curve hides another
+            axes[0, col].semilogy(layers, np.maximum(res["act_std"], 1e-300), style, ms=4, label=SCHEMES[scheme][0])
+            axes[1, col].semilogy(layers, np.maximum(res["grad_W_norm"], 1e-300), style, ms=4,
                                   label=SCHEMES[scheme][0])
         axes[0, col].set_title(f"{activation}: activation std per layer")
         axes[1, col].set_title(f"{activation}: ||dL/dW|| per layer")
@@ -158,10 +191,12 @@ def _plot_curves(results: dict, path: str) -> str:
 def run(out: str | os.PathLike, *, quick: bool = False, seed: int = 0, print_fn=print) -> dict:
     """Run the study, write ``init.json`` and the figures into ``out``, print a table; return the JSON.
 
-    ``quick`` only skips the per-layer histogram figures (the numbers are the same).
+    ``quick`` pushes 300 inputs instead of 1,000 and skips the per-layer histogram figures; the
+    findings (a)-(d) hold for both (tests/test_experiments.py checks them on the quick run).
     """
     out = prepare_out(out)
-    config = {"n_samples": 1000, "width": 100, "depth": 10, "seed": seed, "upstream_gradient": "N(0, 1)",
+    config = {"n_samples": 300 if quick else 1000, "width": 100, "depth": 10, "seed": seed,
+              "upstream_gradient": "N(0, 1)",
               "dtype": "float64", "bias": False}
     results, figures = {}, []
     for activation in ACTIVATIONS:
@@ -179,7 +214,8 @@ def run(out: str | os.PathLike, *, quick: bool = False, seed: int = 0, print_fn=
     if print_fn is not None:
         depth = config["depth"]
         rows = [[f"{a} / {SCHEMES[s][0]}", *results[a][s]["act_std"]] for a in ACTIVATIONS for s in SCHEMES]
-        print_fn("Activation std per layer (1,000 inputs, 10 layers of 100 units, no training)")
+        print_fn(f"Activation std per layer ({config['n_samples']:,} inputs, {depth} layers of {config['width']} "
+                 "units, no training)")
         print_fn(table(["activation / weights", *[f"L{i}" for i in range(1, depth + 1)]], rows, "{:.2g}"))
         print_fn("")
         for name, ok in checks.items():
