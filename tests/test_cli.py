@@ -172,12 +172,16 @@ def test_ctrl_c_during_train_still_writes_the_run_folder(tmp_path):
                              "--hidden", "64", "--quiet", "--out", str(out)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
-    while not (out / "history.csv").exists() and time.monotonic() < deadline:
-        time.sleep(0.05)  # the history is rewritten after every epoch: training has started
+    # history.csv is written when training starts (header only) and after every epoch (issue 13.2):
+    # wait for a first epoch's row
+    while not ((out / "history.csv").exists() and len((out / "history.csv").read_text().splitlines()) > 1) \
+            and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert proc.poll() is None, proc.communicate()
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=60)
     assert "Traceback" not in stderr
+    assert proc.returncode == 130  # issue 13.2: an interrupted run does not exit 0
     m = json.loads((out / "metrics.json").read_text())
     assert m["interrupted"] is True and 1 <= m["epochs_trained"] < 500
     assert io.load_model(out / "model.npz").n_features_in == 64
