@@ -231,6 +231,7 @@ def test_experiment_out_under_a_file(capsys):
     ["--data", "digits", "--test-data", "x.csv"],
     ["--lr", "-1"],
     ["--data", "mnist", "--data-dir", "/nonexistent"],
+    ["--data", "digits", "--validation-split", "0.0001"],
 ])
 def test_a_run_that_fails_validation_creates_no_folder(tmp_path, capsys, args):
     out = tmp_path / "deep" / "run"
@@ -343,7 +344,7 @@ def test_npz_array_names_are_chosen_with_flags(tmp_path, capsys):
     np.savez(tmp_path / "d.npz", feats=X, target=y)
     err = _one_line_error(capsys, cli.main(["train", "--data", str(tmp_path / "d.npz"), *TINY,
                                             "--out", str(tmp_path / "r0")]))
-    assert "feats, target" in err and "x_key" in err
+    assert "feats, target" in err and "--x-key" in err
     out = tmp_path / "r"
     assert cli.main(["train", "--data", str(tmp_path / "d.npz"), "--x-key", "feats", "--y-key", "target", *TINY,
                      "--out", str(out)]) == 0
@@ -381,3 +382,33 @@ def test_every_flag_the_readme_names_exists():
              for s in a.option_strings}
     assert {"label-column", "x-key", "y-key", "download", "data-dir"} <= named
     assert sorted(named - known) == []
+
+
+def test_file_errors_name_the_flags_and_leave_no_folder(tmp_path, capsys):
+    X, y = _blobs(10)
+    path = _table(tmp_path, "small.csv", "a,b,c,d,animal", [[*x, "cat" if k else "dog"] for x, k in zip(X, y)])
+    np.savez(tmp_path / "d.npz", feats=X, y=y)
+    cases = [(["--data", str(path), "--label-column", "9"], "--label-column=9 is out of range"),
+             (["--data", str(tmp_path / "d.npz")], "pass --x-key"),
+             (["--data", str(tmp_path / "d.npz"), "--x-key", "nope"], "--x-key='nope' is not in"),
+             (["--data", str(path)], "--validation-split: validation_split=0.1 leaves no validation rows")]
+    for args, expected in cases:
+        err = _one_line_error(capsys, cli.main(["train", *args, *TINY, "--out", str(tmp_path / "r")]))
+        assert expected in err
+        assert not (tmp_path / "r").exists()
+    one = _table(tmp_path, "one.csv", "a,label", [[1, 0]])
+    err = _one_line_error(capsys, cli.main(["train", "--data", str(one), *TINY, "--out", str(tmp_path / "r")]))
+    assert "20% of its rows are the test set" in err and not (tmp_path / "r").exists()
+
+
+def test_text_labels_in_evaluate_and_predict_errors(tmp_path, capsys):
+    X, y = _blobs(40)
+    path = _table(tmp_path, "pets.csv", "a,b,c,d,animal", [[*x, ["cat", "dog", "eel"][k]] for x, k in zip(X, y)])
+    out = tmp_path / "run"
+    assert cli.main(["train", "--data", str(path), *TINY, "--validation-split", "0", "--out", str(out)]) == 0
+    other = _table(tmp_path, "bird.csv", "a,b,c,d,animal", [[1, 2, 3, 4, "bird"]])
+    err = _one_line_error(capsys, cli.main(["evaluate", str(out / "model.npz"), "--data", str(other)]))
+    assert "label 'bird' is not one of the model's classes: cat, dog, eel" in err
+    err = _one_line_error(capsys, cli.main(["predict", str(out / "model.npz"), str(path)]))
+    assert "'cat' is not a finite number" in err and "--label-column" in err
+    assert cli.main(["predict", str(out / "model.npz"), str(path), "--label-column", "animal"]) == 0

@@ -9,6 +9,7 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -205,6 +206,13 @@ def build_parser() -> argparse.ArgumentParser:
 def _load_data(cfg: dict[str, Any]) -> dict[str, Any]:
     """Train and test arrays for ``cfg["data"]`` (a name or a file), flattened, in ``cfg["dtype"]``,
     with what the model file should record about them (``metadata``)."""
+    data = _load_arrays(cfg)
+    if cfg["validation_split"] > 0:  # the split run_train makes, tried here: before its folder exists
+        _split(data["y_train"], cfg["validation_split"], [cfg["seed"], 1], "--validation-split")
+    return data
+
+
+def _load_arrays(cfg: dict[str, Any]) -> dict[str, Any]:
     from . import datasets
     name, dtype = cfg["data"], np.dtype(cfg["dtype"])
     if name in datasets.list_datasets():  # config.validate lower-cased it and checked the options
@@ -226,15 +234,24 @@ def _load_data(cfg: dict[str, Any]) -> dict[str, Any]:
         Xt = yt = None
     (y, yt), class_names = _class_indices([y, yt], [name, cfg["test_data"]])
     if Xt is None:
-        from .training import train_val_split
         split = {"test_fraction": 0.2, "generator": [cfg["seed"], 2]}
-        tr, te = train_val_split(y, 0.2, np.random.default_rng(split["generator"]), stratify=True)
+        tr, te = _split(y, 0.2, split["generator"], f"--data {name!r} (without --test-data, 20% of its rows "
+                                                     "are the test set)")
         X, Xt, y, yt = X[tr], X[te], y[tr], y[te]
     return {"name": Path(name).stem, "X_train": X, "y_train": y, "X_test": Xt, "y_test": yt,
             "class_names": class_names, "image_shape": image_shape,
             "pixel_max": float(X.max()) if image_shape is not None else None, "split": split,
             "metadata": {"data_kind": "file", "data_file": name, "input_range": _value_range(X),
                          "label_column": cfg["label_column"], "x_key": cfg["x_key"], "y_key": cfg["y_key"]}}
+
+
+def _split(y: np.ndarray, fraction: float, seed: list[int], what: str) -> tuple[np.ndarray, np.ndarray]:
+    """A stratified split of the rows (train_val_split), its refusal naming the option behind it."""
+    from .training import train_val_split
+    try:
+        return train_val_split(y, fraction, np.random.default_rng(seed), stratify=True)
+    except InvalidArgumentError as exc:
+        raise InvalidArgumentError(f"{what}: {exc}") from None
 
 
 def _dataset_options(name: str, data_dir, download, quiet, seed) -> dict[str, Any]:
@@ -272,7 +289,11 @@ def _labelled_file(path: str, dtype, *, label_column=-1, x_key=None, y_key=None
     from .datasets import load_array_file
     if not os.path.isfile(path):
         raise InvalidArgumentError(f"{path!r} is not an existing file")
-    X, y = load_array_file(path, dtype=dtype, label_column=label_column, x_key=x_key, y_key=y_key)
+    try:
+        X, y = load_array_file(path, dtype=dtype, label_column=label_column, x_key=x_key, y_key=y_key)
+    except MLPNumpyError as exc:  # the library names its arguments; the user typed flags
+        raise type(exc)(re.sub(r"\b(label_column|x_key|y_key)=", lambda m: _config._flag(m[1]) + "=",
+                               str(exc))) from None
     if y is None:
         raise InvalidDataError(f"{path}: has no labels; expected a label column (--label-column) or a 'y' "
                                "array (--y-key)")
@@ -411,7 +432,7 @@ _LENGTH_FREE = ("none", "plateau", "exponential")  # schedules not laid out for 
 def _resume(resume, cli_opts: dict[str, Any], config_file, finetune: bool) -> tuple[Any, dict, dict]:
     """The checkpoint's model, its ``extra`` and the configuration to go on with, for ``--resume DIR``
     (with ``--finetune``: a new schedule from the trained weights), after every check that needs no data."""
-    from . import _runfolder
+    from . import _filechecks, _runfolder
     from .io import load_checkpoint
     ckpt = Path(resume) / "checkpoint.npz"
     if not ckpt.is_file():
@@ -428,7 +449,7 @@ def _resume(resume, cli_opts: dict[str, Any], config_file, finetune: bool) -> tu
     extra = state["extra"] or {}
     if "config" not in extra:
         raise InvalidArgumentError(f"{ckpt} was not written by mlpnumpy train (no configuration)")
-    cfg = dict(extra["config"])
+    cfg = dict(_filechecks.check_run_config(extra["config"], model, str(ckpt)))  # agrees with the model
     planned, done = cfg["epochs"], model.epochs_trained
     cfg.update({k: v for k, v in cli_opts.items() if v is not None and k in allowed})
     epochs, schedule = cfg["epochs"], cfg["schedule"]
@@ -525,6 +546,8 @@ def run_train(cli_opts: dict[str, Any], *, config_file=None, resume=None, overwr
             if model.n_features_in != Xtr.shape[1]:
                 raise InvalidDataError(f"the data has {Xtr.shape[1]} features; the checkpoint's model takes "
                                        f"{model.n_features_in}")
+            from ._filechecks import check_resume_steps
+            check_resume_steps(model, len(Xtr), cfg["batch_size"], str(Path(resume) / "checkpoint.npz"))
             optimizer, schedule = None, model.lr_schedule
             history_before = state_extra.get("history") or {}
             schedule_starts = list(state_extra.get("schedule_starts") or [0])
@@ -669,7 +692,7 @@ def _eval_data(name: str, ns, model) -> tuple[np.ndarray, np.ndarray, str]:
     X, y, _ = _labelled_file(name, model.dtype, **_file_options(opts))
     if y.dtype.kind == "U":  # class names: the model's own indices
         index = {c: i for i, c in enumerate(model.class_names or [])}
-        unknown = sorted(set(np.unique(y)) - set(index))
+        unknown = sorted({str(c) for c in np.unique(y)} - set(index))
         if unknown:
             raise InvalidDataError(f"{name}: label {unknown[0]!r} is not one of the model's classes: "
                                    f"{', '.join(index) or '(the model has no class names)'}")
@@ -746,7 +769,12 @@ def _read_rows(path: str, n_features: int, meta: dict, invert: bool, label_colum
         if column is not None:
             X = _split_column(X, column, path)[0]
     elif ext == ".csv":
-        X, _ = load_array_file(path, label_column=column, dtype=np.float64)
+        try:
+            X, _ = load_array_file(path, label_column=column, dtype=np.float64)
+        except FileFormatError as exc:
+            if column is None and "is not a finite number" in str(exc):
+                raise FileFormatError(f"{exc} (a label column? name it with --label-column to drop it)") from None
+            raise
     else:
         raise InvalidArgumentError(f"INPUT {path!r}: extension {ext or '(none)'!r} is not one of: .npy, .csv, "
                                    ".png, .jpg, .jpeg")
@@ -803,8 +831,9 @@ def _cmd_predict(ns) -> int:
         print(json.dumps(records))
     else:
         for r in records:
-            tops = ", ".join(f"{t['class']} {t['probability']:.3f}" for t in r["top"])
-            print(f"{r['input']}[{r['row']}]: {r['prediction']}  ({tops})")
+            from ._filechecks import printable  # names come from the model file: no escape codes
+            tops = ", ".join(f"{printable(t['class'])} {t['probability']:.3f}" for t in r["top"])
+            print(f"{printable(r['input'])}[{r['row']}]: {printable(r['prediction'])}  ({tops})")
     return 0
 
 
