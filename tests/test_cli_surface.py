@@ -412,3 +412,8 @@ def test_text_labels_in_evaluate_and_predict_errors(tmp_path, capsys):
     err = _one_line_error(capsys, cli.main(["predict", str(out / "model.npz"), str(path)]))
     assert "'cat' is not a finite number" in err and "--label-column" in err
     assert cli.main(["predict", str(out / "model.npz"), str(path), "--label-column", "animal"]) == 0
+
+
+def test_a_data_set_name_in_capitals_gets_its_recipe():
+    from mlpnumpy import config
+    assert config.resolve({"data": "DIGITS"})["epochs"] == config.DATA_DEFAULTS["digits"]["epochs"] == 30

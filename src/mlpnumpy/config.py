@@ -52,7 +52,7 @@ SCHEDULE_CHOICES = ("none", "cosine", "step", "multistep", "exponential", "onecy
 def defaults_for(data: str) -> dict[str, Any]:
     """The built-in defaults with the recipe of data set ``data`` (a name or a file) applied."""
     cfg = {k: (list(v) if isinstance(v, list) else v) for k, v in BASE_DEFAULTS.items()}
-    cfg.update({k: (list(v) if isinstance(v, list) else v) for k, v in DATA_DEFAULTS.get(data, {}).items()})
+    cfg.update({k: (list(v) if isinstance(v, list) else v) for k, v in DATA_DEFAULTS.get(str(data).lower(), {}).items()})
     cfg["data"] = data
     return cfg
 
