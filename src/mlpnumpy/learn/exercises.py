@@ -233,14 +233,14 @@ dz = dshifted + (z == zmax) * dzmax          # z feeds shifted and (through its 
     hints=("Walk the steps backwards. Each gradient has the shape of its value: dpicked (n,), dlogp (n, K),\n"
            "dlogs (n, 1), ds (n, 1), de (n, K), dshifted (n, K), dzmax (n, 1), dz (n, K). A value that was\n"
            "broadcast from (n, 1) to (n, K) gets the row sum, keepdims=True. The loss is a scalar: dout is 1.0.",
-           "loss = -(1/n) sum_i picked_i             -> dpicked_i = -dout/n\n"
-           "picked_i = logp_{i,y_i}                   -> dlogp_ij = dpicked_i [j = y_i]\n"
-           "logp_ij = shifted_ij - logs_i            -> dlogs_i = -sum_j dlogp_ij, dshifted_ij += dlogp_ij\n"
-           "logs_i = log s_i                          -> ds_i = dlogs_i / s_i\n"
-           "s_i = sum_j e_ij                          -> de_ij = ds_i\n"
-           "e_ij = exp(shifted_ij)                    -> dshifted_ij += de_ij e_ij\n"
-           "shifted_ij = z_ij - zmax_i                -> dzmax_i = -sum_j dshifted_ij, dz_ij += dshifted_ij\n"
-           "zmax_i = max_j z_ij                       -> dz_ij += dzmax_i [z_ij = zmax_i]"),
+           "loss = -(1/n) sum_i picked_i   -> dpicked_i = -dout/n\n"
+           "picked_i = logp_{i,y_i}        -> dlogp_ij = dpicked_i [j = y_i]\n"
+           "logp_ij = shifted_ij - logs_i  -> dlogs_i = -sum_j dlogp_ij, dshifted_ij += dlogp_ij\n"
+           "logs_i = log s_i               -> ds_i = dlogs_i / s_i\n"
+           "s_i = sum_j e_ij               -> de_ij = ds_i\n"
+           "e_ij = exp(shifted_ij)         -> dshifted_ij += de_ij e_ij\n"
+           "shifted_ij = z_ij - zmax_i     -> dzmax_i = -sum_j dshifted_ij, dz_ij += dshifted_ij\n"
+           "zmax_i = max_j z_ij            -> dz_ij += dzmax_i [z_ij = zmax_i]"),
     plants=(("batch_mean_twice", "dpicked = np.full(n, -dout / n)", "dpicked = np.full(n, -dout / n / n)"),
             ("sign_error", "dpicked = np.full(n, -dout / n)", "dpicked = np.full(n, dout / n)")),
     scalar=True,
@@ -300,7 +300,8 @@ dx = dxc + dmu / n                           # x feeds xc and mu = mean(x)
     hints=("dgamma, dbeta, dstd, dvar, dmu are (D,): a per-feature value broadcast over the n rows gets\n"
            "the sum over axis 0. dxhat, dxc, dx are (n, D). xc is used twice (in var and in xhat) and x\n"
            "twice (in mu and in xc): add the gradients of both uses.",
-           "out_ij = gamma_j xhat_ij + beta_j    -> dgamma_j = sum_i dout_ij xhat_ij, dbeta_j = sum_i dout_ij\n"
+           "out_ij = gamma_j xhat_ij + beta_j    -> dgamma_j = sum_i dout_ij xhat_ij, dbeta_j = sum_i dout_ij,\n"
+           "                                        dxhat_ij = dout_ij gamma_j\n"
            "xhat_ij = xc_ij / std_j              -> dxc_ij += dxhat_ij / std_j, dstd_j = -sum_i dxhat_ij xc_ij / std_j^2\n"
            "std_j = sqrt(var_j + eps)            -> dvar_j = dstd_j / (2 std_j)\n"
            "var_j = (1/n) sum_i xc_ij^2          -> dxc_ij += dvar_j 2 xc_ij / n\n"
