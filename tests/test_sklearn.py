@@ -1,5 +1,6 @@
 """mlpnumpy.sklearn: parity with scikit-learn's MLP, the sklearn API, and the extras."""
 import pickle
+import re
 import subprocess
 import sys
 import warnings
@@ -257,14 +258,192 @@ def test_transform_hidden_layers(clf_data):
 
 def test_errors_name_the_fix(clf_data):
     X, y = clf_data
-    with pytest.raises(InvalidArgumentError, match="activation='rleu' is not one of"):
+    with pytest.raises(InvalidArgumentError, match="The 'activation' parameter of MLPClassifier must be a str "
+                                                   "among .*'leaky_relu'.* Got 'rleu' instead"):
         MLPClassifier(activation="rleu").fit(X, y)
+    with pytest.raises(InvalidArgumentError, match="activation='rleu' is not one of"):
+        MLPClassifier((4, 4), activation=["relu", "rleu"]).fit(X, y)
     with pytest.raises(ValueError, match="solver"):
         MLPClassifier(solver="newton").fit(X, y)
     with pytest.raises(InvalidArgumentError, match="hidden_layer_sizes"):
         MLPClassifier(hidden_layer_sizes=(3, 0)).fit(X, y)
     with pytest.raises(InvalidArgumentError, match="class_weight"):
         MLPClassifier(class_weight="balanced").fit(X, np.c_[y == 1, y == 2])
+    with pytest.raises(InvalidArgumentError, match="dtype=.*float16"):
+        MLPClassifier(dtype=np.float16).fit(X, y)
+
+
+@pytest.mark.parametrize("Est", [MLPClassifier, MLPRegressor])
+def test_invalid_parameters_raise_sklearns_error_with_its_wording(clf_data, Est):
+    """Every parameter has a declared constraint; a bad one raises scikit-learn's InvalidParameterError
+    (a ValueError and a TypeError), worded as scikit-learn words it, from fit and partial_fit."""
+    from sklearn.utils._param_validation import InvalidParameterError
+    from sklearn.utils.estimator_checks import check_param_validation
+    check_param_validation(Est.__name__, Est())   # scikit-learn's own check, on every parameter
+    X, y = clf_data
+    def same_order(message):  # sets print in hash order, which differs between processes
+        return re.sub(r"\{[^}]*\}", lambda m: str(sorted(m.group(0)[1:-1].split(", "))), message)
+
+    for kw in [{"alpha": -1.0}, {"momentum": 1.5}, {"max_iter": 0}, {"batch_size": "big"},
+               {"learning_rate": "fast"}, {"n_iter_no_change": 0.5}]:
+        sk_est = getattr(sk, Est.__name__)(**kw)
+        with pytest.raises(InvalidParameterError) as sk_err:
+            sk_est.fit(X, y)
+        with pytest.raises(InvalidParameterError) as ours:
+            Est(**kw).fit(X, y)
+        assert same_order(str(ours.value)) == same_order(str(sk_err.value))
+        assert all(isinstance(ours.value, c) for c in (ValueError, TypeError, InvalidArgumentError))
+        with pytest.raises(InvalidParameterError, match=str(list(kw)[0])):
+            Est(solver="sgd", **kw).partial_fit(X, y, **({"classes": [0, 1, 2]} if Est is MLPClassifier else {}))
+    with pytest.raises(InvalidParameterError, match="The 'dropout' parameter of .* must be a float in the range "
+                                                    r"\[0.0, 1.0\). Got 1.5 instead"):
+        Est(dropout=1.5).fit(X, y)
+
+
+# ----------------------------------------------------------------------------- scikit-learn's rules
+@pytest.mark.parametrize("container", ["csr_matrix", "csr_array", "csc_matrix"])
+@pytest.mark.parametrize("kw", [{"solver": "sgd", "batch_size": 16}, {"solver": "adam", "early_stopping": True},
+                                {"solver": "lbfgs"}, {"batch_norm": True, "hidden_layer_sizes": (6, 4)}])
+def test_sparse_input_trains_as_dense_without_densifying(clf_data, container, kw, monkeypatch):
+    sp = pytest.importorskip("scipy.sparse")
+    X, y = clf_data
+    X = np.where(np.abs(X) < 1, 0.0, X)   # mostly zeros
+    Xs = getattr(sp, container)(X)
+    kw = {"hidden_layer_sizes": (6,), "max_iter": 4, "random_state": 0, **kw}
+    dense = MLPClassifier(**kw).fit(X, y)
+
+    for cls in {type(Xs), sp.csr_matrix, sp.csr_array, sp.csc_matrix, sp.csc_array}:
+        for name in ("toarray", "todense"):
+            def densify(self, *args, _orig=getattr(cls, name), **kwargs):
+                if self.shape[1] == X.shape[1]:   # X or rows of it (labels get densified, and may)
+                    raise AssertionError("the sparse X was densified")
+                return _orig(self, *args, **kwargs)
+            monkeypatch.setattr(cls, name, densify)
+    sparse = MLPClassifier(**kw).fit(Xs, y)
+    for p, q in zip(dense.coefs_ + dense.intercepts_, sparse.coefs_ + sparse.intercepts_):
+        np.testing.assert_allclose(q, p, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(sparse.predict_proba(Xs), dense.predict_proba(X), rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(sparse.predict(Xs), dense.predict(X))
+    np.testing.assert_allclose(sparse.transform(Xs), dense.transform(X), rtol=0, atol=1e-12)
+    reg_kw = {"hidden_layer_sizes": (5,), "max_iter": 3, "random_state": 0}
+    np.testing.assert_allclose(MLPRegressor(**reg_kw).fit(Xs, X[:, 0]).predict(Xs),
+                               MLPRegressor(**reg_kw).fit(X, X[:, 0]).predict(X), rtol=0, atol=1e-12)
+    if kw.get("solver") == "sgd":   # partial_fit continues on sparse batches too
+        a, b = MLPClassifier(**kw), MLPClassifier(**kw)
+        for s in (slice(0, 70), slice(70, 150)):
+            a.partial_fit(X[s], y[s], classes=[0, 1, 2])
+            b.partial_fit(Xs[s], y[s], classes=[0, 1, 2])
+        for p, q in zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_):
+            np.testing.assert_allclose(q, p, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("Est", [MLPClassifier, MLPRegressor])
+def test_float32_input_keeps_float32_and_float64_stays(clf_data, Est):
+    """scikit-learn's rule: float32 X trains and predicts in float32, any other X in float64; an
+    explicit dtype= converts."""
+    X, y = clf_data
+    for X_in, want in [(X.astype(np.float32), np.float32), (X, np.float64), (np.round(X).astype(int), np.float64)]:
+        est = Est(hidden_layer_sizes=(5,), max_iter=5, random_state=0).fit(X_in, y)
+        assert {c.dtype for c in est.coefs_ + est.intercepts_} == {np.dtype(want)}
+        assert est.predict(X_in).dtype == (np.dtype(want) if Est is MLPRegressor else y.dtype)
+        if Est is MLPClassifier:
+            assert est.predict_proba(X_in).dtype == want
+        assert est.transform(X_in).dtype == want
+        sk_est = getattr(sk, Est.__name__)(hidden_layer_sizes=(5,), max_iter=5, random_state=0).fit(X_in, y)
+        assert sk_est.coefs_[0].dtype == est.coefs_[0].dtype      # the rule is scikit-learn's
+    est = Est(hidden_layer_sizes=(5,), max_iter=5, random_state=0, dtype=np.float32).fit(X, y)
+    assert est.coefs_[0].dtype == np.float32 and est.predict(X).dtype == (np.float32 if Est is MLPRegressor
+                                                                         else y.dtype)
+
+
+def test_divergence_is_a_value_error_as_in_sklearn():
+    from mlpnumpy.errors import DivergenceError
+    from mlpnumpy.sklearn import SolverDivergenceError
+    rng = np.random.RandomState(0)
+    X = np.finfo(np.float64).max * rng.uniform(size=(10, 2))
+    y = rng.standard_normal(size=10)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        with pytest.raises(SolverDivergenceError, match="Solver produced non-finite parameter weights") as err:
+            MLPRegressor().fit(X, y)
+    assert isinstance(err.value, ValueError) and isinstance(err.value, FloatingPointError)
+    assert isinstance(err.value, DivergenceError)
+
+
+@pytest.mark.parametrize("Est", ["MLPClassifier", "MLPRegressor"])
+def test_hand_set_weights_on_an_unfitted_estimator(Est):
+    """As in scikit-learn's test_fit: set coefs_, intercepts_, n_layers_, out_activation_ and the
+    bookkeeping on an unfitted estimator, then partial_fit and predict; both libraries agree."""
+    X = np.array([[0.6, 0.8, 0.7], [0.1, -0.3, 0.4]])
+    y = np.array([0, 1]) if Est == "MLPClassifier" else np.array([0.5, -1.0])
+    results = []
+    for mod in (sk, sys.modules["mlpnumpy.sklearn"]):
+        est = getattr(mod, Est)(solver="sgd", learning_rate_init=0.1, alpha=0.1, activation="logistic",
+                                hidden_layer_sizes=2, max_iter=1, momentum=0, random_state=1)
+        est.coefs_ = [np.array([[0.1, 0.2], [0.3, 0.1], [0.5, 0]]), np.array([[0.1], [0.2]])]
+        est.intercepts_ = [np.array([0.1, 0.1]), np.array([1.0])]
+        est.n_outputs_, est.n_layers_ = 1, 3
+        est.out_activation_ = "logistic" if Est == "MLPClassifier" else "identity"
+        est.t_, est.best_loss_, est.loss_curve_, est._no_improvement_count = 0, np.inf, [], 0
+        before = est.predict(X) if Est == "MLPRegressor" else None
+        est.partial_fit(X, y, **({"classes": [0, 1]} if Est == "MLPClassifier" else {}))
+        out = est.predict_proba(X) if Est == "MLPClassifier" else est.predict(X)
+        results.append((before, [c.copy() for c in est.coefs_ + est.intercepts_], out))
+    (b0, w0, o0), (b1, w1, o1) = results
+    if b0 is not None:
+        np.testing.assert_allclose(b1, b0, rtol=0, atol=1e-14)
+    for p, q in zip(w0, w1):
+        np.testing.assert_allclose(q, p, rtol=0, atol=1e-14)
+    np.testing.assert_allclose(o1, o0, rtol=0, atol=1e-14)
+
+
+def test_early_stopping_stratification_error_names_the_classes_as_sklearn():
+    X, y = [[1, 2], [2, 3], [3, 4], [4, 5]], [0, 0, 0, 1]
+    with pytest.raises(ValueError) as sk_err:
+        sk.MLPClassifier(early_stopping=True).fit(X, y)
+    with pytest.raises(ValueError, match=r"Classes with too few members are: \['True'\]") as ours:
+        MLPClassifier(early_stopping=True).fit(X, y)
+    assert str(ours.value) == str(sk_err.value)
+
+
+def test_pickle_stores_the_state_once(clf_data):
+    """A fitted estimator pickles about as small as scikit-learn's (the weights once, no model
+    copy, no gradients or forward caches), and the round trip predicts and trains on the same."""
+    X, y = clf_data
+    kw = {"hidden_layer_sizes": (64,), "max_iter": 5, "random_state": 0}
+    sk_size = len(pickle.dumps(sk.MLPClassifier(**kw).fit(X, y)))
+    est = MLPClassifier(**kw).fit(X, y)
+    blob = pickle.dumps(est)
+    assert len(blob) <= 1.5 * sk_size, (len(blob), sk_size)
+    back = pickle.loads(blob)
+    np.testing.assert_array_equal(back.predict_proba(X), est.predict_proba(X))
+    assert back.coefs_[0] is back.model_.layers[0].W
+    for e in (est, back):
+        e.set_params(warm_start=True, max_iter=3).fit(X, y)
+    _same_fit(est, back, tol=0)
+    # the extras' state travels too: batch-norm statistics and the dropout generator
+    est = MLPClassifier((6,), max_iter=3, random_state=0, dropout=0.3, batch_norm=True).fit(X, y)
+    back = pickle.loads(pickle.dumps(est))
+    np.testing.assert_array_equal(back.predict_proba(X), est.predict_proba(X))
+    for e in (est, back):
+        e.set_params(warm_start=True, max_iter=2).fit(X, y)
+    np.testing.assert_array_equal(back.predict_proba(X), est.predict_proba(X))
+
+
+def test_named_schedule_spans_the_batches_after_the_early_stopping_split(clf_data):
+    """A named schedule is sized from X_train's batches: a onecycle reaches its last step exactly at
+    the last batch of the last epoch (it was sized from all of X, so it stopped short)."""
+    from mlpnumpy.schedules import OneCycleLR
+    X, y = clf_data
+    est = MLPClassifier((5,), solver="sgd", max_iter=6, batch_size=10, early_stopping=True,
+                        validation_fraction=0.3, n_iter_no_change=100, lr_schedule="onecycle", learning_rate_init=0.05, random_state=0)
+    est.fit(X, y)
+    sched = est._schedule
+    assert isinstance(sched, OneCycleLR) and est.n_iter_ == 6
+    n_train = 150 - int(np.ceil(0.3 * 150))
+    assert sched.total_steps == 6 * -(-n_train // 10) == sched.last_epoch
+    assert est._optimizer.lr == pytest.approx(sched.lr_at(sched.total_steps))
+    assert est._optimizer.lr == pytest.approx(0.05 / 25 / 1e4)   # the cycle's final rate
 
 
 def test_core_import_stays_light():

@@ -20,6 +20,7 @@ from .errors import require
 
 require("sklearn", "sklearn", "mlpnumpy.sklearn")
 
+import scipy.sparse as sp
 from scipy.special import xlogy
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, is_classifier
 from sklearn.exceptions import ConvergenceWarning
@@ -42,11 +43,30 @@ from sklearn.utils.validation import (
 
 from .activations import sigmoid, softmax
 from .callbacks import Callback, ProgressBar
-from .errors import DivergenceError, InvalidArgumentError, InvalidDataError, check_choice
+from .errors import DivergenceError, InvalidArgumentError, InvalidDataError
 from .layers import ActivationLayer, BatchNorm1d, Dense, Dropout, _check_dtype
 from .model import Sequential
 
-__all__ = ["MLPClassifier", "MLPRegressor"]
+try:  # scikit-learn's declared-constraint validation: its error class and its wording
+    from sklearn.utils._param_validation import InvalidParameterError as _SkInvalidParameterError
+    from sklearn.utils._param_validation import Interval, Options, StrOptions
+except ImportError:  # pragma: no cover - a scikit-learn without the private module
+    Interval = Options = StrOptions = None
+
+    class _SkInvalidParameterError(ValueError, TypeError):
+        """Stands in for scikit-learn's class where its private module is missing."""
+
+__all__ = ["MLPClassifier", "MLPRegressor", "InvalidParameterError", "SolverDivergenceError"]
+
+
+class InvalidParameterError(_SkInvalidParameterError, InvalidArgumentError):
+    """A constructor argument is invalid: scikit-learn's ``InvalidParameterError`` (a ``ValueError``
+    and a ``TypeError``) and mlpnumpy's ``InvalidArgumentError`` at once, so either ``except`` works."""
+
+
+class SolverDivergenceError(DivergenceError, ValueError):
+    """Training produced non-finite weights: mlpnumpy's ``DivergenceError`` (a ``FloatingPointError``)
+    and a ``ValueError``, the class scikit-learn raises in that case."""
 
 _STOCHASTIC_SOLVERS = ("sgd", "adam")
 _SKLEARN_ACTIVATIONS = ("identity", "logistic", "tanh", "relu")
@@ -198,58 +218,124 @@ _LOSSES = {("squared_error", "identity"): _squared_loss, ("poisson", "exp"): _po
 _CORE_LOSS = {"softmax": "cross_entropy", "logistic": "binary_cross_entropy", "identity": "mse", "exp": "mse"}
 
 
-def _check_params(est) -> None:
-    """Validate the constructor arguments (stored verbatim) with messages that name the fix."""
-    def real(name, low, high=None, low_open=False, high_open=False):
-        v = getattr(est, name)
-        ok = isinstance(v, Real) and not isinstance(v, bool) and np.isfinite(v) and \
-            (v > low if low_open else v >= low) and (high is None or (v < high if high_open else v <= high))
-        if not ok:
-            rng = f"{'(' if low_open else '['}{low}, {high if high is not None else 'inf'}" \
-                  f"{')' if high_open or high is None else ']'}"
-            raise InvalidArgumentError(f"{name}={v!r} is invalid; expected a number in {rng}")
+def _constraints() -> dict:
+    """The declared constraints of every constructor argument, in scikit-learn's terms.
 
-    def integer(name, low=1):
-        v = getattr(est, name)
-        if not (isinstance(v, Integral) and not isinstance(v, bool) and v >= low):
-            raise InvalidArgumentError(f"{name}={v!r} is invalid; expected an integer >= {low}")
+    The shared parameters use scikit-learn 1.9's own constraints (``BaseMultilayerPerceptron.
+    _parameter_constraints``), so an invalid value gets its error class and its wording; the
+    extras are declared the same way. Empty when scikit-learn's private module is missing.
+    """
+    if Interval is None:  # pragma: no cover - see the import
+        return {}
+    from .optimizers import OPTIMIZERS, Optimizer
+    from .schedules import SCHEDULES, Schedule
+    return {
+        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "activation": [StrOptions(set(_SKLEARN_ACTIVATIONS + _EXTRA_ACTIVATIONS)), list, tuple],
+        "solver": [StrOptions({"lbfgs", "sgd", "adam"})],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
+        "learning_rate": [StrOptions({"constant", "invscaling", "adaptive"})],
+        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "power_t": [Interval(Real, 0, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "shuffle": ["boolean"],
+        "random_state": ["random_state"],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "verbose": ["verbose"],
+        "warm_start": ["boolean"],
+        "momentum": [Interval(Real, 0, 1, closed="both")],
+        "nesterovs_momentum": ["boolean"],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
+        "beta_1": [Interval(Real, 0, 1, closed="left")],
+        "beta_2": [Interval(Real, 0, 1, closed="left")],
+        "epsilon": [Interval(Real, 0, None, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), Options(Real, {np.inf})],
+        "max_fun": [Interval(Integral, 1, None, closed="left")],
+        # the extras
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "batch_norm": ["boolean"],
+        "class_weight": [dict, StrOptions({"balanced"}), None],
+        "optimizer": [StrOptions(set(OPTIMIZERS)), Optimizer, None],
+        "lr_schedule": [StrOptions((set(SCHEDULES) - {"lambda"}) | {"none"}), Schedule, callable, None],
+        "callbacks": [list, tuple],
+        "progress_bar": ["boolean"],
+        "restore_best_weights": ["boolean"],
+        "dtype": [StrOptions({"float32", "float64"}), type, np.dtype, None],
+    }
 
-    acts = est.activation if isinstance(est.activation, (list, tuple)) else [est.activation]
-    for a in acts:
-        if not (isinstance(a, str) and a in _SKLEARN_ACTIVATIONS + _EXTRA_ACTIVATIONS):
-            raise InvalidArgumentError(f"activation={a!r} is not one of: "
-                                       f"{', '.join(_SKLEARN_ACTIVATIONS + _EXTRA_ACTIVATIONS)}")
-    check_choice("solver", est.solver, ["lbfgs", "sgd", "adam"])
-    if est.solver != est.solver.lower():
-        raise InvalidArgumentError(f"solver={est.solver!r} is not one of: lbfgs, sgd, adam")
-    check_choice("learning_rate", est.learning_rate, ["constant", "invscaling", "adaptive"])
-    real("alpha", 0)
-    if not (isinstance(est.batch_size, str) and est.batch_size == "auto"):
-        integer("batch_size")
-    real("learning_rate_init", 0, low_open=True)
-    real("power_t", 0)
-    integer("max_iter")
-    real("tol", 0)
-    real("momentum", 0, 1)
-    real("validation_fraction", 0, 1, high_open=True)
-    real("beta_1", 0, 1, high_open=True)
-    real("beta_2", 0, 1, high_open=True)
-    real("epsilon", 0, low_open=True)
-    if est.n_iter_no_change != np.inf:
-        integer("n_iter_no_change")
-    integer("max_fun")
+
+def _fallback_check_params(est) -> None:  # pragma: no cover - only without scikit-learn's table
+    """The shared parameters' ranges, checked by hand where scikit-learn's validation is missing."""
+    def fail(name):
+        raise InvalidParameterError(f"The {name!r} parameter of {type(est).__name__} is invalid. "
+                                    f"Got {getattr(est, name)!r} instead.")
+
+    for name, low, high in (("alpha", 0, None), ("learning_rate_init", 0, None), ("power_t", 0, None),
+                            ("tol", 0, None), ("momentum", 0, 1), ("validation_fraction", 0, 1),
+                            ("beta_1", 0, 1), ("beta_2", 0, 1), ("epsilon", 0, None), ("dropout", 0, 1)):
+        v = getattr(est, name)
+        if not (isinstance(v, Real) and not isinstance(v, bool) and v >= low and (high is None or v <= high)):
+            fail(name)
+    for name in ("max_iter", "max_fun"):
+        v = getattr(est, name)
+        if not (isinstance(v, Integral) and not isinstance(v, bool) and v >= 1):
+            fail(name)
+    for name, options in (("solver", ("lbfgs", "sgd", "adam")), ("loss", ("log_loss", "squared_error", "poisson")),
+                          ("learning_rate", ("constant", "invscaling", "adaptive"))):
+        if getattr(est, name) not in options:
+            fail(name)
+    if not (est.batch_size == "auto" or isinstance(est.batch_size, Integral) and est.batch_size >= 1):
+        fail("batch_size")
+    if not (est.n_iter_no_change == np.inf or isinstance(est.n_iter_no_change, Integral)
+            and est.n_iter_no_change >= 1):
+        fail("n_iter_no_change")
     for name in ("shuffle", "nesterovs_momentum", "early_stopping", "warm_start", "batch_norm",
                  "restore_best_weights", "progress_bar"):
         if not isinstance(getattr(est, name), (bool, np.bool_)):
-            raise InvalidArgumentError(f"{name}={getattr(est, name)!r} is not a bool; expected True or False")
-    real("dropout", 0, 1, high_open=True)
-    _check_dtype(est.dtype)
+            fail(name)
+
+
+def _check_params(est) -> None:
+    """Validate the constructor arguments (stored verbatim): the declared constraints first, with
+    scikit-learn's wording, then what a table cannot say (one activation per entry, a supported
+    dtype, callbacks that are Callbacks, one source of the learning rate)."""
+    if est._parameter_constraints:
+        from sklearn.utils._param_validation import validate_parameter_constraints
+        try:
+            validate_parameter_constraints(est._parameter_constraints, est.get_params(deep=False),
+                                           caller_name=type(est).__name__)
+        except _SkInvalidParameterError as exc:
+            raise InvalidParameterError(str(exc)) from None
+    else:  # pragma: no cover
+        _fallback_check_params(est)
+    acts = est.activation if isinstance(est.activation, (list, tuple)) else [est.activation]
+    for a in acts:
+        if not (isinstance(a, str) and a in _SKLEARN_ACTIVATIONS + _EXTRA_ACTIVATIONS):
+            raise InvalidParameterError(f"activation={a!r} is not one of: "
+                                        f"{', '.join(_SKLEARN_ACTIVATIONS + _EXTRA_ACTIVATIONS)}")
+    if est.dtype is not None:
+        try:
+            _check_dtype(est.dtype)
+        except (InvalidArgumentError, TypeError) as exc:
+            raise InvalidParameterError(f"dtype={est.dtype!r} is not supported; expected None (follow the "
+                                        "input: float32 stays float32, anything else float64), float32 "
+                                        "or float64") from exc
     if est.lr_schedule is not None and est.learning_rate != "constant":
-        raise InvalidArgumentError(f"lr_schedule={est.lr_schedule!r} and learning_rate={est.learning_rate!r} "
-                                   "both set the learning rate; use learning_rate='constant' with a schedule")
+        raise InvalidParameterError(f"lr_schedule={est.lr_schedule!r} and learning_rate={est.learning_rate!r} "
+                                    "both set the learning rate; use learning_rate='constant' with a schedule")
     for cb in est.callbacks:
         if not isinstance(cb, Callback):
-            raise InvalidArgumentError(f"callbacks holds {type(cb).__name__}; expected mlpnumpy Callback objects")
+            raise InvalidParameterError(f"callbacks holds {type(cb).__name__}; expected mlpnumpy Callback objects")
+
+
+def _unpack(params, packed: np.ndarray) -> None:
+    """Copy the 1-D vector ``packed`` into ``params`` in order (each cast to its dtype)."""
+    start = 0
+    for p in params:
+        p.data[...] = np.reshape(packed[start:start + p.size], p.shape)
+        start += p.size
 
 
 class _BaseMLP(BaseEstimator):
@@ -278,8 +364,8 @@ class _BaseMLP(BaseEstimator):
             return list(self.activation)
         return [self.activation] * n_hidden
 
-    def _build(self, layer_units: list[int], dtype) -> None:
-        """Create ``model_`` and draw its weights as sklearn's ``_initialize`` does."""
+    def _make_model(self, layer_units: list[int], dtype, seed) -> list[Dense]:
+        """Create ``model_`` (weights not set) and ``_hidden_ends``; returns its Dense layers."""
         n_hidden = len(layer_units) - 2
         acts = self._activations(n_hidden)
         layers, self._hidden_ends = [], []
@@ -293,24 +379,57 @@ class _BaseMLP(BaseEstimator):
             if self.dropout > 0:
                 layers.append(Dropout(self.dropout))
         layers.append(Dense(layer_units[-2], layer_units[-1], "identity", dtype=dtype))
-        dense = [l for l in layers if isinstance(l, Dense)]
+        self.model_ = Sequential(layers, loss=_CORE_LOSS[self.out_activation_], seed=seed, dtype=dtype)
+        self._dense = [l for l in layers if isinstance(l, Dense)]
+        return self._dense
+
+    def _build(self, layer_units: list[int], dtype) -> None:
+        """Create ``model_`` and draw its weights as sklearn's ``_initialize`` does."""
+        n_hidden = len(layer_units) - 2
+        acts = self._activations(n_hidden)
         # Glorot & Bengio (2010) uniform, drawn in sklearn's order: per layer the weights, then the
         # intercepts; sklearn's bound uses factor 2 for the logistic activation, 6 otherwise.
         init = []
-        for i in range(len(dense)):
+        for i in range(len(layer_units) - 1):
             act = acts[min(i, n_hidden - 1)] if n_hidden else self.activation
             bound = np.sqrt((2.0 if act == "logistic" else 6.0) / (layer_units[i] + layer_units[i + 1]))
             W = self._random_state.uniform(-bound, bound, (layer_units[i], layer_units[i + 1]))
             init.append((W, self._random_state.uniform(-bound, bound, layer_units[i + 1])))
         # Dropout masks need a generator; drawing its seed only then keeps sklearn's stream otherwise.
         seed = int(self._random_state.randint(np.iinfo(np.int32).max)) if self.dropout > 0 else None
-        self.model_ = Sequential(layers, loss=_CORE_LOSS[self.out_activation_], seed=seed, dtype=dtype)
+        dense = self._make_model(layer_units, dtype, seed)
         for layer, (W, b) in zip(dense, init):
             layer.W, layer.b = W, b
-        self._dense = dense
         self.coefs_ = [l.W for l in dense]            # the very arrays the layers train
         self.intercepts_ = [l.b for l in dense]
         self._best_weights = self.model_.get_weights()
+
+    def _ensure_model(self, dtype=None) -> None:
+        """Build ``model_`` around ``coefs_`` and ``intercepts_`` when it is missing.
+
+        That is the case after unpickling (the pickle stores the weights once, not the model) and
+        when a user set ``coefs_``, ``intercepts_``, ``n_layers_`` and ``out_activation_`` on an
+        unfitted estimator, as scikit-learn allows, before ``partial_fit`` or ``predict``.
+        """
+        if self.__dict__.get("model_") is not None:
+            return
+        coefs = [np.asarray(c) for c in self.coefs_]
+        layer_units = [coefs[0].shape[0]] + [c.shape[1] for c in coefs]
+        if dtype is not None:
+            dtype = _check_dtype(dtype)
+        elif self.dtype is not None:
+            dtype = _check_dtype(self.dtype)
+        else:  # scikit-learn's rule: float32 stays float32, anything else is float64
+            dtype = np.float32 if all(c.dtype == np.float32 for c in coefs) else np.float64
+        # a dropout generator seeded by an integer random_state; __setstate__ restores a saved one
+        self._make_model(layer_units, dtype, seed=self.random_state if isinstance(self.random_state, Integral)
+                         and not isinstance(self.random_state, bool) else None)
+        for layer, W, b in zip(self._dense, coefs, self.intercepts_):
+            layer.W, layer.b = W, np.reshape(b, -1)
+        self.coefs_ = [l.W for l in self._dense]
+        self.intercepts_ = [l.b for l in self._dense]
+        if not hasattr(self, "_best_weights"):
+            self._best_weights = self.model_.get_weights()
 
     def _sync_attributes(self, writeable: bool = False) -> None:
         """Copy any ``coefs_``/``intercepts_`` the user replaced into the layers, then alias them again.
@@ -333,6 +452,40 @@ class _BaseMLP(BaseEstimator):
                     setattr(layer, attr, arr)
         self.coefs_ = [l.W for l in self._dense]
         self.intercepts_ = [l.b for l in self._dense]
+
+    # ------------------------------------------------------------------ pickling
+    def __getstate__(self):
+        """The estimator's attributes without ``model_``: its Dense weights are ``coefs_`` and
+        ``intercepts_`` already, so only what they do not hold is kept (batch-norm parameters and
+        running statistics, the dropout generator); gradients and forward caches are dropped."""
+        state = dict(super().__getstate__())   # a copy: object.__getstate__ may hand back __dict__
+        model = state.pop("model_", None)
+        state.pop("_dense", None)
+        state.pop("_sparse_cache", None)
+        if model is not None:
+            dense = {id(p) for layer in self._dense for p in layer.parameters()}
+            state["_model_rest"] = {
+                "arrays": [p.data for p in model.parameters() if id(p) not in dense]
+                + [b for layer in model.layers for b in layer.buffers().values()],
+                "rng": model.rng.bit_generator.state, "dtype": model.dtype.name}
+        return state
+
+    def __setstate__(self, state):
+        rest = state.pop("_model_rest", None)
+        super().__setstate__(state)
+        if rest is None:
+            return
+        self._ensure_model(rest["dtype"])
+        model = self.model_
+        dense = {id(p) for layer in self._dense for p in layer.parameters()}
+        others = [p for p in model.parameters() if id(p) not in dense]
+        buffers = [(layer, name) for layer in model.layers for name in layer.buffers()]
+        arrays = rest["arrays"]
+        for p, arr in zip(others, arrays[:len(others)]):
+            p.assign(arr)
+        for (layer, name), arr in zip(buffers, arrays[len(others):]):
+            setattr(layer, name, np.array(arr, dtype=model.dtype))  # a writeable copy
+        model.rng.bit_generator.state = rest["rng"]
 
     def _initialize(self, y, layer_units, dtype) -> None:
         self.n_iter_ = 0
@@ -365,11 +518,52 @@ class _BaseMLP(BaseEstimator):
 
     # ------------------------------------------------------------------ passes
     def _output(self, X, training: bool = False) -> np.ndarray:
-        return _OUTPUT_ACTIVATIONS[self.out_activation_](self.model_.forward(X, training=training))
+        return _OUTPUT_ACTIVATIONS[self.out_activation_](self._forward(X, self.model_.layers, training))
+
+    def _forward(self, X, layers, training: bool) -> np.ndarray:
+        """``X`` through ``layers`` (the model's, or its first few); a scipy.sparse ``X`` too.
+
+        The first Dense layer of a sparse ``X`` multiplies it as a sparse matrix, ``X @ W``
+        (n_samples, units), never densifying ``X``; :meth:`_backward` computes its weight gradient
+        ``X.T @ dz`` the same way. The layers after it see dense arrays.
+        """
+        if not sp.issparse(X):
+            if layers is self.model_.layers:
+                return self.model_.forward(X, training=training)
+            out = X
+            for layer in layers:
+                out = layer.forward(out, training=training)
+            return out
+        first = layers[0]
+        z = np.asarray(X @ first.W)
+        if first.b is not None:
+            z += first.b
+        a = first.activation.forward(z)
+        self._sparse_cache = (X, z, a) if training else None
+        for layer in layers[1:]:
+            a = layer.forward(a, training=training)
+        return a
+
+    def _backward(self, X, delta: np.ndarray) -> None:
+        """Backpropagate ``delta`` (n_samples, n_outputs), filling every parameter's ``grad``."""
+        if not sp.issparse(X):
+            self.model_.backward(delta)
+            return
+        grad = delta
+        for layer in reversed(self.model_.layers[1:]):
+            grad = layer.backward(grad)
+        X, z, a = self._sparse_cache
+        self._sparse_cache = None
+        first = self.model_.layers[0]
+        dz = first.activation.backward(grad, a, z)
+        first.weight.grad = np.asarray(X.T @ dz, dtype=first.W.dtype)   # sparse (in, n) @ (n, out)
+        if first.bias is not None:
+            first.bias.grad = dz.sum(axis=0)
 
     def _forward_pass_fast(self, X, check_input: bool = True) -> np.ndarray:
+        self._ensure_model()
         if check_input:
-            X = validate_data(self, X, dtype=self.model_.dtype, reset=False)
+            X = validate_data(self, X, accept_sparse=["csr", "csc"], dtype=self.model_.dtype, reset=False)
         self._sync_attributes()
         return self._output(X)
 
@@ -393,7 +587,7 @@ class _BaseMLP(BaseEstimator):
         delta = p - y
         if sample_weight is not None:
             delta *= sample_weight.reshape(-1, 1)
-        self.model_.backward(delta)   # layers sum over the batch; the mean is taken just below
+        self._backward(X, delta)   # layers sum over the batch; the mean is taken just below
         for layer in self._dense:
             layer.weight.grad += self.alpha * layer.weight.data
         for prm in self.model_.parameters():
@@ -407,13 +601,19 @@ class _BaseMLP(BaseEstimator):
         ``validation_data=(X_val, y_val)`` scores that set every epoch (``validation_scores_``,
         ``validation_loss_curve_``) and, with ``early_stopping=True``, replaces the internal split.
         """
+        _check_params(self)
         return self._fit(X, y, sample_weight, incremental=False, validation_data=validation_data)
 
     def _fit(self, X, y, sample_weight=None, incremental=False, validation_data=None):
-        _check_params(self)
         hidden = self._hidden_sizes()
-        dtype = _check_dtype(self.dtype)
         first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
+        if not first_pass:  # continue in the dtype of the weights
+            self._ensure_model()
+            dtype = self.model_.dtype
+        elif self.dtype is not None:
+            dtype = _check_dtype(self.dtype)
+        else:  # scikit-learn's rule: float32 input trains in float32, anything else in float64
+            dtype = [np.float64, np.float32]
         X, y = self._validate_input(X, y, incremental, reset=first_pass, dtype=dtype)
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X)
@@ -430,15 +630,17 @@ class _BaseMLP(BaseEstimator):
                 raise InvalidArgumentError(f"the data needs layer sizes {layer_units}, but the fitted model has "
                                            f"{[d.in_features for d in self._dense] + [self._dense[-1].out_features]}"
                                            "; fit again with warm_start=False")
-        y = y.astype(X.dtype)
+        # the early-stopping split stratifies on the labels before the cast (boolean indicators for
+        # a classifier, so that an error names the class as scikit-learn does: 'True', not '1.0')
+        y_strat, y = y, y.astype(X.dtype)
         val = self._validation_arrays(validation_data, X.dtype)
         if self._stochastic:
-            self._fit_stochastic(X, y, sample_weight, incremental, val)
+            self._fit_stochastic(X, y, sample_weight, incremental, val, y_strat)
         else:
             self._fit_lbfgs(X, y, sample_weight)
         if not all(np.isfinite(w).all() for w in self.coefs_ + self.intercepts_):
-            raise DivergenceError("Solver produced non-finite parameter weights. The input data may contain "
-                             "large values and need to be preprocessed.")
+            raise SolverDivergenceError("Solver produced non-finite parameter weights. The input data may "
+                                        "contain large values and need to be preprocessed.")
         return self
 
     def _class_weighted(self, y, sample_weight, dtype):
@@ -460,7 +662,7 @@ class _BaseMLP(BaseEstimator):
             Xv, yv = validation_data
         except (TypeError, ValueError):
             raise InvalidArgumentError("validation_data must be a pair (X_val, y_val)") from None
-        Xv = validate_data(self, Xv, dtype=dtype, reset=False)
+        Xv = validate_data(self, Xv, accept_sparse="csr", dtype=dtype, reset=False)
         yv = np.asarray(yv)
         if is_classifier(self):
             Yv = self._label_binarizer.transform(yv).astype(dtype)
@@ -482,23 +684,12 @@ class _BaseMLP(BaseEstimator):
                                self.nesterovs_momentum, self.power_t)
         return _SklearnAdam(params, self.learning_rate_init, self.beta_1, self.beta_2, self.epsilon)
 
-    def _fit_stochastic(self, X, y, sample_weight, incremental, val):
+    def _fit_stochastic(self, X, y, sample_weight, incremental, val, y_strat):
         model = self.model_
-        params = [l.weight for l in self._dense] + [l.bias for l in self._dense]
-        params += [p for p in model.parameters() if all(p is not q for q in params)]
-        if not incremental or not hasattr(self, "_optimizer"):
+        params = self._train_params()
+        new_solver = not incremental or not hasattr(self, "_optimizer")
+        if new_solver:
             self._optimizer = self._make_solver(params)
-            self._schedule = None
-            if self.lr_schedule is not None:
-                from .schedules import get_schedule, schedule_for_run
-                if isinstance(self.lr_schedule, str):  # a name: settings from max_iter and the batches
-                    bs = min(200, X.shape[0]) if self.batch_size == "auto" else int(np.clip(self.batch_size, 1, X.shape[0]))
-                    self._schedule = schedule_for_run(self.lr_schedule, epochs=self.max_iter,
-                                                      steps_per_epoch=-(-X.shape[0] // bs),
-                                                      lr=self.learning_rate_init)
-                else:
-                    self._schedule = get_schedule(copy.deepcopy(self.lr_schedule))
-                self._schedule.begin(self._optimizer)
         if self.early_stopping and incremental:
             raise InvalidArgumentError("partial_fit does not support early_stopping=True")
         early_stopping = self.early_stopping
@@ -508,7 +699,7 @@ class _BaseMLP(BaseEstimator):
             X_val, Y_val, y_val = val
         elif early_stopping:
             # don't stratify in multilabel classification
-            stratify = y if is_classifier(self) and self.n_outputs_ == 1 else None
+            stratify = y_strat if is_classifier(self) and self.n_outputs_ == 1 else None
             if sample_weight is None:
                 X_train, X_val, y_train, Y_val = train_test_split(
                     X, y, random_state=self._random_state, test_size=self.validation_fraction, stratify=stratify)
@@ -538,8 +729,20 @@ class _BaseMLP(BaseEstimator):
             if self.batch_size > n_samples:
                 warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is going to be clipped")
             batch_size = int(np.clip(self.batch_size, 1, n_samples))
-        callbacks = list(self.callbacks) + ([ProgressBar()] if self.progress_bar else [])
         steps = -(-n_samples // batch_size)
+        if new_solver:
+            self._schedule = None
+            if self.lr_schedule is not None:
+                from .schedules import get_schedule, schedule_for_run
+                if isinstance(self.lr_schedule, str):  # a name: sized from max_iter and the batches
+                    # of X_train (after the early-stopping split), the batches this loop runs
+                    self._schedule = schedule_for_run(self.lr_schedule, epochs=self.max_iter,
+                                                      steps_per_epoch=steps, lr=self.learning_rate_init)
+                else:
+                    self._schedule = get_schedule(copy.deepcopy(self.lr_schedule))
+                if self._schedule is not None:
+                    self._schedule.begin(self._optimizer)
+        callbacks = list(self.callbacks) + ([ProgressBar()] if self.progress_bar else [])
         for cb in callbacks:
             cb.params = {"epochs": self.max_iter, "steps": steps, "batch_size": batch_size, "samples": n_samples}
             cb.set_model(model)
@@ -636,21 +839,32 @@ class _BaseMLP(BaseEstimator):
                 return loss_improved
         return score_improved
 
+    def _train_params(self) -> list:
+        """Every trainable parameter in sklearn's order (every Dense ``W``, then every ``b``), then
+        any other (batch norm): the order of the solvers' state and of L-BFGS's packed vector."""
+        params = [l.weight for l in self._dense] + [l.bias for l in self._dense]
+        return params + [p for p in self.model_.parameters() if all(p is not q for q in params)]
+
+    def _loss_grad_lbfgs(self, packed_coef_inter, X, y, sample_weight=None, *buffers):
+        """The objective L-BFGS minimises: set the weights from ``packed_coef_inter`` (1-D, float64),
+        return ``(loss, gradient)``, the gradient packed the same way (float64).
+
+        scikit-learn's signature: its code (and its tests) may pass preallocated ``activations,
+        deltas, coef_grads, intercept_grads`` after ``sample_weight``; they are accepted and unused.
+        """
+        params = self._train_params()
+        _unpack(params, packed_coef_inter)
+        y = np.asarray(y, dtype=self.model_.dtype)
+        loss = self._backprop(X, y.reshape(y.shape[0], -1), sample_weight)
+        return loss, np.concatenate([p.grad.ravel() for p in params]).astype(np.float64)
+
     def _fit_lbfgs(self, X, y, sample_weight):
         require("scipy.optimize", "sklearn", "solver='lbfgs'")
         import scipy.optimize
-        params = [l.weight for l in self._dense] + [l.bias for l in self._dense]
-        params += [p for p in self.model_.parameters() if all(p is not q for q in params)]
-        sizes = np.cumsum([0] + [p.size for p in params])
-
-        def unpack(x):
-            for p, s, e in zip(params, sizes[:-1], sizes[1:]):
-                p.data[...] = x[s:e].reshape(p.shape)
+        params = self._train_params()
 
         def loss_grad(x):
-            unpack(x)
-            loss = self._backprop(X, y, sample_weight)
-            return loss, np.concatenate([p.grad.ravel() for p in params]).astype(np.float64)
+            return self._loss_grad_lbfgs(x, X, y, sample_weight)
 
         x0 = np.concatenate([p.data.ravel() for p in params]).astype(np.float64)
         iprint = 1 if self.verbose is True or self.verbose >= 1 else -1
@@ -665,26 +879,23 @@ class _BaseMLP(BaseEstimator):
         from sklearn.utils.optimize import _check_optimize_result
         self.n_iter_ = _check_optimize_result("lbfgs", res, self.max_iter)
         self.loss_ = float(res.fun)
-        unpack(res.x)
+        _unpack(params, res.x)
 
     # ------------------------------------------------------------------ extras
     def transform(self, X, layer: int = -1) -> np.ndarray:
         """Activations of hidden layer ``layer`` (``-1``: the last), shape (n_samples, units), in
         evaluation mode (batch norm with its running statistics, no dropout)."""
         check_is_fitted(self)
+        self._ensure_model()
         n_hidden = len(self._hidden_ends)
         if not n_hidden:
             raise InvalidArgumentError("this model has no hidden layer; hidden_layer_sizes=() ")
         if not isinstance(layer, Integral) or not -n_hidden <= layer < n_hidden:
             raise InvalidArgumentError(f"layer={layer!r} is out of range; expected an integer in "
                                        f"[{-n_hidden}, {n_hidden - 1}]")
-        X = validate_data(self, X, dtype=self.model_.dtype, reset=False)
+        X = validate_data(self, X, accept_sparse=["csr", "csc"], dtype=self.model_.dtype, reset=False)
         self._sync_attributes()
-        end = self._hidden_ends[layer]
-        out = X
-        for layer_obj in self.model_.layers[:end + 1]:
-            out = layer_obj.forward(out, training=False)
-        return out
+        return self._forward(X, self.model_.layers[:self._hidden_ends[layer] + 1], training=False)
 
     def fit_transform(self, X, y, **fit_params) -> np.ndarray:
         """``fit(X, y, **fit_params)`` then ``transform(X)``: the last hidden layer's activations."""
@@ -693,9 +904,11 @@ class _BaseMLP(BaseEstimator):
     def __sklearn_tags__(self):
         from sklearn.utils import TransformerTags
         tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = False
-        # transform() gives hidden activations, computed in the model's dtype
-        tags.transformer_tags = TransformerTags(preserves_dtype=[np.dtype(self.dtype).name])
+        tags.input_tags.sparse = True
+        # transform() gives hidden activations, computed in the model's dtype: the input's float32 or
+        # float64 unless ``dtype`` fixes it
+        dtypes = ["float64", "float32"] if self.dtype is None else [np.dtype(self.dtype).name]
+        tags.transformer_tags = TransformerTags(preserves_dtype=dtypes)
         return tags
 
 
@@ -720,8 +933,12 @@ _EXTRA_DOC = """
     restore_best_weights : bool, default=False
         At the end keep the best epoch's weights: by validation score when there is a validation set,
         by training loss otherwise (``early_stopping`` always does so, as in sklearn).
-    dtype : float64 (default) or float32
-        Precision of the weights and of the computation; inputs are converted to it.
+    dtype : None (default), float32 or float64
+        Precision of the weights and of the computation. None follows scikit-learn: float32 input
+        trains and predicts in float32, any other input in float64. A dtype converts the input to it.
+
+    Sparse ``X`` (scipy.sparse CSR/CSC matrices and arrays) is accepted, as in scikit-learn: the
+    first layer multiplies it as a sparse matrix, the whole matrix is never densified.
 
     The fitted core model is ``model_`` (an mlpnumpy ``Sequential``); ``coefs_[i]``/``intercepts_[i]``
     are the very arrays its Dense layers train. ``fit`` also takes ``validation_data=(X_val, y_val)``,
@@ -751,13 +968,14 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                  momentum=0.9, nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
                  dropout=0.0, batch_norm=False, class_weight=None, optimizer=None, lr_schedule=None,
-                 callbacks=(), progress_bar=False, restore_best_weights=False, dtype=np.float64):
+                 callbacks=(), progress_bar=False, restore_best_weights=False, dtype=None):
         _store_params(self, locals())  # verbatim, as scikit-learn requires; validated in fit
 
     loss = "log_loss"  # sklearn stores it on the instance; here it is fixed, not a parameter
+    _parameter_constraints: dict = _constraints()
 
     def _validate_input(self, X, y, incremental, reset, dtype):
-        X, y = validate_data(self, X, y, multi_output=True, dtype=dtype, reset=reset)
+        X, y = validate_data(self, X, y, accept_sparse="csr", multi_output=True, dtype=dtype, reset=reset)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         if not hasattr(self, "classes_") or (not self.warm_start and not incremental):
@@ -795,6 +1013,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     @available_if(lambda est: est._check_solver())
     def partial_fit(self, X, y, sample_weight=None, classes=None):
         """One epoch over ``(X, y)``; ``classes`` (all labels) is required on the first call."""
+        _check_params(self)
         if _check_partial_fit_first_call(self, classes):
             self._label_binarizer = LabelBinarizer()
             if type_of_target(y).startswith("multilabel"):
@@ -838,14 +1057,16 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
                  warm_start=False, momentum=0.9, nesterovs_momentum=True, early_stopping=False,
                  validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10,
                  max_fun=15000, dropout=0.0, batch_norm=False, optimizer=None, lr_schedule=None,
-                 callbacks=(), progress_bar=False, restore_best_weights=False, dtype=np.float64):
+                 callbacks=(), progress_bar=False, restore_best_weights=False, dtype=None):
         _store_params(self, locals())  # verbatim, as scikit-learn requires; validated in fit
 
     class_weight = None  # classifier-only extra
+    _parameter_constraints: dict = {**{k: v for k, v in _constraints().items() if k != "class_weight"},
+                                    "loss": [StrOptions({"squared_error", "poisson"})]} if StrOptions else {}
 
     def _validate_input(self, X, y, incremental, reset, dtype):
-        check_choice("loss", self.loss, ["squared_error", "poisson"])
-        X, y = validate_data(self, X, y, multi_output=True, y_numeric=True, dtype=dtype, reset=reset)
+        X, y = validate_data(self, X, y, accept_sparse="csr", multi_output=True, y_numeric=True, dtype=dtype,
+                             reset=reset)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         if self.loss == "poisson" and np.any(y < 0):
@@ -870,4 +1091,5 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     @available_if(lambda est: est._check_solver())
     def partial_fit(self, X, y, sample_weight=None):
         """One epoch over ``(X, y)``."""
+        _check_params(self)
         return self._fit(X, y, sample_weight=sample_weight, incremental=True)
