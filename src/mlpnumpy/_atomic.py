@@ -13,7 +13,7 @@ from typing import IO, Any
 
 from .errors import InvalidArgumentError
 
-__all__ = ["atomic_write", "atomic_write_bytes"]
+__all__ = ["atomic_write", "atomic_write_bytes", "check_target"]
 
 _WRITE_MODES = ("wb", "w", "xb", "x")
 
@@ -43,6 +43,56 @@ def _fsync_dir(directory: str) -> None:
         os.close(fd)
 
 
+def _name_max(directory: str) -> int:
+    try:
+        return os.pathconf(directory, "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):  # Windows, or a file system that does not say
+        return 255
+
+
+# mkstemp adds 8 random characters; with the leading ".", the "." after the stem and ".tmp": 14.
+_TEMP_EXTRA = 14
+
+
+def _temp_stem(base: str, directory: str) -> str:
+    """``base`` cut so that the temporary name fits the file system's name limit: a legal 249-byte
+    file name must not fail because its temporary twin is 14 bytes longer."""
+    budget = _name_max(directory) - _TEMP_EXTRA
+    raw = os.fsencode(base)
+    return base if len(raw) <= budget else os.fsdecode(raw[:max(budget, 1)])
+
+
+def check_target(path: str | os.PathLike) -> tuple[str, str, str]:
+    """``(absolute path, folder, file name)`` of a file about to be written, or a clear error.
+
+    Refused: an empty path, a path ending in a separator (``save("newdir/")`` would otherwise
+    write a file called ``newdir``), an existing folder, a file name longer than the file
+    system allows, and a folder that does not exist.
+    """
+    try:
+        raw = os.fspath(path)
+    except TypeError:
+        raise InvalidArgumentError(f"path={path!r} is not a file path; expected a str or path-like") from None
+    text = os.fsdecode(raw)
+    if not text:
+        raise InvalidArgumentError("path='' is empty; expected a file name such as 'model.npz'")
+    if text.endswith(os.sep) or (os.altsep and text.endswith(os.altsep)):
+        raise InvalidArgumentError(f"path={text!r} ends with {text[-1]!r}, so it names a folder; expected a file "
+                                   f"name such as {os.path.join(text, 'model.npz')!r}")
+    final = os.path.abspath(text)
+    directory, base = os.path.split(final)
+    if os.path.isdir(final):
+        raise InvalidArgumentError(f"path={text!r} is an existing folder; expected a file name such as "
+                                   f"{os.path.join(text, 'model.npz')!r}")
+    limit = _name_max(directory) if os.path.isdir(directory) else 255
+    if len(os.fsencode(base)) > limit:
+        raise InvalidArgumentError(f"path={text!r}: the file name is {len(os.fsencode(base))} bytes; this file "
+                                   f"system allows at most {limit}")
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(f"cannot write {final}: the folder {directory} does not exist; create it first")
+    return final, directory, base
+
+
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike, mode: str = "wb", *,
                  encoding: str | None = None) -> Iterator[IO[Any]]:
@@ -65,12 +115,11 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb", *,
     """
     if mode not in _WRITE_MODES:
         raise InvalidArgumentError(f"mode={mode!r} is not one of: {', '.join(_WRITE_MODES)}")
-    final = os.path.abspath(os.fspath(path))
-    directory, base = os.path.split(final)
+    final, directory, base = check_target(path)
     exclusive = mode.startswith("x")
     if exclusive and os.path.exists(final):
         raise FileExistsError(f"{final} already exists (mode={mode!r})")
-    fd, tmp = tempfile.mkstemp(prefix=f".{base}.", suffix=".tmp", dir=directory)
+    fd, tmp = tempfile.mkstemp(prefix=f".{_temp_stem(base, directory)}.", suffix=".tmp", dir=directory)
     try:
         # mkstemp creates 0600 files; give the result the permissions a plain open() would.
         os.chmod(tmp, 0o666 & ~_UMASK)

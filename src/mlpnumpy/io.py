@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from . import _filechecks
 from ._atomic import atomic_write
 from ._npyio import read_npy_header
 from .errors import FileFormatError, InvalidArgumentError, MLPNumpyError
@@ -271,6 +272,7 @@ def _build_model(ar: _Archive, meta: dict, allowed_extra=lambda k: False):
     from .preprocessing import Standardizer
     config = meta.get("config")
     dtype, expected = _expected_shapes(config, ar.name)
+    _filechecks.check_layer_chain(config, ar.name)
     pre_meta = meta.get("preprocessor")
     if pre_meta is not None:
         if not isinstance(pre_meta, dict) or pre_meta.get("type") != "Standardizer":
@@ -306,12 +308,9 @@ def _build_model(ar: _Archive, meta: dict, allowed_extra=lambda k: False):
                                                          "scale": ar.array("preprocessor.scale")})
         except MLPNumpyError as exc:
             raise FileFormatError(f"{ar.name}: invalid preprocessor ({exc})") from None
-    names = meta.get("class_names")
-    if names is not None:
-        if not isinstance(names, list) or not all(isinstance(c, str) for c in names):
-            raise FileFormatError(f"{ar.name}: class_names is not a list of strings")
-        model.class_names = list(names)
-    model.metadata = meta.get("metadata")
+    _filechecks.check_loaded_model(model, ar.name)
+    model.class_names = _filechecks.check_class_names(meta.get("class_names"), model, ar.name)
+    model.metadata = _filechecks.check_metadata(meta.get("metadata"), model, ar.name)
     return model
 
 
@@ -455,9 +454,14 @@ def load_checkpoint(path):
         opt = None
         if meta.get("optimizer") is not None:
             opt = _optimizer_from_json(ar, meta["optimizer"], len(model.parameters()), model.parameters())
+            _filechecks.check_optimizer_state(opt, model.parameters(), ar.name, meta["optimizer"].get("iterations"))
         elif any(k.startswith("optimizer.") for k in ar.entries):
             raise FileFormatError(f"{ar.name}: optimizer arrays without an optimizer")
     sched = None if meta.get("lr_schedule") is None else _schedule_from_json(meta["lr_schedule"], ar.name)
+    if sched is not None:
+        _filechecks.check_schedule_state(sched, ar.name)
+    if meta.get("rng_state") is not None:
+        _filechecks.check_rng_state(meta["rng_state"], model.rng, ar.name)
     epochs = meta.get("epochs_trained", 0)
     if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 0:
         raise FileFormatError(f"{ar.name}: epochs_trained={epochs!r} is not an integer >= 0")
