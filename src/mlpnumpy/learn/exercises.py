@@ -302,7 +302,8 @@ dx = dxc + dmu / n                           # x feeds xc and mu = mean(x)
            "twice (in mu and in xc): add the gradients of both uses.",
            "out_ij = gamma_j xhat_ij + beta_j    -> dgamma_j = sum_i dout_ij xhat_ij, dbeta_j = sum_i dout_ij,\n"
            "                                        dxhat_ij = dout_ij gamma_j\n"
-           "xhat_ij = xc_ij / std_j              -> dxc_ij += dxhat_ij / std_j, dstd_j = -sum_i dxhat_ij xc_ij / std_j^2\n"
+           "xhat_ij = xc_ij / std_j              -> dxc_ij += dxhat_ij / std_j,\n"
+           "                                        dstd_j = -sum_i dxhat_ij xc_ij / std_j^2\n"
            "std_j = sqrt(var_j + eps)            -> dvar_j = dstd_j / (2 std_j)\n"
            "var_j = (1/n) sum_i xc_ij^2          -> dxc_ij += dvar_j 2 xc_ij / n\n"
            "xc_ij = x_ij - mu_j                  -> dmu_j = -sum_i dxc_ij, dx_ij += dxc_ij\n"
@@ -419,7 +420,9 @@ def _indent(text: str, n: int = 4) -> str:
 
 
 def _code_line(code: str, comment: str, width: int = 44) -> str:
-    return f"{code:<{width}}# {comment}" if comment else code
+    if not comment:
+        return code
+    return f"{code:<{width}}# {comment}" if len(code) < width else f"{code}  # {comment}"
 
 
 def grad_signature(ex: Exercise) -> str:
@@ -448,7 +451,14 @@ def render(ex: Exercise, *, solved: bool, directory: str = ".") -> str:
         note = s.shape + (f"  {s.note}" if s.note else "")
         lines.append(_code_line(f"    {s.name} = {s.expr}", note))
     names = [i.name for i in ex.inputs] + [s.name for s in ex.steps]
-    lines.append("    cache = {" + ", ".join(f'"{k}": {k}' for k in names) + "}")
+    items, line = [f'"{k}": {k}' for k in names], "    cache = {"
+    for j, item in enumerate(items):
+        piece = item + (", " if j < len(items) - 1 else "}")
+        if len(line) + len(piece) > 100:  # wrap between entries, never inside one
+            lines.append(line.rstrip())
+            line = " " * 13
+        line += piece
+    lines.append(line)
     lines += [f"    return {ex.output}, cache", "", ""]
     up = "1.0 (the loss is the output)" if ex.scalar else f"dL/d{ex.output}, shape {ex.shape_of(ex.output)}"
     ret = "{" + ", ".join(f'"{g}": d{g}' for g in ex.grads) + "}"
@@ -468,8 +478,8 @@ def render(ex: Exercise, *, solved: bool, directory: str = ".") -> str:
         lines.append("    # Write these, in this order:")
         for g in ex.grads:
             lines.append(_code_line(f"    # d{g} = ...", f"{ex.shape_of(g)}, like {g}"))
-        lines.append(f"    raise NotImplementedError(\"{ex.name}: write {', '.join('d' + g for g in ex.grads)}"
-                     f" and return them as {ret.replace(chr(34), chr(39))}\")")
+        todo = ", ".join("d" + g for g in ex.grads)
+        lines.append(f'    raise NotImplementedError("{ex.name}: write {todo} (shapes above) and return them")')
         lines.append(f"    return {ret}")
     if ex.update:
         lines += ["", "", "def sgd_step(params, grads, lr):",
