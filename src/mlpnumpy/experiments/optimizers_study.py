@@ -170,12 +170,12 @@ def _plot_losses(results: dict, config: dict, path: str) -> str:
 def _plot_paths(results: dict, config: dict, path: str) -> str:
     """Small multiples: one panel per optimizer's path over the same contours, and a last panel
     with every final value, so no path hides another."""
-    fig = new_figure("the optimizers experiment's figures", figsize=(13, 6.6), dpi=85)
+    fig = new_figure("the optimizers experiment's figures", figsize=(13, 6.6), dpi=75)
     axes = fig.subplots(2, 4).ravel()
-    xs, ys = np.meshgrid(np.linspace(-2, 2, 200), np.linspace(-1, 3, 200))
+    xs, ys = np.meshgrid(np.linspace(-2, 2, 120), np.linspace(-1, 3, 120))
     levels = np.log10(rosenbrock(xs, ys) + 1e-3)
     for k, (ax, (name, r)) in enumerate(zip(axes, results.items())):
-        ax.contour(xs, ys, levels, levels=20, cmap="Greys", linewidths=0.5)
+        ax.contour(xs, ys, levels, levels=12, cmap="Greys", linewidths=0.5)
         p = r["_path"]
         ax.plot(p[:, 0], p[:, 1], "-", lw=1.2, color=f"C{k}")
         ax.plot(p[-1, 0], p[-1, 1], "o", ms=5, color=f"C{k}")
