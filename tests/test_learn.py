@@ -282,3 +282,27 @@ def test_writing_into_dout_is_noted(capsys):
     result = learn.check("relu", backward)
     assert result.passed
     assert "wrote into its argument dout" in " ".join(capsys.readouterr().out.split())
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_solutions_pass_and_plants_are_caught_on_other_draws(seed):
+    # the tolerance and the kink margin hold for other inputs too, not only for seed 0
+    env = {}
+    for name, ex in EXERCISES.items():
+        text = learn.solution(name)
+        exec(compile(text, name, "exec"), env)
+        assert learn.check(name, env["backward"], sgd_step=env.get("sgd_step"), seed=seed, print_fn=None).passed
+        for mid, old, new in ex.plants:
+            planted = {}
+            exec(compile(text.replace(old, new), name, "exec"), planted)
+            result = learn.check(name, planted["backward"], sgd_step=planted.get("sgd_step"), seed=seed,
+                                 print_fn=None)
+            assert result.mistake == mid, (name, mid, result.text)
+
+
+def test_top_level_help_lists_learn(capsys):
+    assert mlpnumpy_main(["--help"]) == 0
+    assert "learn" in capsys.readouterr().out
+    assert mlpnumpy_main(["learn", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert all(w in out for w in ("list", "start", "check", "hint", "solution", "finale"))
