@@ -306,3 +306,12 @@ def test_top_level_help_lists_learn(capsys):
     assert mlpnumpy_main(["learn", "--help"]) == 0
     out = capsys.readouterr().out
     assert all(w in out for w in ("list", "start", "check", "hint", "solution", "finale"))
+
+
+def test_list_with_dir_marks_progress(tmp_path, capsys):
+    (tmp_path / "dense.py").write_text(learn.solution("dense"))
+    learn.start("relu", tmp_path)
+    assert learn_main(["list", "--dir", str(tmp_path)]) == 0
+    lines = {line.split(".")[1].split()[0]: line for line in capsys.readouterr().out.splitlines() if ". " in line}
+    assert lines["dense"].startswith("[done]") and lines["relu"].startswith("[started]")
+    assert not lines["gates"].lstrip().startswith("[")

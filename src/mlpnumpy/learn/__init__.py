@@ -22,11 +22,20 @@ __all__ = ["EXERCISES", "CATALOGUE", "CheckResult", "check", "hint", "list_exerc
            "finale"]
 
 
-def list_exercises() -> str:
-    """The exercises in order, one line each (what ``mlpnumpy learn list`` prints)."""
+def list_exercises(dir: str | os.PathLike | None = None) -> str:
+    """The exercises in order, one line each (what ``mlpnumpy learn list`` prints). With ``dir``, each
+    line also says where you are: ``[done]`` (the file passes :func:`check`), ``[started]`` or nothing."""
     w = max(len(n) for n in EXERCISES)
-    lines = [f"{i:>2}. {ex.name:<{w}}  {ex.title}: {ex.summary}" for i, ex in enumerate(EXERCISES.values(), 1)]
-    lines.append(f"{'':>3} {'finale':<{w}}  your dense and activation layers in a Sequential, trained on the "
+    lines = []
+    for i, ex in enumerate(EXERCISES.values(), 1):
+        mark = ""
+        if dir is not None and (Path(dir) / f"{ex.name}.py").is_file():
+            mark = "[done]    " if check(ex.name, dir=dir, print_fn=None).passed else "[started] "
+        elif dir is not None:
+            mark = " " * 10
+        lines.append(f"{mark}{i:>2}. {ex.name:<{w}}  {ex.title}: {ex.summary}")
+    pad = "" if dir is None else " " * 10
+    lines.append(f"{pad}{'':>3} {'finale':<{w}}  your dense and activation layers in a Sequential, trained on the "
                  "embedded digits")
     return "\n".join(lines)
 

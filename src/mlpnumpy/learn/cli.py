@@ -27,7 +27,8 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog=PROG, description="Practice backprop: write the backward passes, mlpnumpy grades them.")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    sub.add_parser("list", help="the exercises, in order")
+    s = sub.add_parser("list", help="the exercises, in order (with --dir: which you have done)")
+    s.add_argument("--dir", default=None, help="mark the exercises whose files in DIR pass their check")
     s = sub.add_parser("start", help="write DIR/NAME.py: the forward given, the backward for you to write")
     s.add_argument("name")
     s.add_argument("--dir", default=".", help="folder for your exercise files (default: here)")
@@ -62,8 +63,9 @@ def _run(argv: list[str]) -> int:
         build_parser().print_help()
         return 2
     if ns.command == "list":
-        print(list_exercises())
-        print("\nStart with: mlpnumpy learn start gates --dir practice")
+        print(list_exercises(ns.dir))
+        if ns.dir is None:
+            print("\nStart with: mlpnumpy learn start gates --dir practice")
         return 0
     if ns.command == "start":
         path = start(ns.name, ns.dir)
