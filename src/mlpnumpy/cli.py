@@ -376,17 +376,21 @@ def _merge(before: dict[str, list], new: dict[str, list]) -> dict[str, list]:
     return out
 
 
-def _run_callback(out: Path, extra_base: dict, history_before: dict):
+def _run_callback(out: Path, extra_base: dict, history_before: dict, early_stopping=None):
+    from ._atomic import atomic_write
     from .callbacks import Callback
     from .io import save_checkpoint
 
     class RunFolder(Callback):
         """The checkpoint (for --resume) and history.csv, both written atomically, at every epoch
         boundary: when training starts and after each whole epoch. An interrupted epoch is undone by
-        fit and never reaches on_epoch_end, so the checkpoint is always a boundary to redo it from."""
+        fit and never reaches on_epoch_end, so the checkpoint is always a boundary to redo it from.
+        With early stopping, its watch goes into the checkpoint and its best weights into
+        best_weights.npz. Runs after the other callbacks, so it records the logs they add to."""
 
         def on_train_begin(self, logs=None):
             self.logs: dict[str, list] = {}
+            self._best = None
             self._save()
 
         def on_epoch_end(self, epoch, logs=None):
@@ -398,10 +402,36 @@ def _run_callback(out: Path, extra_base: dict, history_before: dict):
 
         def _save(self):
             hist = _merge(history_before, self.logs)
-            save_checkpoint(self.model, out / "checkpoint.npz", extra={**extra_base, "history": hist})
+            extra = {**extra_base, "history": hist}
+            if early_stopping is not None:
+                extra["early_stopping"] = early_stopping.state_dict()
+                best = early_stopping.best_weights
+                if best is not None and best is not self._best:  # a new best epoch: before the checkpoint
+                    with atomic_write(out / "best_weights.npz", "wb") as fh:
+                        np.savez(fh, *best)
+                    self._best = best
+            save_checkpoint(self.model, out / "checkpoint.npz", extra=extra)
             _write_history_csv(out / "history.csv", hist)
 
     return RunFolder()
+
+
+def _read_best_weights(folder: Path, model) -> list[np.ndarray]:
+    """The early-stopping best weights a run folder keeps beside its checkpoint, checked against ``model``."""
+    from .errors import FileFormatError
+    path = folder / "best_weights.npz"
+    expected = model.get_weights()
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            weights = [npz[f"arr_{i}"] for i in range(len(npz.files))]
+    except (OSError, ValueError, KeyError) as exc:
+        raise FileFormatError(f"{path}: the early-stopping best weights cannot be read ({exc}); the checkpoint "
+                              "needs them to resume") from None
+    if len(weights) != len(expected) or any(w.shape != e.shape or w.dtype != e.dtype
+                                            for w, e in zip(weights, expected)):
+        raise FileFormatError(f"{path}: {len(weights)} arrays that do not match the checkpoint's model "
+                              f"({len(expected)} arrays); expected the best weights of this run")
+    return weights
 
 
 def _threads(n):
@@ -558,12 +588,19 @@ def run_train(cli_opts: dict[str, Any], *, config_file=None, resume=None, overwr
                 schedule_starts.append(model.epochs_trained)
         extra = {"config": cfg, "split": split, "mlpnumpy": __version__,
                  "schedule_starts": [0] if resume is None else schedule_starts}
-        callbacks = [_run_callback(out, extra, history_before)]
+        callbacks, early = [], None
         if cfg["early_stopping"] is not None:
-            callbacks.append(EarlyStopping("val_loss", patience=cfg["early_stopping"],
-                                           restore_best_weights=True))
+            early = EarlyStopping("val_loss", patience=cfg["early_stopping"], restore_best_weights=True)
+            watch = None if resume is None or finetune else state_extra.get("early_stopping")
+            if watch is not None:  # go on watching as the uninterrupted run would (--finetune: afresh)
+                early.load_state_dict(watch, None if watch.get("best_epoch") is None
+                                      else _read_best_weights(Path(resume), model))
+                if watch.get("stopped_epoch") is not None:
+                    remaining = 0  # it had stopped early: only the folder is left to write
+            callbacks.append(early)
         if cfg["track_internals"]:
             callbacks.append(internals.InternalsTracker())
+        callbacks.append(_run_callback(out, extra, history_before, early))
         say(f"Training {model.__class__.__name__} {[model.n_features_in, *cfg['hidden'], n_classes]} on "
             f"{data['name']}: {len(Xtr)} train / {0 if Xva is None else len(Xva)} validation / "
             f"{len(data['X_test'])} test rows; {cfg['optimizer']} lr {cfg['lr']:g}, schedule "
@@ -580,7 +617,11 @@ def run_train(cli_opts: dict[str, Any], *, config_file=None, resume=None, overwr
                                 callbacks=callbacks, verbose=0 if cfg["quiet"] else 1)
             interrupted, new_logs = history.interrupted, history.history
         else:  # trained, but stopped (Ctrl-C) while writing the folder: write it now
-            say(f"All {model.epochs_trained} epochs are trained; writing the rest of the run folder")
+            say(f"Training is over ({model.epochs_trained} epochs); writing the rest of the run folder")
+            if early is not None:  # its state and best weights, as at the end of the training
+                early.set_model(model)
+                early.on_train_begin()
+                early.on_train_end()
         fit_seconds = time.perf_counter() - t_fit
         full_history = _merge(history_before, new_logs)
 
@@ -623,8 +664,7 @@ def run_train(cli_opts: dict[str, Any], *, config_file=None, resume=None, overwr
                           for name, p, r in zip(data["class_names"], precision, recall)},
             "confusion_matrix": cm.tolist(), "epochs_trained": model.epochs_trained,
             "interrupted": bool(interrupted), "schedule_starts": extra["schedule_starts"],
-            "early_stopped_epoch": next((c.stopped_epoch for c in callbacks if isinstance(c, EarlyStopping)
-                                         and c.stopped_epoch is not None), None),
+            "early_stopped_epoch": None if early is None else early.state_dict()["stopped_epoch"],
             "fit_seconds": fit_seconds, "wall_seconds": time.perf_counter() - t_start,
             "seed": cfg["seed"], "config": cfg, "split": split, "n_params": model.count_params(),
             "versions": {"mlpnumpy": __version__, "numpy": np.__version__,

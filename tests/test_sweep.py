@@ -1,0 +1,411 @@
+"""mlpnumpy sweep: Optuna's search on Dask workers (local cluster and a real one), faults, the sweep
+folder and its report in a headless browser, and the scikit-learn drop-in under joblib's Dask backend.
+
+Loopback only; every process a test starts is stopped by it, also when it fails.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+optuna = pytest.importorskip("optuna", reason="the sweep extra (optuna) is not installed")
+distributed = pytest.importorskip("distributed", reason="the sweep extra (dask[distributed]) is not installed")
+
+from mlpnumpy.cli import main  # noqa: E402
+from mlpnumpy.errors import InvalidArgumentError  # noqa: E402
+from mlpnumpy.sweep import objective, space as space_mod  # noqa: E402
+
+PY = sys.executable
+# Small trials: the digits, a small network, few epochs.
+SMALL_SPACE = """
+hidden = { choices = [[32], [64, 32]] }
+lr = { low = 1e-3, high = 3e-2, log = true }
+activation = { choices = ["relu", "tanh"] }
+epochs = 4
+"""
+# Trials long enough (about a second) to be caught running on a worker.
+SLOW_SPACE = """
+hidden = { choices = [[384, 384], [320, 320]] }
+lr = { low = 1e-3, high = 1e-2, log = true }
+optimizer = "sgd"
+momentum = 0.9
+epochs = 6
+batch_size = 16
+"""
+SINGLE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+def _read_csv(path: Path) -> list[dict]:
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def _space(tmp_path: Path, text: str, name: str = "space.toml") -> Path:
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+# ------------------------------------------------------------------------------------- unit level
+def test_default_space_parses_and_momentum_is_drawn_for_sgd_only():
+    from mlpnumpy import config
+    base = config.resolve({"data": "digits"})
+    sp = space_mod.load_space(None, base)
+    assert {"hidden", "lr", "optimizer", "momentum", "batch_size"} <= set(sp.dims)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=3))
+    seen = set()
+    for _ in range(30):
+        trial = study.ask()
+        opts = sp.suggest(trial)
+        cfg = sp.config(opts)  # every drawn combination is one train accepts
+        assert ("momentum" in opts) == (opts["optimizer"] == "sgd")
+        assert 1 <= len(cfg["hidden"]) <= 3 and 32 <= cfg["hidden"][0] <= 512
+        seen.add(opts["optimizer"])
+        study.tell(trial, 0.0)
+    assert seen == {"adam", "adamw", "sgd"}
+
+
+def test_a_diverging_trial_is_pruned_with_its_reason_not_a_crash():
+    from mlpnumpy import config
+    cfg = config.resolve({"data": "digits", "optimizer": "sgd", "lr": 1e4, "epochs": 3, "hidden": [16],
+                          "standardize": True})
+    task = {"number": 0, "attempt": 1, "cfg": cfg, "monitor": "val_accuracy", "direction": "maximize",
+            "study_name": "unit", "pruner": optuna.pruners.NopPruner(), "snapshot": [], "topic": "t"}
+    res = objective.run_trial(task)
+    assert res["state"] == "pruned"
+    assert res["reason"].startswith("diverged")
+    ok = objective.run_trial({**task, "cfg": config.resolve({"data": "digits", "epochs": 2, "hidden": [16]})})
+    assert ok["state"] == "complete" and 0 < ok["value"] <= 1
+    assert [s for s, _ in ok["intermediate"]] == [1, 2]
+
+
+# ------------------------------------------------------------------------------- local cluster
+@pytest.fixture(scope="module")
+def local_sweep(tmp_path_factory):
+    """One small sweep on a LocalCluster of 2 worker processes (shared by the tests that read it)."""
+    tmp = tmp_path_factory.mktemp("sweep")
+    space = _space(tmp, SMALL_SPACE)
+    out = tmp / "s1"
+    t0 = time.perf_counter()
+    rc = main(["sweep", "--data", "digits", "--space", str(space), "--trials", "6", "--workers", "2",
+               "--out", str(out), "--study-name", "local", "--quiet"])
+    return {"rc": rc, "out": out, "tmp": tmp, "seconds": time.perf_counter() - t0}
+
+
+def test_local_cluster_sweep_records_every_trial_and_best_toml_reruns(local_sweep):
+    out = local_sweep["out"]
+    assert local_sweep["rc"] == 0
+    rows = _read_csv(out / "trials.csv")
+    assert [int(r["number"]) for r in rows] == list(range(6))
+    assert all(r["state"] in ("COMPLETE", "PRUNED") for r in rows)
+    for r in rows:  # the per-epoch metric is recorded, and the final value is the last epoch's
+        curve = [float(r[f"val_accuracy_epoch{e}"]) for e in range(1, 5) if r[f"val_accuracy_epoch{e}"]]
+        assert len(curve) == int(r["epochs"]) >= 1
+        assert r["worker"].startswith("tcp://127.0.0.1:") and float(r["seconds"]) > 0
+    assert len({r["worker"] for r in rows}) == 2  # both workers ran trials
+    study = optuna.load_study(study_name="local", storage=f"sqlite:///{out / 'study.db'}")
+    assert len(study.trials) == 6
+    # data loaded once per worker: every trial found it already loaded by the worker's first load
+    assert {t.user_attrs["worker_data_loads"] for t in study.trials} == {1}
+
+    best = max((t for t in study.trials if t.state.name == "COMPLETE"), key=lambda t: t.value)
+    assert f"trial {best.number}" in (out / "best.toml").read_text()
+    run = local_sweep["tmp"] / "rerun"
+    # one BLAS thread, as on the Dask workers: the same arithmetic, so the same metric exactly
+    assert main(["train", "--config", str(out / "best.toml"), "--threads", "1", "--out", str(run), "--quiet"]) == 0
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["validation_accuracy"] == best.value
+    assert {"optimization_history.png", "param_importances.png", "parallel_coordinate.png",
+            "best_curves.png", "report.html", "sweep.json"} <= {p.name for p in out.iterdir()}
+
+
+# ------------------------------------------------------------------------- a real Dask cluster
+def _wait(predicate, timeout: float, what: str, step: float = 0.02):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(step)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def _stop(procs) -> None:
+    for p in procs:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+    for p in procs:
+        try:
+            p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait(timeout=10)
+
+
+@contextmanager
+def dask_cluster(tmp: Path, n_workers: int = 2):
+    """``dask scheduler`` and ``dask worker`` processes on 127.0.0.1; all stopped on exit."""
+    env = {**os.environ, **SINGLE_THREAD}
+    sched_file = tmp / "scheduler.json"
+    procs, logs = [], []
+
+    def start(args, name):
+        log = open(tmp / f"{name}.log", "w")
+        logs.append(log)
+        procs.append(subprocess.Popen([PY, *args], stdout=log, stderr=subprocess.STDOUT, env=env))
+        return procs[-1]
+
+    try:
+        start(["-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+               "--scheduler-file", str(sched_file)], "scheduler")
+        _wait(lambda: sched_file.is_file() and sched_file.stat().st_size > 0, 60, "the scheduler file")
+        address = json.loads(sched_file.read_text())["address"]
+        workers = [start(["-m", "distributed.cli.dask_worker", address, "--host", "127.0.0.1", "--nthreads", "1",
+                          "--no-nanny", "--no-dashboard", "--name", f"w{i}"], f"worker{i}") for i in range(n_workers)]
+        client = distributed.Client(address, timeout="30s", set_as_default=False)
+        try:
+            client.wait_for_workers(n_workers, timeout=60)
+            yield address, client, workers
+        finally:
+            client.close()
+    finally:
+        _stop(procs)
+        for log in logs:
+            log.close()
+
+
+def _sweep_cmd(*args) -> list[str]:
+    return [PY, "-m", "mlpnumpy", "sweep", *map(str, args)]
+
+
+def _popen_sweep(args, log: Path):
+    fh = open(log, "w")
+    return subprocess.Popen(_sweep_cmd(*args), stdout=fh, stderr=subprocess.STDOUT, env={**os.environ, **SINGLE_THREAD}), fh
+
+
+def _starts(client, study_name: str) -> dict[int, list[str]]:
+    out: dict[int, list[str]] = {}
+    for _, msg in client.get_events(f"mlpnumpy-sweep-{study_name}"):
+        out.setdefault(int(msg["trial"]), []).append(msg["worker"])
+    return out
+
+
+def _finished_rows(path: Path) -> list[dict]:
+    if not path.is_file():
+        return []
+    return [r for r in _read_csv(path) if r["state"] in ("COMPLETE", "PRUNED")]
+
+
+def test_real_cluster_worker_sigkill_and_driver_sigkill_then_resume(tmp_path):
+    space = _space(tmp_path, SLOW_SPACE)
+    with dask_cluster(tmp_path) as (address, client, workers):
+        pids = client.run(os.getpid)  # worker address -> pid (the processes this test started)
+        assert sorted(pids.values()) == sorted(p.pid for p in workers)
+
+        # ---- 1. a worker SIGKILLed mid-trial: the sweep finishes, the killed trial is accounted for
+        out = tmp_path / "killworker"
+        proc, log = _popen_sweep(["--data", "digits", "--space", space, "--trials", 6, "--scheduler", address, "--pruner", "none",
+                                  "--study-name", "kw", "--out", out], tmp_path / "sweep1.log")
+        try:
+            _wait(lambda: len(_finished_rows(out / "trials.csv")) >= 2, 90, "two finished trials")
+
+            def running_trial():  # (worker, trial) for a trial that has started on its worker
+                starts = _starts(client, "kw")
+                for w, keys in client.processing().items():
+                    for k in keys:
+                        if str(k).startswith("mlpnumpy-trial-"):
+                            n = int(str(k).split("-")[2])
+                            if w in starts.get(n, []):
+                                return w, n
+                return None
+
+            victim, killed_trial = _wait(running_trial, 60, "a trial running on a worker")
+            before = {r["number"]: r for r in _finished_rows(out / "trials.csv")}
+            os.kill(pids[victim], signal.SIGKILL)
+            print(f"SIGKILLed worker {victim} (pid {pids[victim]}) while it ran trial {killed_trial}; "
+                  f"{len(before)} trials had finished")
+            rc = proc.wait(timeout=120)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            log.close()
+        text = (tmp_path / "sweep1.log").read_text()
+        print(text)
+        assert rc == 0, text
+        rows = {r["number"]: r for r in _read_csv(out / "trials.csv")}
+        assert sorted(map(int, rows)) == list(range(6))
+        assert all(r["state"] in ("COMPLETE", "PRUNED", "FAIL") for r in rows.values())
+        for n, r in before.items():  # nothing finished is lost or changed
+            assert rows[n]["state"] == r["state"] and rows[n]["val_accuracy"] == r["val_accuracy"]
+        k = rows[str(killed_trial)]
+        print(f"killed trial {killed_trial}: state {k['state']}, attempts {k['attempts']}, worker {k['worker']}, "
+              f"reason {k['reason']!r}")
+        if k["state"] == "FAIL":
+            assert "worker" in k["reason"]
+        else:  # rerun on the surviving worker
+            assert int(k["attempts"]) == 2 and k["worker"] != victim
+
+        # ---- 2. the driver SIGKILLed mid-sweep, then --resume: no finished trial runs again
+        out2 = tmp_path / "killdriver"
+        args = ["--data", "digits", "--space", space, "--trials", 5, "--scheduler", address, "--pruner", "none", "--study-name", "kd",
+                "--out", out2]
+        proc, log = _popen_sweep(args, tmp_path / "sweep2.log")
+        try:
+            _wait(lambda: len(_finished_rows(out2 / "trials.csv")) >= 2, 90, "two finished trials")
+
+            def one_running():  # a trial started on a worker and not finished: the driver dies mid-trial
+                done = {int(r["number"]) for r in _finished_rows(out2 / "trials.csv")}
+                return set(_starts(client, "kd")) - done
+
+            _wait(one_running, 60, "a running trial")
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            log.close()
+        before = {r["number"]: r for r in _finished_rows(out2 / "trials.csv")}
+        print(f"SIGKILLed the driver after {len(before)} finished trials")
+        res = subprocess.run(_sweep_cmd("--resume", out2, "--scheduler", address), capture_output=True, text=True,
+                             timeout=180, env={**os.environ, **SINGLE_THREAD})
+        print(res.stdout, res.stderr)
+        assert res.returncode == 0, res.stderr
+        assert f"{len(before)} already finished" in res.stdout
+        rows = {r["number"]: r for r in _read_csv(out2 / "trials.csv")}
+        finished = [r for r in rows.values() if r["state"] in ("COMPLETE", "PRUNED")]
+        assert len(finished) == 5
+        for n, r in before.items():
+            assert rows[n]["state"] == r["state"] and rows[n]["val_accuracy"] == r["val_accuracy"]
+        starts = _starts(client, "kd")
+        for n in before:  # started once, by the first driver: the resumed one did not repeat it
+            assert len(starts[int(n)]) == 1
+        # what the killed driver left running is recorded as interrupted, and its parameters are tried again
+        interrupted = [r for r in rows.values() if r["state"] == "FAIL"]
+        assert interrupted and all(r["reason"].startswith("interrupted") for r in interrupted)
+        assert "queued again" in res.stdout
+        params = lambda r: (r["param_hidden"], r["param_lr"])  # noqa: E731
+        assert {params(r) for r in interrupted} <= {params(r) for r in finished}
+
+
+def test_unreachable_scheduler_is_one_error_exit_2_nothing_written(tmp_path, capsys):
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    out = tmp_path / "never"
+    rc = main(["sweep", "--data", "digits", "--scheduler", f"tcp://127.0.0.1:{port}", "--connect-timeout", "1",
+               "--out", str(out)])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert err.count("\n") == 1 and "no Dask scheduler answered" in err and f"127.0.0.1:{port}" in err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("text, message", [
+    ("lrr = { low = 1e-3, high = 1e-1 }", "option 'lrr' is not one of"),
+    ("lr = { low = 1e-1, high = 1e-3 }", "is an empty range"),
+    ("dropout = { low = 0.5, high = 0.1 }", "is an empty range"),
+    ("lr = { low = 0.0, high = 1e-1, log = true }", "includes values <= 0"),
+    ("weight_decay = { low = 0, high = 1e-2, log = true }", "includes values <= 0"),
+    ("activation = { choices = ['relu', 'rleu'] }", "'rleu' is not one of"),
+    ("seed = { low = 0, high = 3 }", "cannot be set in a search space"),
+    ("lr = { low = 0.0, high = 1e-1 }", "--lr=0.0 is invalid"),
+])
+def test_bad_space_is_one_error_exit_2_nothing_written(tmp_path, capsys, text, message):
+    space = _space(tmp_path, text)
+    out = tmp_path / "never"
+    rc = main(["sweep", "--data", "digits", "--space", str(space), "--out", str(out), "--workers", "1"])
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    assert err.startswith("mlpnumpy: error: ") and err.count("\n") == 1 and message in err, err
+    assert str(space) in err
+    assert not out.exists()
+
+
+def test_space_errors_are_raised_before_any_cluster_starts(tmp_path):
+    from mlpnumpy.sweep.driver import run_sweep
+    with pytest.raises(InvalidArgumentError, match="empty range"):
+        run_sweep({"data": "digits"}, space_path=_space(tmp_path, "epochs = { low = 5, high = 2 }"),
+                  out=tmp_path / "x", scheduler="tcp://127.0.0.1:9")  # never contacted
+
+
+# ------------------------------------------------------------------------------ report in a browser
+CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if os.path.exists("/usr/bin/chromium") else None)
+CHROME_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--no-first-run", "--enable-logging=stderr",
+                "--v=0", "--window-size=1280,2000", "--hide-scrollbars"]
+
+
+def _chromium(page: Path, tmp: Path, *extra) -> subprocess.CompletedProcess:
+    profile = tmp / f"profile-{time.time_ns()}"
+    return subprocess.run([CHROMIUM, *CHROME_FLAGS, f"--user-data-dir={profile}", *extra, page.as_uri()],
+                          capture_output=True, text=True, timeout=90)
+
+
+def _console_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if ":CONSOLE" in line]
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (.ci/run installs Debian's chromium)")
+def test_report_html_renders_in_headless_chromium(local_sweep, tmp_path):
+    from PIL import Image
+    # the check can fail: a page with a console error and an uncaught exception is caught by it
+    bad = tmp_path / "bad.html"
+    bad.write_text("<!doctype html><html><head><link rel='icon' href='data:,'></head><body>x"
+                   "<script>console.error('boom'); throw new Error('uncaught');</script></body></html>")
+    assert len(_console_lines(_chromium(bad, tmp_path, "--dump-dom").stderr)) == 2
+
+    page = local_sweep["out"] / "report.html"
+    dom_run = _chromium(page, tmp_path, "--dump-dom")
+    assert dom_run.returncode == 0, dom_run.stderr[-2000:]
+    assert _console_lines(dom_run.stderr) == [], _console_lines(dom_run.stderr)
+    dom = dom_run.stdout
+    assert dom.count('src="data:image/png;base64,') == 4  # the four figures, inline
+    assert "http://" not in dom and "https://" not in dom  # nothing fetched from anywhere
+    body = dom.split('id="trials"')[1].split("<tbody>")[1].split("</tbody>")[0]
+    assert body.count("<tr") == 6
+    # the table's script ran: sorted by the objective, best first (the HTML is in trial order)
+    assert 'data-sorted="yes"' in dom and 'aria-sort="descending"' in dom
+    first_row = body.split("</tr>")[0]
+    assert 'class="best"' in first_row
+
+    shot = tmp_path / "report.png"
+    shot_run = _chromium(page, tmp_path, f"--screenshot={shot}")
+    assert shot.is_file(), shot_run.stderr[-2000:]
+    img = np.asarray(Image.open(shot).convert("RGB"), dtype=np.int16)
+    assert img.shape[0] >= 1000 and img.shape[1] >= 1000
+    colours = len(np.unique(img.reshape(-1, 3), axis=0))
+    dark = np.mean(img.sum(axis=2) < 300)
+    assert colours > 50 and 0.001 < dark < 0.6  # text, figure lines and colours on a white page
+
+
+# ------------------------------------------------------------------ scikit-learn under joblib's dask
+def test_gridsearchcv_under_joblib_dask_backend_equals_the_local_run():
+    joblib = pytest.importorskip("joblib")
+    model_selection = pytest.importorskip("sklearn.model_selection")
+    from mlpnumpy.datasets import load
+    from mlpnumpy.sklearn import MLPClassifier
+    d = load("digits")
+    X, y = d.X_train[:400], d.y_train[:400]
+    grid = {"hidden_layer_sizes": [(16,), (32,)], "alpha": [1e-4, 1e-2]}
+    est = MLPClassifier(max_iter=15, random_state=0, solver="adam")
+    local = model_selection.GridSearchCV(est, grid, cv=2).fit(X, y)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None,
+                                  host="127.0.0.1") as cluster, distributed.Client(cluster) as client:
+        with distributed.get_task_stream(client) as ts, joblib.parallel_backend("dask"):
+            remote = model_selection.GridSearchCV(est, grid, cv=2, n_jobs=-1).fit(X, y)
+    assert len(ts.data) >= 8  # 4 candidates x 2 folds ran as Dask tasks
+    np.testing.assert_allclose(remote.cv_results_["mean_test_score"], local.cv_results_["mean_test_score"])
+    assert remote.best_params_ == local.best_params_
