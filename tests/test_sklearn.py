@@ -1,4 +1,5 @@
 """mlpnumpy.sklearn: parity with scikit-learn's MLP, the sklearn API, and the extras."""
+import copy
 import pickle
 import re
 import subprocess
@@ -21,7 +22,7 @@ from sklearn.preprocessing import StandardScaler
 from mlpnumpy.callbacks import Callback, EarlyStopping
 from mlpnumpy.errors import InvalidArgumentError
 from mlpnumpy.optimizers import Adam
-from mlpnumpy.sklearn import MLPClassifier, MLPRegressor
+from mlpnumpy.sklearn import InvalidParameterError, MLPClassifier, MLPRegressor
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -265,8 +266,10 @@ def test_errors_name_the_fix(clf_data):
         MLPClassifier((4, 4), activation=["relu", "rleu"]).fit(X, y)
     with pytest.raises(ValueError, match="solver"):
         MLPClassifier(solver="newton").fit(X, y)
-    with pytest.raises(InvalidArgumentError, match="hidden_layer_sizes"):
+    with pytest.raises(InvalidParameterError, match="hidden_layer_sizes"):
         MLPClassifier(hidden_layer_sizes=(3, 0)).fit(X, y)
+    with pytest.raises(InvalidParameterError, match="activation has 1 entries; expected one per hidden layer"):
+        MLPClassifier((3, 3), activation=["relu"]).fit(X, y)
     with pytest.raises(InvalidArgumentError, match="class_weight"):
         MLPClassifier(class_weight="balanced").fit(X, np.c_[y == 1, y == 2])
     with pytest.raises(InvalidArgumentError, match="dtype=.*float16"):
@@ -277,25 +280,27 @@ def test_errors_name_the_fix(clf_data):
 def test_invalid_parameters_raise_sklearns_error_with_its_wording(clf_data, Est):
     """Every parameter has a declared constraint; a bad one raises scikit-learn's InvalidParameterError
     (a ValueError and a TypeError), worded as scikit-learn words it, from fit and partial_fit."""
-    from sklearn.utils._param_validation import InvalidParameterError
+    from sklearn.utils._param_validation import InvalidParameterError as SkInvalidParameterError
     from sklearn.utils.estimator_checks import check_param_validation
     check_param_validation(Est.__name__, Est())   # scikit-learn's own check, on every parameter
     X, y = clf_data
+
     def same_order(message):  # sets print in hash order, which differs between processes
         return re.sub(r"\{[^}]*\}", lambda m: str(sorted(m.group(0)[1:-1].split(", "))), message)
 
     for kw in [{"alpha": -1.0}, {"momentum": 1.5}, {"max_iter": 0}, {"batch_size": "big"},
                {"learning_rate": "fast"}, {"n_iter_no_change": 0.5}]:
         sk_est = getattr(sk, Est.__name__)(**kw)
-        with pytest.raises(InvalidParameterError) as sk_err:
+        with pytest.raises(SkInvalidParameterError) as sk_err:
             sk_est.fit(X, y)
-        with pytest.raises(InvalidParameterError) as ours:
+        with pytest.raises(SkInvalidParameterError) as ours:
             Est(**kw).fit(X, y)
         assert same_order(str(ours.value)) == same_order(str(sk_err.value))
-        assert all(isinstance(ours.value, c) for c in (ValueError, TypeError, InvalidArgumentError))
-        with pytest.raises(InvalidParameterError, match=str(list(kw)[0])):
+        assert all(isinstance(ours.value, c) for c in (ValueError, TypeError, InvalidArgumentError,
+                                                        InvalidParameterError))
+        with pytest.raises(SkInvalidParameterError, match=str(list(kw)[0])):
             Est(solver="sgd", **kw).partial_fit(X, y, **({"classes": [0, 1, 2]} if Est is MLPClassifier else {}))
-    with pytest.raises(InvalidParameterError, match="The 'dropout' parameter of .* must be a float in the range "
+    with pytest.raises(SkInvalidParameterError, match="The 'dropout' parameter of .* must be a float in the range "
                                                     r"\[0.0, 1.0\). Got 1.5 instead"):
         Est(dropout=1.5).fit(X, y)
 
@@ -418,6 +423,7 @@ def test_pickle_stores_the_state_once(clf_data):
     back = pickle.loads(blob)
     np.testing.assert_array_equal(back.predict_proba(X), est.predict_proba(X))
     assert back.coefs_[0] is back.model_.layers[0].W
+    np.testing.assert_array_equal(copy.deepcopy(est).predict_proba(X), est.predict_proba(X))
     for e in (est, back):
         e.set_params(warm_start=True, max_iter=3).fit(X, y)
     _same_fit(est, back, tol=0)

@@ -352,15 +352,15 @@ class _BaseMLP(BaseEstimator):
         h = self.hidden_layer_sizes
         h = list(h) if hasattr(h, "__iter__") else [h]
         if any(not isinstance(u, Integral) or isinstance(u, bool) or u <= 0 for u in h):
-            raise InvalidArgumentError(f"hidden_layer_sizes={self.hidden_layer_sizes!r} is invalid; "
-                                       "expected positive integers, e.g. (100,) or (64, 32)")
+            raise InvalidParameterError(f"hidden_layer_sizes={self.hidden_layer_sizes!r} is invalid; "
+                                        "expected positive integers, e.g. (100,) or (64, 32)")
         return [int(u) for u in h]
 
     def _activations(self, n_hidden: int) -> list[str]:
         if isinstance(self.activation, (list, tuple)):
             if len(self.activation) != n_hidden:
-                raise InvalidArgumentError(f"activation has {len(self.activation)} entries; expected one per "
-                                           f"hidden layer ({n_hidden})")
+                raise InvalidParameterError(f"activation has {len(self.activation)} entries; expected one "
+                                            f"per hidden layer ({n_hidden})")
             return list(self.activation)
         return [self.activation] * n_hidden
 
