@@ -299,7 +299,8 @@ def run_sweep(opts: dict[str, Any], *, config_file=None, space_path=None, object
             requeued = _requeue_interrupted(study)
             _write_spec(out, spec)
         done = sum(_finished(t) for t in study.get_trials(deepcopy=False))
-        say(f"Sweep {spec.study_name}: {spec.trials} trials ({done} already finished{f', {requeued} interrupted trial{"s" if requeued != 1 else ""} queued again' if requeued else ''}), "
+        again = f", {requeued} interrupted trial{'s' if requeued != 1 else ''} queued again" if requeued else ""
+        say(f"Sweep {spec.study_name}: {spec.trials} trials ({done} already finished{again}), "
             f"{spec.objective} on validation data ({spec.monitor}, {spec.direction}), {spec.sampler} sampler, "
             f"{spec.pruner} pruner; {where}; data {loaded[0]['rows'] if loaded else '?'} rows loaded once per "
             f"worker; folder {out}/")
