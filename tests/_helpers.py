@@ -22,4 +22,7 @@ def isolated_data_dirs(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.delenv("MLPNUMPY_DATA", raising=False)
     monkeypatch.delenv("MLPNUMPY_MIRROR", raising=False)
+    # the tests' small MNIST-format files are private copies, not the official bytes (the digest
+    # check itself is tested in test_hostile_data.py, which unsets this)
+    monkeypatch.setenv("MLPNUMPY_VERIFY_DATA", "0")
     monkeypatch.setattr(paths_mod, "SYSTEM_DIRS", (str(tmp_path / "system"),))

@@ -177,7 +177,7 @@ def _labelled_csv(path: str | os.PathLike, label_column: int | str | None, delim
 
 def load_array_file(path: str | os.PathLike, *, label_column: int | str | None = -1,
                     x_key: str | None = None, y_key: str | None = None, delimiter: str = ",",
-                    header: bool | None = None, dtype: Any = np.float32
+                    header: bool | None = None, dtype: Any = np.float32, max_bytes: int | None = None
                     ) -> tuple[np.ndarray, np.ndarray | None]:
     """Load features and labels from a ``.npy``, ``.npz`` or ``.csv`` file.
 
@@ -197,6 +197,11 @@ def load_array_file(path: str | os.PathLike, *, label_column: int | str | None =
         outside the label column is not a number (or its label is text above numeric labels).
     dtype : dtype
         Floating dtype of ``X`` (float32 default).
+    max_bytes : int, optional
+        Largest array accepted, in bytes once converted to ``dtype``; checked from the file's
+        headers before anything is decompressed or allocated. Default
+        ``$MLPNUMPY_MAX_DATA_BYTES``, else 4 GiB (at most half the memory); see
+        :func:`mlpnumpy._npyio.max_data_bytes`.
 
     Returns
     -------
@@ -222,13 +227,13 @@ def load_array_file(path: str | os.PathLike, *, label_column: int | str | None =
     if ext == ".csv":
         X, y = _labelled_csv(path, label_column, delimiter, header)
     elif ext == ".npy":
-        table = _np_load(path, name)
+        table = _np_load(path, name, max_bytes, dtype.itemsize, ext)
         if isinstance(label_column, str):
             raise InvalidArgumentError(f"label_column={label_column!r}: a .npy file has no column "
                                        "names; expected an integer index or None")
         X, y = _split_column(table, label_column, name)
     else:
-        X, y = _load_npz(path, name, x_key, y_key)
+        X, y = _load_npz(path, name, x_key, y_key, max_bytes, dtype.itemsize)
     if X.dtype.kind not in "biuf":
         raise DataTypeError(f"{name}: features have dtype {X.dtype}; expected numbers")
     if y is not None:
@@ -241,17 +246,22 @@ def load_array_file(path: str | os.PathLike, *, label_column: int | str | None =
     return X.astype(dtype, copy=False), y
 
 
-def _np_load(path: str | os.PathLike, name: str) -> Any:
-    """A .npy array or a .npz archive's arrays (as a dict), read by :mod:`mlpnumpy._npyio`."""
+def _np_load(path: str | os.PathLike, name: str, max_bytes: int | None = None, itemsize: int = 0,
+             ext: str = ".npz") -> Any:
+    """A .npy array or a .npz archive's arrays (as a dict), read by :mod:`mlpnumpy._npyio` within
+    ``max_bytes`` (counted as ``itemsize``-byte items)."""
     from .._npyio import load_npy, load_npz
     with open(path, "rb") as f:
         is_zip = f.read(4) == b"PK\x03\x04"
-    return load_npz(path) if is_zip else load_npy(path)
+    if is_zip and ext == ".npy":
+        raise FileFormatError(f"{name}: is a zip archive (an .npz), not a .npy file; rename it to .npz")
+    return load_npz(path, max_bytes=max_bytes, out_itemsize=itemsize) if is_zip else \
+        load_npy(path, max_bytes=max_bytes, out_itemsize=itemsize)
 
 
-def _load_npz(path: str | os.PathLike, name: str, x_key: str | None, y_key: str | None
-              ) -> tuple[np.ndarray, np.ndarray | None]:
-    archive = _np_load(path, name)
+def _load_npz(path: str | os.PathLike, name: str, x_key: str | None, y_key: str | None,
+              max_bytes: int | None = None, itemsize: int = 0) -> tuple[np.ndarray, np.ndarray | None]:
+    archive = _np_load(path, name, max_bytes, itemsize)
     if not isinstance(archive, dict):
         raise FileFormatError(f"{name}: has a .npz extension but holds a single array")
     keys = list(archive)

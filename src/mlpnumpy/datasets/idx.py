@@ -119,7 +119,7 @@ def _stream_name(source: Any) -> str:
 
 
 def read_idx(source: str | os.PathLike | IO[bytes], *,
-             max_bytes: int = DEFAULT_MAX_BYTES) -> np.ndarray:
+             max_bytes: int = DEFAULT_MAX_BYTES, max_shape: tuple[int, ...] | None = None) -> np.ndarray:
     """Read an IDX file (raw or gzip-compressed, detected by its magic bytes).
 
     The header is two zero bytes, a type code, the rank ``r``, then ``r`` big-endian uint32
@@ -132,6 +132,10 @@ def read_idx(source: str | os.PathLike | IO[bytes], *,
     max_bytes : int
         Largest data size a header may promise (default 4 GiB). Headers promising more are
         rejected before any allocation.
+    max_shape : tuple of int, optional
+        The largest shape the file may hold: same rank, each dimension at most this (MNIST's
+        training images: ``(60000, 28, 28)``). Checked on the header, so a gzip member that would
+        expand past what the data set can be is refused before it is decompressed.
 
     Returns
     -------
@@ -147,19 +151,23 @@ def read_idx(source: str | os.PathLike | IO[bytes], *,
     """
     if isinstance(max_bytes, bool) or not isinstance(max_bytes, (int, np.integer)) or max_bytes < 0:
         raise InvalidArgumentError(f"max_bytes={max_bytes!r} is invalid; expected an integer >= 0")
+    if max_shape is not None:
+        max_shape = tuple(max_shape)
+        if not all(isinstance(d, (int, np.integer)) and not isinstance(d, bool) and d >= 0 for d in max_shape):
+            raise InvalidArgumentError(f"max_shape={max_shape!r} is invalid; expected a tuple of integers >= 0")
     name = _stream_name(source)
     if isinstance(source, (str, os.PathLike)):
         try:
             with open(source, "rb") as fh:
-                return _read(fh, name, int(max_bytes))
+                return _read(fh, name, int(max_bytes), max_shape)
         except IsADirectoryError:
             raise FileFormatError(f"{name}: is a folder, not an IDX file") from None
     if not hasattr(source, "read"):
         raise DataTypeError(f"source={source!r} is neither a path nor a binary file object")
-    return _read(source, name, int(max_bytes))
+    return _read(source, name, int(max_bytes), max_shape)
 
 
-def _read(raw: IO[bytes], name: str, max_bytes: int) -> np.ndarray:
+def _read(raw: IO[bytes], name: str, max_bytes: int, max_shape: tuple[int, ...] | None = None) -> np.ndarray:
     head = raw.read(2)
     if not isinstance(head, bytes):
         raise DataTypeError(f"{name}: read() returned {type(head).__name__}; open the file in "
@@ -167,16 +175,16 @@ def _read(raw: IO[bytes], name: str, max_bytes: int) -> np.ndarray:
     if head == _GZIP_MAGIC:
         try:
             with gzip.GzipFile(fileobj=_Prefixed(head, raw), mode="rb") as gz:
-                return _parse(gz, name, max_bytes, known=None)
+                return _parse(gz, name, max_bytes, known=None, max_shape=max_shape)
         except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
             raise FileFormatError(f"{name}: corrupt gzip stream ({exc})") from None
     # BufferedReader turns the short reads a raw stream may return into full reads.
     return _parse(io.BufferedReader(_Prefixed(head, raw), _CHUNK), name, max_bytes,
-                  known=_remaining_size(raw), prefix_len=len(head))
+                  known=_remaining_size(raw), prefix_len=len(head), max_shape=max_shape)
 
 
 def _parse(stream: IO[bytes], name: str, max_bytes: int, known: int | None,
-           prefix_len: int = 0) -> np.ndarray:
+           prefix_len: int = 0, max_shape: tuple[int, ...] | None = None) -> np.ndarray:
     if known is not None:
         known += prefix_len
     magic = stream.read(4)
@@ -199,6 +207,9 @@ def _parse(stream: IO[bytes], name: str, max_bytes: int, known: int | None,
     if math.prod(d for d in dims if d) * dtype.itemsize >= 2 ** 62:
         raise FileFormatError(f"{name}: the header's shape {dims} is absurd (its dimensions multiply "
                               "past 2**62 bytes); the file is corrupt")
+    if max_shape is not None and (len(dims) != len(max_shape) or any(d > m for d, m in zip(dims, max_shape))):
+        raise FileFormatError(f"{name}: the header declares shape {dims}; this file may hold at most "
+                              f"{max_shape} (same rank, no dimension larger); refused before reading its data")
     if nbytes > max_bytes:
         raise FileFormatError(f"{name}: the header promises {nbytes} bytes of data (shape {dims}, "
                               f"{dtype.name}), more than max_bytes={max_bytes}; pass a larger "

@@ -15,8 +15,10 @@ from ..errors import FileFormatError, InvalidArgumentError, check_choice
 from ..splits import train_val_split
 from .download import fetch
 from .idx import read_idx
+from .paths import verify_found
 from .registry import IDX_DATASETS, list_datasets
 from .synthetic import make_train_test
+from .toy import TOY_DATASETS, make_toy_train_test
 
 __all__ = ["Dataset", "load", "DIGITS_TEST_SIZE", "DIGITS_SEED"]
 
@@ -26,9 +28,10 @@ DIGITS_SEED = 0
 
 # Keyword options each kind of data set accepts on top of load()'s own arguments.
 _OPTIONS = {
-    "idx": {"mirrors", "checksums", "timeout", "only_data_dir"},
+    "idx": {"mirrors", "checksums", "timeout", "only_data_dir", "verify"},
     "digits": {"test_size", "seed"},
     "synthetic": {"n_train", "n_test", "seed", "n_features", "n_classes", "noise"},
+    "toy": {"n_train", "n_test", "seed", "noise"},
 }
 
 
@@ -92,7 +95,7 @@ def load(name: str, data_dir: str | os.PathLike | None = None, *, flatten: bool 
 
     Parameters
     ----------
-    name : {"mnist", "fashion-mnist", "digits", "synthetic"}
+    name : {"mnist", "fashion-mnist", "digits", "synthetic", "spiral", "moons", "circles", "xor"}
         See :func:`list_datasets`.
     data_dir : str or path-like, optional
         For MNIST-format sets: the folder searched first for the four IDX files and the
@@ -110,9 +113,13 @@ def load(name: str, data_dir: str | os.PathLike | None = None, *, flatten: bool 
         Download progress display; default only when stderr is a terminal.
     **options
         "mnist"/"fashion-mnist": ``mirrors``, ``checksums``, ``timeout``, ``only_data_dir``
-        (see :func:`~mlpnumpy.datasets.download.fetch`). "digits": ``test_size`` (default 0.2),
+        (see :func:`~mlpnumpy.datasets.download.fetch`), ``verify`` (default True, or
+        ``$MLPNUMPY_VERIFY_DATA``: ``.gz`` files found on disk must be the official ones, see
+        :func:`~mlpnumpy.datasets.paths.verify_found`). "digits": ``test_size`` (default 0.2),
         ``seed`` (default 0). "synthetic": ``n_train`` (1000), ``n_test`` (200), ``seed`` (0),
-        ``n_features`` (784), ``n_classes`` (10), ``noise`` (0.5).
+        ``n_features`` (784), ``n_classes`` (10), ``noise`` (0.5). "spiral", "moons", "circles",
+        "xor" (2-D toy sets, :mod:`mlpnumpy.datasets.toy`): ``n_train`` (600), ``n_test`` (300),
+        ``seed`` (0), ``noise`` (each set's own default).
 
     Returns
     -------
@@ -137,6 +144,11 @@ def load(name: str, data_dir: str | os.PathLike | None = None, *, flatten: bool 
     if key == "digits":
         _check_options("digits", key, options)
         return _load_digits(flatten, normalize, dtype, **options)
+    if key in TOY_DATASETS:
+        _check_options("toy", key, options)
+        Xtr, ytr, Xte, yte = make_toy_train_test(key, dtype=dtype, **options)
+        n_classes = TOY_DATASETS[key][1].get("n_classes", 2)
+        return Dataset(Xtr, ytr, Xte, yte, [str(i) for i in range(n_classes)], key, None)
     _check_options("synthetic", key, options)
     n_classes = options.get("n_classes", 10)
     Xtr, ytr, Xte, yte = make_train_test(dtype=dtype, **options)
@@ -145,8 +157,13 @@ def load(name: str, data_dir: str | os.PathLike | None = None, *, flatten: bool 
 
 def _load_idx(name: str, data_dir, flatten, normalize, dtype, download, progress, options) -> Dataset:
     spec = IDX_DATASETS[name]
+    verify = options.pop("verify", None)
     paths = fetch(name, data_dir, download=download, progress=progress, **options)
-    arrays = {role: read_idx(path) for role, path in paths.items()}
+    # Found files are checked against the official digests (once, cached), and every header against
+    # the official shapes, before any data is decompressed.
+    verify_found(name, paths, checksums=options.get("checksums"), verify=verify)
+    shapes = {f.role: f.shape or None for f in spec.files}
+    arrays = {role: read_idx(path, max_shape=shapes[role]) for role, path in paths.items()}
     n_classes = len(spec.class_names)
     for split in ("train", "test"):
         images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]

@@ -12,8 +12,8 @@ from pathlib import Path
 from ..errors import InvalidArgumentError
 from .registry import IDX_DATASETS, IdxDatasetSpec
 
-__all__ = ["ENV_DATA", "SYSTEM_DIRS", "search_dirs", "download_dirs", "find_files", "get_spec",
-           "cache_dir"]
+__all__ = ["ENV_DATA", "ENV_VERIFY", "SYSTEM_DIRS", "search_dirs", "download_dirs", "find_files", "get_spec",
+           "cache_dir", "verify_found"]
 
 ENV_DATA = "MLPNUMPY_DATA"
 #: System-wide folders holding ``<name>/`` data sets, looked at last.
@@ -117,3 +117,81 @@ def find_files(name: str, data_dir: str | os.PathLike | None = None, *,
         else:
             return found
     return None
+
+
+# ------------------------------------------------------------------------------- verifying found files
+#: Set to 0 to use MNIST-format files whose bytes are not the official ones (a private copy).
+ENV_VERIFY = "MLPNUMPY_VERIFY_DATA"
+_VERIFIED: dict[str, tuple] = {}  # this process's cache: path -> (size, mtime_ns, inode, sha256)
+
+
+def _cached_sha256(path: Path) -> str:
+    """The file's SHA-256, computed once per (path, size, mtime, inode) and remembered in the user
+    cache (``verified.json``), so a 26 MB file is hashed on its first use only."""
+    import json
+
+    from .._atomic import atomic_write
+    from .download import file_sha256
+    st = path.stat()
+    key, stamp = str(path.resolve()), [st.st_size, st.st_mtime_ns, st.st_ino]
+    hit = _VERIFIED.get(key)
+    store = cache_dir("verified.json")
+    if hit is None:
+        try:
+            hit = json.loads(store.read_text()).get(key)
+        except (OSError, ValueError, AttributeError):
+            hit = None
+    if isinstance(hit, list) and len(hit) == 4 and hit[:3] == stamp and isinstance(hit[3], str):
+        _VERIFIED[key] = hit
+        return hit[3]
+    digest = file_sha256(path)
+    _VERIFIED[key] = [*stamp, digest]
+    try:  # best effort: a read-only cache only costs a re-hash next time
+        try:
+            table = json.loads(store.read_text())
+            table = table if isinstance(table, dict) else {}
+        except (OSError, ValueError):
+            table = {}
+        table[key] = [*stamp, digest]
+        store.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_write(store, "w") as fh:
+            json.dump(table, fh)
+    except OSError:
+        pass
+    return digest
+
+
+def verify_found(name: str, found: dict[str, Path], *, checksums=None, verify: bool | None = None) -> None:
+    """Check files found on disk against the SHA-256 sums of the official ones, before reading them.
+
+    A ``.gz`` file must have the digest the registry holds for it (or one of its known repackagings;
+    ``checksums`` replaces them, as for downloads). Gunzipped copies have no digest here: their IDX
+    headers are bounded by the official shapes instead (see :func:`~mlpnumpy.datasets.idx.read_idx`).
+    ``verify=False`` (or ``$MLPNUMPY_VERIFY_DATA=0``) accepts any bytes, for a private copy.
+
+    Raises
+    ------
+    FileFormatError
+        A file's digest is not the official one; the message says how to proceed.
+    """
+    from ..errors import FileFormatError
+    if verify is None:
+        verify = os.environ.get(ENV_VERIFY, "1").strip().lower() not in ("0", "false", "no", "off")
+    if not verify:
+        return
+    spec = get_spec(name)
+    for f in spec.files:
+        path = found.get(f.role)
+        if path is None or not str(path).endswith(".gz"):
+            continue
+        if checksums is not None:
+            accepted = {str(checksums.get(f.filename, "")).lower()}
+        else:
+            accepted = {f.sha256, *f.also_accept}
+        digest = _cached_sha256(Path(path))
+        if digest not in accepted:
+            raise FileFormatError(
+                f"{path}: its SHA-256 is {digest}, not that of the official {spec.name} {f.filename} "
+                f"({f.sha256 if checksums is None else checksums.get(f.filename)}); the file is damaged, "
+                "truncated or another data set. Delete it to download it again, or, for a private copy, "
+                f"pass checksums= with its digests or set ${ENV_VERIFY}=0")

@@ -1,0 +1,217 @@
+"""Data files from strangers (issue 19): memory bounded by what the input honestly is, checked from
+headers before anything large is allocated; no silent loss or change; clear errors, never raw ones.
+
+Memory tests never allocate gigabytes: limits are set small through the configurable limit, and
+tracemalloc shows that the refusal comes before the allocation.
+"""
+import gzip
+import io
+import json
+import os
+import struct
+import tracemalloc
+import warnings
+import zipfile
+
+import numpy as np
+import pytest
+from _helpers import isolated_data_dirs  # noqa: F401 - a fixture
+
+from mlpnumpy._npyio import load_npy, load_npz, max_data_bytes
+from mlpnumpy.datasets import load, load_array_file, write_idx
+from mlpnumpy.datasets.idx import read_idx
+from mlpnumpy.errors import FileFormatError, InvalidArgumentError, InvalidDataError, MLPNumpyError
+
+
+def _peak(fn):
+    """(result or exception, peak bytes traced) of ``fn()``."""
+    tracemalloc.start()
+    try:
+        try:
+            out = fn()
+        except MLPNumpyError as exc:
+            out = exc
+        return out, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+# ------------------------------------------------------------------------------------ .npz / .npy
+def _zeros_npz(path, n_bytes, key="X"):
+    """A deflated .npz of ``n_bytes`` zero bytes (uint8): ~1000x smaller on disk."""
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        with z.open(f"{key}.npy", "w", force_zip64=True) as f:
+            np.lib.format.write_array_header_1_0(f, {"descr": "|u1", "fortran_order": False,
+                                                     "shape": (n_bytes // 1000, 1000)})
+            chunk = bytes(1 << 20)
+            left = n_bytes
+            while left:
+                f.write(chunk[:min(left, len(chunk))])
+                left -= min(left, len(chunk))
+    return path
+
+
+def test_npz_bomb_is_refused_by_the_limit_before_decompression(tmp_path):
+    path = _zeros_npz(tmp_path / "bomb.npz", 40_000_000)    # 40 MB of uint8 in ~40 kB
+    assert os.path.getsize(path) < 100_000
+    # 40 MB of uint8 is 160 MB once float32: over a 100 MB limit though the raw bytes are under it
+    out, peak = _peak(lambda: load_array_file(path, dtype=np.float32, max_bytes=100_000_000))
+    assert isinstance(out, InvalidDataError), out
+    msg = str(out)
+    assert str(path) in msg and "(40000, 1000)" in msg and "160,000,000 bytes once converted" in msg
+    assert "100,000,000" in msg and "MLPNUMPY_MAX_DATA_BYTES" in msg
+    assert peak < 2_000_000  # refused from the header: nothing near 40 MB was allocated
+
+
+def test_npz_limit_comes_from_the_environment(tmp_path, monkeypatch):
+    path = _zeros_npz(tmp_path / "z.npz", 2_000_000)
+    monkeypatch.setenv("MLPNUMPY_MAX_DATA_BYTES", "1e6")
+    assert max_data_bytes() == 1_000_000
+    with pytest.raises(InvalidDataError, match="limit of 1,000,000 bytes"):
+        load_npz(path)
+    monkeypatch.setenv("MLPNUMPY_MAX_DATA_BYTES", "lots")
+    with pytest.raises(InvalidArgumentError, match="MLPNUMPY_MAX_DATA_BYTES='lots' is not a number"):
+        load_npz(path)
+    monkeypatch.delenv("MLPNUMPY_MAX_DATA_BYTES")
+    assert load_npz(path)["X"].shape == (2000, 1000)
+
+
+def test_npy_limit_counts_the_float_conversion(tmp_path):
+    np.save(tmp_path / "x.npy", np.zeros((100, 11), np.uint8))
+    with pytest.raises(InvalidDataError, match="4,400 bytes once converted"):
+        load_array_file(tmp_path / "x.npy", max_bytes=4000)
+    X, y = load_array_file(tmp_path / "x.npy", max_bytes=4400)
+    assert X.shape == (100, 10)
+
+
+def _patch_declared_size(path, new_size):
+    """Rewrite the central directory's uncompressed size of the first member."""
+    data = bytearray(open(path, "rb").read())
+    i = data.index(b"PK\x01\x02")
+    data[i + 24:i + 28] = struct.pack("<I", new_size)
+    open(path, "wb").write(bytes(data))
+
+
+def test_a_declared_size_deflate_cannot_reach_is_refused(tmp_path):
+    path = tmp_path / "r.npz"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        buf = io.BytesIO()
+        np.save(buf, np.arange(2000, dtype=np.float64))
+        z.writestr("X.npy", buf.getvalue())
+    comp = zipfile.ZipFile(path).infolist()[0].compress_size
+    _patch_declared_size(path, comp * 1500)  # under the old 2000:1 cap, over deflate's 1032:1
+    with pytest.raises(FileFormatError, match="more than its compression can expand to"):
+        load_npz(path)
+
+
+def test_duplicate_npz_members_are_refused(tmp_path):
+    path = tmp_path / "dup.npz"
+    with zipfile.ZipFile(path, "w") as z:
+        for v in (1.0, 2.0):
+            buf = io.BytesIO()
+            np.save(buf, np.full((3, 2), v))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # zipfile may warn about the duplicate
+                z.writestr("X.npy", buf.getvalue())
+    with pytest.raises(FileFormatError, match="two arrays named 'X'"):
+        load_array_file(path)
+
+
+def test_zip_named_npy_and_absurd_npy_shape_are_clear_errors(tmp_path):
+    np.savez(tmp_path / "a.npz", X=np.zeros((2, 3)))
+    os.rename(tmp_path / "a.npz", tmp_path / "a.npy")
+    with pytest.raises(FileFormatError, match="zip archive .*rename it to .npz"):
+        load_array_file(tmp_path / "a.npy")
+    with pytest.raises(FileFormatError, match="zip archive"):
+        load_npy(tmp_path / "a.npy")
+    with open(tmp_path / "b.npy", "wb") as f:
+        np.lib.format.write_array_header_1_0(f, {"descr": "<f8", "fortran_order": False, "shape": (0, 2 ** 62)})
+    with pytest.raises(FileFormatError, match="absurd"):
+        load_array_file(tmp_path / "b.npy")
+
+
+# ------------------------------------------------------------------------------------ IDX files
+def _idx_header(dims, code=0x08):
+    return bytes([0, 0, code, len(dims)]) + struct.pack(f">{len(dims)}I", *dims)
+
+
+def test_gzip_idx_bounded_by_the_official_shape_before_decompressing(tmp_path):
+    # 1 MB of zeros gzips to ~1 kB; the header declares 2000 images where the data set has 60000 of
+    # 28x28: with max_shape the header is refused before a byte of data is decompressed.
+    body = gzip.compress(_idx_header((70000, 28, 28)) + bytes(1 << 20))
+    path = tmp_path / "train-images-idx3-ubyte.gz"
+    path.write_bytes(body)
+    out, peak = _peak(lambda: read_idx(path, max_shape=(60000, 28, 28)))
+    assert isinstance(out, FileFormatError), out
+    assert "(70000, 28, 28)" in str(out) and "at most (60000, 28, 28)" in str(out)
+    assert peak < 500_000
+    with pytest.raises(FileFormatError, match="at most"):
+        read_idx(io.BytesIO(_idx_header((5, 28, 28, 1)) + bytes(5 * 784)), max_shape=(60000, 28, 28))
+    write_idx(tmp_path / "ok.gz", np.zeros((7, 28, 28), np.uint8))
+    assert read_idx(tmp_path / "ok.gz", max_shape=(60000, 28, 28)).shape == (7, 28, 28)
+
+
+NAMES = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
+
+
+def _fake_mnist(folder, n=5, gz=True, images_dims=None):
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    arrays = [rng.integers(0, 256, (n, 28, 28), dtype=np.uint8), rng.integers(0, 10, n, dtype=np.uint8)] * 2
+    for name, arr in zip(NAMES, arrays):
+        write_idx(folder / (name + (".gz" if gz else "")), arr)
+    return folder
+
+
+@pytest.mark.usefixtures("isolated_data_dirs")
+def test_found_gz_files_must_be_the_official_ones(tmp_path, monkeypatch):
+    monkeypatch.delenv("MLPNUMPY_VERIFY_DATA")
+    d = _fake_mnist(tmp_path / "d")
+    with pytest.raises(FileFormatError) as info:
+        load("mnist", d, download=False)
+    msg = str(info.value)
+    assert "train-images-idx3-ubyte.gz: its SHA-256 is" in msg and "not that of the official mnist" in msg
+    assert "440fcabf73cc" in msg and "MLPNUMPY_VERIFY_DATA=0" in msg
+    # explicit opt-outs: the private copy's own digests, verify=False, the environment
+    from mlpnumpy.datasets.download import file_sha256
+    sums = {n + ".gz": file_sha256(d / (n + ".gz")) for n in NAMES}
+    assert load("mnist", d, download=False, checksums=sums).X_train.shape == (5, 784)
+    assert load("mnist", d, download=False, verify=False).X_train.shape == (5, 784)
+    monkeypatch.setenv("MLPNUMPY_VERIFY_DATA", "0")
+    assert load("mnist", d, download=False).X_train.shape == (5, 784)
+
+
+@pytest.mark.usefixtures("isolated_data_dirs")
+def test_digests_are_computed_once_and_cached(tmp_path, monkeypatch):
+    import importlib
+    dl = importlib.import_module("mlpnumpy.datasets.download")
+    paths = importlib.import_module("mlpnumpy.datasets.paths")
+    monkeypatch.delenv("MLPNUMPY_VERIFY_DATA")
+    d = _fake_mnist(tmp_path / "d")
+    from mlpnumpy.datasets.download import file_sha256
+    sums = {n + ".gz": file_sha256(d / (n + ".gz")) for n in NAMES}
+    calls = []
+    real = dl.file_sha256
+    monkeypatch.setattr(dl, "file_sha256", lambda p: calls.append(p) or real(p))
+    paths._VERIFIED.clear()
+    load("mnist", d, download=False, checksums=sums)
+    assert len(calls) == 4
+    load("mnist", d, download=False, checksums=sums)
+    assert len(calls) == 4                       # this process remembers
+    paths._VERIFIED.clear()
+    load("mnist", d, download=False, checksums=sums)
+    assert len(calls) == 4                       # and so does the cache file, across processes
+    assert json.loads(paths.cache_dir("verified.json").read_text())
+    write_idx(d / (NAMES[1] + ".gz"), np.ones(5, np.uint8))  # changed file: hashed again, refused
+    with pytest.raises(FileFormatError, match="train-labels-idx1-ubyte.gz: its SHA-256"):
+        load("mnist", d, download=False, checksums=sums)
+    assert len(calls) == 5
+
+
+@pytest.mark.usefixtures("isolated_data_dirs")
+def test_gunzipped_files_are_bounded_by_the_official_shapes(tmp_path):
+    d = tmp_path / "d"
+    _fake_mnist(d, gz=False)
+    (d / NAMES[0]).write_bytes(_idx_header((5, 28, 29)) + bytes(5 * 28 * 29))
+    with pytest.raises(FileFormatError, match=r"\(5, 28, 29\).*at most \(60000, 28, 28\)"):
+        load("mnist", d, download=False)
