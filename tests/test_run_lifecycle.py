@@ -177,7 +177,7 @@ def test_ctrl_c_while_the_folder_is_written_leaves_a_folder_resume_finishes(stra
     monkeypatch.undo()
 
     assert cli.main(["train", "--resume", str(out)]) == 0
-    assert "All 4 epochs are trained" in capsys.readouterr().out
+    assert "Training is over (4 epochs)" in capsys.readouterr().out
     _assert_same_run(straight, out)
     assert (out / "confusion.png").is_file()
     # now finished: resuming again is refused, and the message says how to train further
@@ -331,3 +331,25 @@ def test_an_interrupted_finetune_resumes_bit_exactly(tmp_path, monkeypatch):
     assert cli.main(["train", "--resume", str(tmp_path / "b"), *more]) == 130
     assert cli.main(["train", "--resume", str(tmp_path / "b")]) == 0  # finishes the finetune's plan
     _assert_same_run(tmp_path / "a", tmp_path / "b")
+
+
+# ------------------------------------------------------------------------------- early stopping
+def test_early_stopping_watch_survives_ctrl_c_and_resume(tmp_path, monkeypatch):
+    # Adam at a high rate on digits: the validation loss is lowest at epoch 7 (0-based) and the run
+    # stops at 10; a watch started afresh after an interruption in epoch 8 would run on past 10 and
+    # end with other weights.
+    args = ["--data", "digits", "--hidden", "32", "--epochs", "12", "--lr", "0.02", "--schedule", "none",
+            "--early-stopping", "3", "--quiet"]
+    assert cli.main(["train", *args, "--out", str(tmp_path / "straight")]) == 0
+    straight = json.loads((tmp_path / "straight" / "metrics.json").read_text())
+    stop = straight["early_stopped_epoch"]
+    best = int(np.argmin(straight["history"]["val_loss"]))
+    assert stop is not None and best < stop - 1  # an interruption between the two is possible
+    out = tmp_path / "run"
+    _interrupt_fit_at(monkeypatch, best + 1, 4)
+    assert cli.main(["train", *args, "--out", str(out)]) == 130
+    assert cli.main(["train", "--resume", str(out)]) == 0
+    _assert_same_run(tmp_path / "straight", out)
+    assert json.loads((out / "metrics.json").read_text())["early_stopped_epoch"] == stop
+    # the run stopped early: it is finished, and --resume says so
+    assert cli.main(["train", "--resume", str(out)]) == 2

@@ -175,7 +175,8 @@ class EarlyStopping(Callback):
     """Stop when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs.
 
     With ``restore_best_weights=True`` the model ends with the weights of its best epoch. Its state
-    is reset at ``on_train_begin``, so one instance can serve several fits.
+    is reset at ``on_train_begin``, so one instance can serve several fits, unless
+    :meth:`load_state_dict` gave it a state to go on from (a resumed run's).
 
     Parameters
     ----------
@@ -195,6 +196,31 @@ class EarlyStopping(Callback):
         self.monitor, self.patience, self.min_delta = monitor, int(patience), float(min_delta)
         self.mode = check_choice("mode", mode, ["auto", "min", "max"])
         self.restore_best_weights, self.verbose = restore_best_weights, verbose
+        self._loaded = None
+
+    def state_dict(self) -> dict:
+        """The watch so far, plain values only: ``{"best", "best_epoch", "wait", "stopped_epoch"}``,
+        epochs (0-based) counted over the model's whole training (``epochs_trained``), not this fit.
+        The best weights (with ``restore_best_weights``) are ``self.best_weights``; save them beside it."""
+        stopped = None if self.stopped_epoch is None else self._start + self.stopped_epoch
+        if self.best_epoch is None:
+            return {"best": None, "wait": self.wait, "best_epoch": None, "stopped_epoch": stopped}
+        return {"best": float(self.best), "wait": self.wait, "best_epoch": self._start + self.best_epoch,
+                "stopped_epoch": stopped}
+
+    def load_state_dict(self, state: dict, best_weights=None) -> None:
+        """Make the next fit go on from ``state`` (from :meth:`state_dict`) and ``best_weights``
+        instead of starting afresh, as a training run continued from a checkpoint should."""
+        try:
+            loaded = {"best": None if state["best"] is None else float(state["best"]), "wait": int(state["wait"]),
+                      **{k: None if state.get(k) is None else int(state[k]) for k in ("best_epoch",
+                                                                                      "stopped_epoch")}}
+            if (loaded["best"] is None) != (loaded["best_epoch"] is None):
+                raise ValueError("best and best_epoch must be both set or both None")
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InvalidArgumentError(f"state={state!r} is not an EarlyStopping state ({exc!r}); expected "
+                                       "the dict returned by EarlyStopping.state_dict()") from None
+        self._loaded = (loaded, None if best_weights is None else [np.array(w) for w in best_weights])
 
     def _better(self, value, best) -> bool:
         if self._sign > 0:
@@ -211,6 +237,15 @@ class EarlyStopping(Callback):
         self.best_weights = None
         self.wait = 0
         self.stopped_epoch = None
+        self._start = int(getattr(self.model, "epochs_trained", 0) or 0)  # epochs before this fit
+        if self._loaded is not None:  # a continued run: go on watching from its state
+            state, self.best_weights = self._loaded
+            self._loaded = None
+            self.wait = state["wait"]
+            if state["best_epoch"] is not None:
+                self.best, self.best_epoch = state["best"], state["best_epoch"] - self._start
+            if state["stopped_epoch"] is not None:
+                self.stopped_epoch = state["stopped_epoch"] - self._start
 
     def on_epoch_end(self, epoch, logs=None):
         value = (logs or {}).get(self.monitor)
@@ -233,8 +268,8 @@ class EarlyStopping(Callback):
         if self.restore_best_weights and self.best_weights is not None:
             self.model.set_weights(self.best_weights)
         if self.verbose and self.stopped_epoch is not None:
-            print(f"Early stopping at epoch {self.stopped_epoch + 1}; best {self.monitor} "
-                  f"{self.best:.4f} at epoch {self.best_epoch + 1}")
+            print(f"Early stopping at epoch {self._start + self.stopped_epoch + 1}; best {self.monitor} "
+                  f"{self.best:.4f} at epoch {self._start + self.best_epoch + 1}")
 
 
 class ModelCheckpoint(Callback):

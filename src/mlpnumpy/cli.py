@@ -96,7 +96,8 @@ _DATA_DIR_HELP = ("for mnist/fashion-mnist: the folder holding the four IDX file
 
 def _add_train_options(p: argparse.ArgumentParser) -> None:
     a = p.add_argument
-    a("--data", help="digits (default, embedded), fashion-mnist, mnist, synthetic, or a labelled "
+    a("--data", help="digits (default, embedded), fashion-mnist, mnist, synthetic, the 2-D toy sets spiral, "
+                     "moons, circles, xor, or a labelled "
                      ".npy/.npz/.csv file (formats below)")
     a("--data-dir", metavar="DIR", help=_DATA_DIR_HELP)
     _add_download_option(p)
@@ -261,7 +262,8 @@ def _dataset_options(name: str, data_dir, download, quiet, seed) -> dict[str, An
         # a progress bar on a terminal unless --quiet; an explicit --data-dir is the only folder used
         return {"download": download is not False, "progress": False if quiet else None,
                 "only_data_dir": data_dir is not None}
-    return {"seed": seed} if name == "synthetic" else {}
+    from .datasets.toy import TOY_DATASETS
+    return {"seed": seed} if name == "synthetic" or name in TOY_DATASETS else {}
 
 
 def _value_range(X: np.ndarray) -> list[float] | None:
@@ -600,6 +602,11 @@ def run_train(cli_opts: dict[str, Any], *, config_file=None, resume=None, overwr
             callbacks.append(early)
         if cfg["track_internals"]:
             callbacks.append(internals.InternalsTracker())
+        boundaries = None
+        if Xtr.shape[1] == 2:  # a 2-D problem: record the decision boundary as it forms
+            from .boundary import BoundarySnapshots, log_epochs
+            boundaries = BoundarySnapshots(Xtr, every=log_epochs(cfg["epochs"]))
+            callbacks.append(boundaries)
         callbacks.append(_run_callback(out, extra, history_before, early))
         say(f"Training {model.__class__.__name__} {[model.n_features_in, *cfg['hidden'], n_classes]} on "
             f"{data['name']}: {len(Xtr)} train / {0 if Xva is None else len(Xva)} validation / "
@@ -647,6 +654,15 @@ def run_train(cli_opts: dict[str, Any], *, config_file=None, resume=None, overwr
                 plots.plot_misclassified(data["X_test"], data["y_test"], y_pred, data["class_names"],
                                          data["image_shape"], out / "misclassified.png")
                 files["misclassified"] = "misclassified.png"
+            if model.n_features_in == 2:
+                plots.plot_decision_boundary(model, data["X_test"], data["y_test"], out / "boundary.png",
+                                             class_names=data["class_names"],
+                                             title=f"Decision boundary on the {len(data['X_test'])} test points")
+                files["boundary"] = "boundary.png"
+                if boundaries is not None and len(boundaries.snapshots) > 1:
+                    plots.plot_boundary_grid(boundaries, Xtr, ytr, out / "boundary_epochs.png",
+                                             class_names=data["class_names"])
+                    files["boundary_epochs"] = "boundary_epochs.png"
             if seed_figure and full_history.get("loss"):
                 plots.plot_seed_figure(full_history["loss"], model.layers[0].W, out / "mlp_result.png")
                 files["seed_figure"] = "mlp_result.png"
