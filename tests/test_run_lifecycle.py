@@ -247,6 +247,18 @@ def test_overwrite_never_clears_a_folder_with_other_files(tmp_path, capsys):
     assert "not empty and not a run folder" in capsys.readouterr().err
 
 
+def test_overwrite_clears_the_files_a_runs_metrics_list(tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "metrics.json").write_text(json.dumps({"files": {"report": "report.html", "up": "../x.txt"}}))
+    for name in ("report.html", "model.npz", ".model.npz.k2j4h.tmp"):  # the last: a killed write's
+        (out / name).write_text("old")
+    assert cli.main(["train", *FAST, "--out", str(out), "--overwrite"]) == 0
+    assert not (out / "report.html").exists() and not (out / ".model.npz.k2j4h.tmp").exists()
+    assert json.loads((out / "metrics.json").read_text())["epochs_trained"] == 1
+    assert not (tmp_path / "x.txt").exists()
+
+
 def test_a_folder_being_written_is_refused_and_a_dead_owners_lock_is_taken_over(tmp_path, capsys):
     from mlpnumpy import _runfolder
     out = tmp_path / "run"

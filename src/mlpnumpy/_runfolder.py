@@ -20,9 +20,10 @@ from .errors import InvalidArgumentError
 __all__ = ["RUN_FILES", "LOCK_NAME", "RunFolderBusy", "lock", "check_out", "clear", "finished_metrics"]
 
 LOCK_NAME = ".lock"
-#: Every file ``mlpnumpy train`` may write in its run folder.
+#: Every file ``mlpnumpy train`` may write in its run folder (and any its metrics.json lists).
 RUN_FILES = ("model.npz", "checkpoint.npz", "metrics.json", "history.csv", "curves.png", "weights.png",
-             "confusion.png", "misclassified.png", "mlp_result.png", "internals.png", "best_weights.npz")
+             "confusion.png", "misclassified.png", "mlp_result.png", "internals.png", "best_weights.npz",
+             "boundary.png", "boundary_epochs.png")
 # what a write cut short by a kill leaves: _atomic's temporary ".<name>.<random>.tmp"
 _TEMP = re.compile(r"^\.(?P<name>.+)\.[^.]+\.tmp$")
 
@@ -31,18 +32,30 @@ class RunFolderBusy(InvalidArgumentError):
     """Another live process holds the folder's lock."""
 
 
-def _is_run_file(name: str) -> bool:
-    if name in RUN_FILES or name == LOCK_NAME:
+def _listed(folder: Path) -> set[str]:
+    """The plain file names the folder's metrics.json lists under "files" (none if it has none)."""
+    try:
+        files = json.loads((folder / "metrics.json").read_text()).get("files")
+    except (OSError, ValueError, AttributeError):
+        return set()
+    if not isinstance(files, dict):
+        return set()
+    return {v for v in files.values() if isinstance(v, str) and v == os.path.basename(v) and v[:1] not in ("", ".")}
+
+
+def _is_run_file(name: str, known: set[str]) -> bool:
+    if name in known or name == LOCK_NAME:
         return True
     m = _TEMP.match(name)
-    return bool(m) and m.group("name") in RUN_FILES
+    return bool(m) and m.group("name") in known
 
 
 def _listing(folder: Path) -> tuple[list[str], list[str]]:
     """(run files, other entries) in ``folder``, each sorted."""
+    known = set(RUN_FILES) | _listed(folder)
     mine, other = [], []
     for entry in sorted(os.listdir(folder)):
-        if _is_run_file(entry) and (folder / entry).is_file():
+        if _is_run_file(entry, known) and (folder / entry).is_file():
             mine.append(entry)
         else:
             other.append(entry + ("/" if (folder / entry).is_dir() else ""))
