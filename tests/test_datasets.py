@@ -32,7 +32,7 @@ def write_fake(folder, *, n_train=6, n_test=4, seed=0, gz=True):
 
 
 def test_list_datasets():
-    assert list_datasets() == ["mnist", "fashion-mnist", "digits", "synthetic"]
+    assert list_datasets() == ["mnist", "fashion-mnist", "digits", "synthetic", "spiral", "moons", "circles", "xor"]
 
 
 @pytest.mark.parametrize("gz", [True, False])

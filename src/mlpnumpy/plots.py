@@ -1,5 +1,5 @@
 """Figures of a training run written straight to PNG files: learning curves, weight histograms, the
-confusion matrix, misclassified images and the seed's figure.
+confusion matrix, misclassified images, the seed's figure, and decision boundaries of 2-input models.
 
 matplotlib is optional (``pip install 'mlpnumpy[plot]'``); it is imported on first use with the Agg
 backend, so no window ever opens, and every figure is closed once saved.
@@ -15,7 +15,7 @@ from ._atomic import atomic_write
 from .errors import InvalidArgumentError, require
 
 __all__ = ["plot_history", "plot_weight_histograms", "plot_confusion_matrix", "plot_misclassified",
-           "plot_seed_figure"]
+           "plot_seed_figure", "plot_decision_boundary", "plot_boundary_grid"]
 
 DPI = 100
 
@@ -188,3 +188,82 @@ def plot_seed_figure(losses, first_layer_W, path) -> str:
     axes[1].set_title("First Layer Weight Distribution")
     axes[1].grid(True)
     return _save(fig, path, dpi=150)
+
+
+def _draw_boundary(ax, grid, X, y, n_classes: int, class_names=None, legend: bool = True) -> None:
+    """Filled class regions of ``grid`` (a :class:`~mlpnumpy.boundary.BoundaryGrid`), paler where the
+    model is less sure, and the points ``X`` coloured by their true class ``y`` on top."""
+    from matplotlib.colors import to_rgba
+    colors = [to_rgba(f"C{k % 10}") for k in range(n_classes)]
+    # each grid cell gets its class's colour, mixed with white by how unsure the model is there
+    rgb = np.array([c[:3] for c in colors])[grid.classes]
+    floor = 1.0 / n_classes
+    sure = np.clip((grid.confidence - floor) / (1 - floor), 0, 1)[..., None]
+    img = 1 - (0.25 + 0.35 * sure) * (1 - rgb)
+    extent = (grid.xx[0, 0], grid.xx[0, -1], grid.yy[0, 0], grid.yy[-1, 0])
+    ax.imshow(img, origin="lower", extent=extent, aspect="auto", interpolation="nearest")
+    if n_classes > 1:  # the boundary itself: where the predicted class changes
+        ax.contour(grid.xx, grid.yy, grid.classes, levels=np.arange(n_classes - 1) + 0.5, colors="k",
+                   linewidths=0.8)
+    y = np.asarray(y).ravel()
+    for k in range(n_classes):
+        pts = X[y == k]
+        name = class_names[k] if class_names is not None else str(k)
+        ax.scatter(pts[:, 0], pts[:, 1], s=10, color=colors[k], edgecolors="k", linewidths=0.3, label=name)
+    ax.set_xlim(extent[0], extent[1])
+    ax.set_ylim(extent[2], extent[3])
+    if legend:
+        ax.legend(fontsize=7, loc="upper right", markerscale=1.5, framealpha=0.8)
+
+
+def _check_points(X, y) -> tuple[np.ndarray, np.ndarray]:
+    X, y = np.asarray(X), np.asarray(y).ravel()
+    if X.ndim != 2 or X.shape[1] != 2 or X.shape[0] != y.shape[0]:
+        raise InvalidArgumentError(f"X {X.shape} and y {y.shape} are not (n, 2) points with n labels")
+    return X, y
+
+
+def plot_decision_boundary(model, X, y, path, *, class_names: Sequence[str] | None = None,
+                           resolution: int = 200, title: str | None = None) -> str:
+    """The classes a 2-input classifier predicts over the plane (filled regions, paler where it is
+    unsure, the boundary drawn in black) with the points ``X`` (n, 2) coloured by their labels ``y``
+    on top; returns ``path`` (PNG, 600x560 pixels).
+
+    See :func:`mlpnumpy.boundary.decision_grid` for the models accepted.
+    """
+    from .boundary import decision_grid
+    X, y = _check_points(X, y)
+    grid = decision_grid(model, X, resolution)
+    k = max(model.n_outputs if model.loss.output_transform == "softmax" else 2, int(y.max(initial=0)) + 1)
+    names = list(class_names) if class_names is not None else getattr(model, "class_names", None)
+    fig, ax = _subplots(figsize=(6, 5.6))
+    _draw_boundary(ax, grid, X, y, k, names)
+    acc = float(np.mean(model.predict(X.astype(model.dtype)).reshape(-1) == y))
+    ax.set_title(title or f"Decision boundary (accuracy on these points {acc:.3f})", fontsize=10)
+    ax.set_xlabel("x1")
+    ax.set_ylabel("x2")
+    return _save(fig, path)
+
+
+def plot_boundary_grid(snapshots, X, y, path, *, class_names: Sequence[str] | None = None,
+                       cols: int = 4) -> str:
+    """Decision boundaries over training, one panel per snapshot of a
+    :class:`~mlpnumpy.boundary.BoundarySnapshots` (or a list of ``(epoch, BoundaryGrid)``), titled by
+    epoch, the points on each; returns ``path``."""
+    snaps = list(getattr(snapshots, "snapshots", snapshots))
+    if not snaps:
+        raise InvalidArgumentError("snapshots is empty; train with a BoundarySnapshots callback first")
+    X, y = _check_points(X, y)
+    k = max(int(max(int(g.classes.max()) for _, g in snaps)) + 1, int(y.max(initial=0)) + 1)
+    cols = max(1, min(cols, len(snaps)))
+    rows = -(-len(snaps) // cols)
+    fig, axes = _subplots(rows, cols, figsize=(3.0 * cols, 2.9 * rows), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for i, (ax, (epoch, grid)) in enumerate(zip(axes.ravel(), snaps)):
+        ax.axis("on")
+        _draw_boundary(ax, grid, X, y, k, class_names, legend=i == 0)
+        ax.set_title(f"epoch {epoch}", fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    return _save(fig, path)
