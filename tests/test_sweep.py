@@ -92,6 +92,43 @@ def test_a_diverging_trial_is_pruned_with_its_reason_not_a_crash():
     assert [s for s, _ in ok["intermediate"]] == [1, 2]
 
 
+@pytest.mark.parametrize("make_pruner", [
+    lambda: optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1),
+    lambda: optuna.pruners.HyperbandPruner(min_resource=1, max_resource=6, reduction_factor=3),
+])
+def test_worker_side_pruning_decides_as_optuna_does_in_the_study(make_pruner):
+    """The worker's mirror study (snapshot of finished trials, same name and numbers) prunes exactly
+    when the pruner would in the real study."""
+    rng = np.random.default_rng(0)
+    study = optuna.create_study(study_name="mirror", direction="maximize", pruner=make_pruner(),
+                                sampler=optuna.samplers.RandomSampler(seed=0))
+    decisions_real, decisions_mirror = [], []
+    for number in range(14):
+        curve = np.cumsum(rng.uniform(0, 0.2, 6))
+        snapshot = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,
+                                                            optuna.trial.TrialState.PRUNED))
+        real = study.ask()
+        assert real.number == number
+        mirror = objective._mirror_trial({"study_name": "mirror", "direction": "maximize", "pruner": make_pruner(),
+                                          "snapshot": snapshot, "number": number})
+        pruned = False
+        for step, v in enumerate(curve, start=1):
+            real.report(float(v), step)
+            mirror.report(float(v), step)
+            a, b = real.should_prune(), mirror.should_prune()
+            decisions_real.append(a)
+            decisions_mirror.append(b)
+            if a:
+                pruned = True
+                break
+        if pruned:
+            study.tell(real, state=optuna.trial.TrialState.PRUNED)
+        else:
+            study.tell(real, float(curve[-1]))
+    assert decisions_mirror == decisions_real
+    assert any(decisions_real)  # the pruner did prune: the comparison covers both answers
+
+
 # ------------------------------------------------------------------------------- local cluster
 @pytest.fixture(scope="module")
 def local_sweep(tmp_path_factory):
