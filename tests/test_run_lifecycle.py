@@ -268,6 +268,10 @@ def test_a_folder_being_written_is_refused_and_a_dead_owners_lock_is_taken_over(
         assert cli.main(["train", *FAST, "--out", str(out)]) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and f"being written by another mlpnumpy train (pid {os.getpid()})" in err
+        (out / "history.csv").write_text("epoch,loss\n")  # the live run's files: --overwrite leaves them
+        assert cli.main(["train", *FAST, "--out", str(out), "--overwrite"]) == 2
+        assert "being written" in capsys.readouterr().err and (out / "history.csv").is_file()
+    (out / "history.csv").unlink()
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     (out / ".lock").write_text(f"{dead.pid}\n")  # left behind by a process that died

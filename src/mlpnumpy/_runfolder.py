@@ -67,9 +67,10 @@ def _names(entries: list[str], limit: int = 4) -> str:
     return ", ".join(entries[:limit]) + more
 
 
-def check_out(out: Path, *, overwrite: bool, resume_here: bool) -> None:
+def check_out(out: Path, *, overwrite: bool, resume_here: bool, ours: bool = False) -> None:
     """Refuse ``out`` unless it is new, empty, the run being resumed, or (with ``overwrite``) a run
-    folder holding nothing but a run's files.
+    folder holding nothing but a run's files; or while another process holds its lock (``ours``:
+    this process holds it, under :func:`lock`).
 
     Raises
     ------
@@ -81,6 +82,8 @@ def check_out(out: Path, *, overwrite: bool, resume_here: bool) -> None:
     if not out.is_dir():
         raise InvalidArgumentError(f"--out {str(out)!r} is a file; expected a folder for the run "
                                    "(new, empty, or a run folder with --resume/--overwrite)")
+    if not ours and _held(out / LOCK_NAME):
+        raise _busy(out)
     if resume_here:
         return
     mine, other = _listing(out)
@@ -133,6 +136,28 @@ def _owner(path: Path) -> str:
     return f"pid {pid}" if pid.isdigit() else "another process"
 
 
+def _busy(out: Path) -> RunFolderBusy:
+    return RunFolderBusy(f"--out {str(out)!r} is being written by another mlpnumpy train "
+                         f"({_owner(out / LOCK_NAME)}); wait for it to finish or choose another --out")
+
+
+def _held(path: Path) -> bool:
+    """Whether a live process holds the lock file ``path`` (taken and let go at once to find out;
+    on Windows, where a lock must be let go before closing, :func:`lock` alone decides)."""
+    try:
+        import fcntl  # noqa: F401
+    except ImportError:
+        return False
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except OSError:  # no lock file: nobody holds it
+        return False
+    try:
+        return not _try_lock(fd)
+    finally:
+        os.close(fd)  # closing lets go of the lock if it was taken here
+
+
 def _try_lock(fd: int) -> bool:
     """Take the exclusive lock on ``fd`` without waiting; False when another process holds it."""
     try:
@@ -167,8 +192,7 @@ def lock(out: Path) -> Iterator[None]:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         if not _try_lock(fd):
             os.close(fd)
-            raise RunFolderBusy(f"--out {str(out)!r} is being written by another mlpnumpy train "
-                                f"({_owner(path)}); wait for it to finish or choose another --out")
+            raise _busy(out)
         try:  # the owner before us may have deleted the file we opened: lock the one at the path
             same = os.path.samestat(os.fstat(fd), os.stat(path))
         except FileNotFoundError:

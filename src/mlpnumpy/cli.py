@@ -548,7 +548,7 @@ def run_train(cli_opts: dict[str, Any], *, config_file=None, resume=None, overwr
         data = _load_data(cfg)
         out.mkdir(parents=True, exist_ok=True)  # only once the data is known to load
         held.enter_context(_runfolder.lock(out))  # one run per folder: another train gets exit 2
-        _runfolder.check_out(out, overwrite=overwrite, resume_here=resume_here)  # again, now it is ours
+        _runfolder.check_out(out, overwrite=overwrite, resume_here=resume_here, ours=True)  # again, ours now
         if overwrite:
             _runfolder.clear(out)
         Xtr, ytr = data["X_train"], data["y_train"]
