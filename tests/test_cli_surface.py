@@ -417,3 +417,8 @@ def test_text_labels_in_evaluate_and_predict_errors(tmp_path, capsys):
 def test_a_data_set_name_in_capitals_gets_its_recipe():
     from mlpnumpy import config
     assert config.resolve({"data": "DIGITS"})["epochs"] == config.DATA_DEFAULTS["digits"]["epochs"] == 30
+
+
+def test_gradcheck_rows_beyond_the_data_is_refused(capsys):
+    err = _one_line_error(capsys, cli.main(["gradcheck", "--rows", "100000"]))
+    assert "--rows=100000" in err and "1..1438" in err  # was: silently 1,438 rows, printed as 100000

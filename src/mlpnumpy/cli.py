@@ -897,9 +897,10 @@ def _cmd_gradcheck(ns) -> int:
     from .datasets import load
     from .gradcheck import check_model
     from .model import MLP
-    if ns.rows < 1:
-        raise InvalidArgumentError(f"--rows={ns.rows} is invalid; expected an integer >= 1")
     ds = load("digits", dtype=np.float64)
+    if not 1 <= ns.rows <= len(ds.X_train):
+        raise InvalidArgumentError(f"--rows={ns.rows} is invalid; expected an integer in 1..{len(ds.X_train)} "
+                                   "(the digits training rows)")
     model = MLP([64, *ns.hidden, 10], ns.activation, seed=0, dtype=np.float64, batch_norm=ns.batch_norm)
     res = check_model(model, ds.X_train[:ns.rows], ds.y_train[:ns.rows], training=ns.batch_norm)
     print(f"gradcheck of MLP {[64, *ns.hidden, 10]} ({ns.activation}, float64) on {ns.rows} digits rows:")
