@@ -1,8 +1,8 @@
 """Activation functions: each a forward ``a = f(z)`` and a backward that turns ``dL/da`` into ``dL/dz``.
 
 Derivatives are taken from the cached *output* ``a`` wherever the maths allows (ReLU mask,
-``a(1-a)``, ``1-a**2``), so the backward pass never recomputes the forward one. GELU is the one
-activation whose derivative needs the input ``z``; it says so with ``needs_input = True``.
+``a(1-a)``, ``1-a**2``), so the backward pass never recomputes the forward one. GELU, SiLU and Mish
+are the activations whose derivatives need the input ``z``; each says so with ``needs_input = True``.
 
 This is the reference path: each function is its formula in plain array operations, shapes ``(n, k)``
 in and out. The fused kernels of the fast path live in :mod:`mlpnumpy._kernels`.
@@ -15,7 +15,8 @@ import numpy as np
 
 from .errors import InvalidArgumentError, check_choice
 
-__all__ = ["Activation", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Identity", "ELU", "GELU",
+__all__ = ["Activation", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Identity", "ELU", "GELU", "SELU",
+           "Softplus", "HardSigmoid", "SiLU", "Mish",
            "softmax", "log_softmax", "sigmoid", "get_activation", "ACTIVATIONS"]
 
 
@@ -174,15 +175,108 @@ class GELU(Activation):
 
     def forward(self, z):
         c = z.dtype.type(self._C)
-        return 0.5 * z * (1 + np.tanh(c * (z + z.dtype.type(0.044715) * z ** 3)))
+        return 0.5 * z * (1 + np.tanh(c * (z + z.dtype.type(0.044715) * z * z * z)))
 
     def backward(self, grad_a, a, z=None):
         if z is None:
             raise InvalidArgumentError("GELU.backward needs the cached input z")
         c = z.dtype.type(self._C)
-        t = np.tanh(c * (z + z.dtype.type(0.044715) * z ** 3))
+        t = np.tanh(c * (z + z.dtype.type(0.044715) * z * z * z))
         dt = (1 - t * t) * c * (1 + z.dtype.type(3 * 0.044715) * z * z)
         return grad_a * (0.5 * (1 + t) + 0.5 * z * dt)
+
+
+class SELU(Activation):
+    r"""Scaled exponential linear unit (Klambauer et al., "Self-Normalizing Neural Networks", 2017):
+    :math:`\lambda z` for :math:`z > 0`, else :math:`\lambda\alpha(e^z - 1)`, with the paper's
+    :math:`\alpha \approx 1.6733`, :math:`\lambda \approx 1.0507` (``torch.nn.SELU``).
+
+    With ``lecun_normal`` weights (``init="auto"`` picks it) and :class:`~mlpnumpy.layers.AlphaDropout`,
+    activations keep mean 0 and variance 1 through deep stacks. For :math:`z \le 0` the derivative
+    :math:`\lambda\alpha e^z` equals :math:`a + \lambda\alpha`: read from the output.
+    """
+
+    name = "selu"
+    ALPHA = 1.6732632423543772848170429916717
+    SCALE = 1.0507009873554804934193349852946
+
+    def forward(self, z):
+        t = z.dtype.type
+        return np.where(z > 0, t(self.SCALE) * z, t(self.SCALE * self.ALPHA) * np.expm1(np.minimum(z, 0)))
+
+    def backward(self, grad_a, a, z=None):
+        t = a.dtype.type
+        return np.where(a > 0, grad_a * t(self.SCALE), grad_a * (a + t(self.SCALE * self.ALPHA)))
+
+
+class Softplus(Activation):
+    r"""Softplus, :math:`\log(1 + e^z)`, a smooth ReLU (``torch.nn.Softplus()``: ``z`` itself above
+    ``threshold`` 20, where the two agree to float64 precision).
+
+    :math:`f'(z) = \sigma(z) = 1 - e^{-a}`: read from the output (``-expm1(-a)``, exact for small ``a``).
+    """
+
+    name = "softplus"
+    THRESHOLD = 20.0
+
+    def forward(self, z):
+        return np.where(z > z.dtype.type(self.THRESHOLD), z, np.logaddexp(z.dtype.type(0), z))
+
+    def backward(self, grad_a, a, z=None):
+        return grad_a * -np.expm1(-a)
+
+
+class HardSigmoid(Activation):
+    r"""Hard sigmoid, :math:`\min(1, \max(0, z/6 + 1/2))`, as ``torch.nn.Hardsigmoid``: a piecewise-linear
+    sigmoid. :math:`f'(z) = 1/6` where :math:`0 < a < 1` (:math:`-3 < z < 3`), else 0: read from the output.
+    """
+
+    name = "hard_sigmoid"
+
+    def forward(self, z):
+        t = z.dtype.type
+        return np.clip(z / t(6) + t(0.5), 0, 1)
+
+    def backward(self, grad_a, a, z=None):
+        return grad_a * (((a > 0) & (a < 1)) / a.dtype.type(6))
+
+
+class SiLU(Activation):
+    r"""SiLU, also called Swish (Elfwing et al. 2018; Ramachandran et al. 2017): :math:`z\,\sigma(z)`,
+    as ``torch.nn.SiLU``. :math:`f'(z) = \sigma(z)(1 + z(1 - \sigma(z)))` needs ``z``: the layer caches it.
+    """
+
+    name = "silu"
+    needs_input = True
+
+    def forward(self, z):
+        return z * sigmoid(z)
+
+    def backward(self, grad_a, a, z=None):
+        if z is None:
+            raise InvalidArgumentError("SiLU.backward needs the cached input z")
+        s = sigmoid(z)
+        return grad_a * (s * (1 + z * (1 - s)))
+
+
+class Mish(Activation):
+    r"""Mish (Misra, 2019): :math:`z \tanh(\mathrm{softplus}(z))`, as ``torch.nn.Mish``.
+
+    :math:`f'(z) = \tanh s + z\,(1 - \tanh^2 s)\,\sigma(z)` with :math:`s = \mathrm{softplus}(z)`;
+    it needs ``z``: the layer caches it.
+    """
+
+    name = "mish"
+    needs_input = True
+
+    def forward(self, z):
+        return z * np.tanh(np.logaddexp(z.dtype.type(0), z))
+
+    def backward(self, grad_a, a, z=None):
+        if z is None:
+            raise InvalidArgumentError("Mish.backward needs the cached input z")
+        t = np.tanh(np.logaddexp(z.dtype.type(0), z))
+        return grad_a * (t + z * (1 - t * t) * sigmoid(z))
 
 
 def log_softmax(z: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -203,17 +297,20 @@ def softmax(z: np.ndarray, axis: int = -1) -> np.ndarray:
 
 ACTIVATIONS: dict[str, Callable[..., Activation]] = {
     "relu": ReLU, "leaky_relu": LeakyReLU, "sigmoid": Sigmoid, "tanh": Tanh, "identity": Identity,
-    "elu": ELU, "gelu": GELU,
+    "elu": ELU, "gelu": GELU, "selu": SELU, "softplus": Softplus, "hard_sigmoid": HardSigmoid, "silu": SiLU,
+    "mish": Mish,
 }
-# Accepted spellings of the same functions: the seed's 'none', scikit-learn's 'logistic'.
-_ALIASES = {"none": "identity", "linear": "identity", "logistic": "sigmoid"}
+# Accepted spellings of the same functions: the seed's 'none', scikit-learn's 'logistic', torch's names.
+_ALIASES = {"none": "identity", "linear": "identity", "logistic": "sigmoid", "swish": "silu",
+            "hardsigmoid": "hard_sigmoid"}
 
 
 def get_activation(activation: str | Activation | None) -> Activation:
     """Return an :class:`Activation` from a name, an instance, or ``None`` (the identity).
 
-    Names: ``relu, leaky_relu, sigmoid, tanh, identity, elu, gelu``; also ``'none'``/``'linear'``
-    for the identity and ``'logistic'`` for the sigmoid.
+    Names: ``relu, leaky_relu, sigmoid, tanh, identity, elu, gelu, selu, softplus, hard_sigmoid, silu,
+    mish``; also ``'none'``/``'linear'`` for the identity, ``'logistic'`` for the sigmoid, ``'swish'``
+    for SiLU and ``'hardsigmoid'``.
     """
     if activation is None:
         return Identity()
