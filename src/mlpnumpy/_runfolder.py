@@ -87,16 +87,16 @@ def check_out(out: Path, *, overwrite: bool, resume_here: bool, ours: bool = Fal
     if resume_here:
         return
     mine, other = _listing(out)
+    runs = [m for m in mine if m != LOCK_NAME]  # a lock file alone is a dead owner's: the folder is empty
     if other:
-        what = "a run folder with other files in it" if [m for m in mine if m != LOCK_NAME] else \
-            "not empty and not a run folder"
+        what = "a run folder with other files in it" if runs else "not empty and not a run folder"
         raise InvalidArgumentError(
             f"--out {str(out)!r} is {what} ({_names(other)}); mlpnumpy train writes only into a new or "
             f"empty folder{' and --overwrite clears only run folders' if overwrite else ''}: choose another "
             "--out")
-    if [m for m in mine if m != LOCK_NAME] and not overwrite:
+    if runs and not overwrite:
         raise InvalidArgumentError(
-            f"--out {str(out)!r} holds another run ({_names(mine)}); continue it with --resume "
+            f"--out {str(out)!r} holds another run ({_names(runs)}); continue it with --resume "
             f"{out}, replace it with --overwrite, or choose another --out")
 
 

@@ -71,8 +71,8 @@ class History(list, Callback):
     """What ``fit`` returns: a list of the per-epoch training losses (as the seed returned), with every
     recorded metric by name in ``history`` (Keras's spelling) and the epoch numbers in ``epoch``.
 
-    ``interrupted`` is True when training stopped on Ctrl-C; ``stopped_epoch`` names the epoch an
-    early stop happened at (or None).
+    ``interrupted`` is True when training stopped on Ctrl-C (the unfinished epoch undone, so not in
+    the history); ``stopped_epoch`` names the epoch an early stop happened at (or None).
     """
 
     def __init__(self):
