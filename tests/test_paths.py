@@ -358,3 +358,18 @@ def test_fit_takes_the_path_it_is_given(path, rng, monkeypatch):
     calls.clear()
     MLP([3, 4, 2], seed=0, path="reference").fit(X, y, epochs=1, batch_size=20, verbose=0)
     assert not calls  # the model's own path wins over the environment
+
+
+def test_info_says_which_path_and_kernels(capsys, monkeypatch):
+    from mlpnumpy import cli
+    monkeypatch.setenv("MLPNUMPY_PATH", "reference")
+    monkeypatch.setenv("MLPNUMPY_NUMBA", "0")
+    assert cli.main(["info"]) == 0
+    line = [l for l in capsys.readouterr().out.splitlines() if l.startswith("training path:")]
+    assert line and "reference (MLPNUMPY_PATH=reference)" in line[0] and "NumPy (MLPNUMPY_NUMBA=0)" in line[0]
+    monkeypatch.delenv("MLPNUMPY_PATH")
+    monkeypatch.delenv("MLPNUMPY_NUMBA")
+    assert cli.main(["info"]) == 0
+    line = [l for l in capsys.readouterr().out.splitlines() if l.startswith("training path:")][0]
+    assert "training path: fast (MLPNUMPY_PATH unset: auto)" in line
+    assert ("numba" in line) == (len(KERNELS) == 2)

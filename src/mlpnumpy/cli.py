@@ -936,6 +936,8 @@ def _cmd_info(ns) -> int:
         else:
             where = "generated on demand"
         print(f"data {name}: {where}")
+    from ._kernels import describe
+    print(describe())
     return 0
 
 

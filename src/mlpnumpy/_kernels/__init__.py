@@ -69,21 +69,22 @@ def kernels():
     return _kernels
 
 
-def describe() -> dict:
-    """What ``mlpnumpy info`` prints: the path ``auto`` takes for NumPy arrays and the kernels in use
-    (without importing numba)."""
+def describe() -> str:
+    """The line ``mlpnumpy info`` prints: the path ``auto`` takes for NumPy arrays and the kernels in
+    use (found without importing numba)."""
     from . import _blas
+    env = os.environ.get(_ENV)
     try:
         path = resolve_path(None, np.empty(0))
     except InvalidArgumentError as exc:
-        path = f"invalid ({exc})"
-    numba = numba_wanted()
-    version = None
-    if numba:
-        from importlib.metadata import version as _v
-        try:
-            version = _v("numba")
-        except Exception:  # noqa: BLE001
-            version = "?"
-    return {"path": path, "env": os.environ.get(_ENV), "kernels": f"numba {version}" if numba else "numpy",
-            "fused_sgd_gemm": _blas.available}
+        path = f"invalid: {exc}"
+    where = f"{_ENV}={env}" if env else f"{_ENV} unset: auto"
+    if numba_wanted():
+        from importlib.metadata import version
+        kernels = f"numba {version('numba')} (one pass each, compiled once and cached)"
+    elif os.environ.get("MLPNUMPY_NUMBA", "1").strip() == "0":
+        kernels = "NumPy (MLPNUMPY_NUMBA=0)"
+    else:
+        kernels = "NumPy (pip install 'mlpnumpy[fast]' adds numba's one-pass kernels)"
+    gemm = "SGD update folded into BLAS gemm" if _blas.available else "no BLAS gemm found (plain SGD update)"
+    return f"training path: {path} ({where}); fast-path kernels: {kernels}; {gemm}"
