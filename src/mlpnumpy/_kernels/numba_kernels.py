@@ -156,18 +156,24 @@ def _sgd_el(w, g, b, lr, mu, damp1, wd, nesterov, first, tiny):
 def _sgd_serial(w, g, buf, lr, mu, damp1, wd, nesterov, first, tiny):
     t = w.dtype.type
     lr, mu, damp1, wd, tiny = t(lr), t(mu), t(damp1), t(wd), t(tiny)
-    for i in range(w.shape[0]):
-        k = i if mu != 0 else 0
-        w[i], buf[k] = _sgd_el(w[i], g[i], buf[k], lr, mu, damp1, wd, nesterov, first, tiny)
+    if mu != 0:
+        for i in range(w.shape[0]):
+            w[i], buf[i] = _sgd_el(w[i], g[i], buf[i], lr, mu, damp1, wd, nesterov, first, tiny)
+    else:
+        for i in range(w.shape[0]):
+            w[i], _ = _sgd_el(w[i], g[i], g[i], lr, mu, damp1, wd, nesterov, first, tiny)
 
 
 @_pjit
 def _sgd_parallel(w, g, buf, lr, mu, damp1, wd, nesterov, first, tiny):
     t = w.dtype.type
     lr, mu, damp1, wd, tiny = t(lr), t(mu), t(damp1), t(wd), t(tiny)
-    for i in prange(w.shape[0]):
-        k = i if mu != 0 else 0
-        w[i], buf[k] = _sgd_el(w[i], g[i], buf[k], lr, mu, damp1, wd, nesterov, first, tiny)
+    if mu != 0:
+        for i in prange(w.shape[0]):
+            w[i], buf[i] = _sgd_el(w[i], g[i], buf[i], lr, mu, damp1, wd, nesterov, first, tiny)
+    else:
+        for i in prange(w.shape[0]):
+            w[i], _ = _sgd_el(w[i], g[i], g[i], lr, mu, damp1, wd, nesterov, first, tiny)
 
 
 def sgd(w, g, buf, lr, mu, damp1, wd, nesterov, first, tiny):
@@ -204,10 +210,14 @@ def _adam_serial(w, g, m, v, vmax, shrink, wd, b1, c1, b2, c2, step_size, sqrt_b
     t = w.dtype.type
     shrink, wd, b1, c1, b2, c2 = t(shrink), t(wd), t(b1), t(c1), t(b2), t(c2)
     step_size, sqrt_bc2, eps, tiny = t(step_size), t(sqrt_bc2), t(eps), t(tiny)
-    for i in range(w.shape[0]):
-        j = i if amsgrad else 0
-        w[i], m[i], v[i], vmax[j] = _adam_el(w[i], g[i], m[i], v[i], vmax[j], shrink, wd, b1, c1, b2, c2,
-                                             step_size, sqrt_bc2, eps, decoupled, amsgrad, tiny)
+    if amsgrad:
+        for i in range(w.shape[0]):
+            w[i], m[i], v[i], vmax[i] = _adam_el(w[i], g[i], m[i], v[i], vmax[i], shrink, wd, b1, c1, b2, c2,
+                                                 step_size, sqrt_bc2, eps, decoupled, True, tiny)
+    else:
+        for i in range(w.shape[0]):
+            w[i], m[i], v[i], _ = _adam_el(w[i], g[i], m[i], v[i], v[i], shrink, wd, b1, c1, b2, c2,
+                                           step_size, sqrt_bc2, eps, decoupled, False, tiny)
 
 
 @_pjit
@@ -216,10 +226,14 @@ def _adam_parallel(w, g, m, v, vmax, shrink, wd, b1, c1, b2, c2, step_size, sqrt
     t = w.dtype.type
     shrink, wd, b1, c1, b2, c2 = t(shrink), t(wd), t(b1), t(c1), t(b2), t(c2)
     step_size, sqrt_bc2, eps, tiny = t(step_size), t(sqrt_bc2), t(eps), t(tiny)
-    for i in prange(w.shape[0]):
-        j = i if amsgrad else 0
-        w[i], m[i], v[i], vmax[j] = _adam_el(w[i], g[i], m[i], v[i], vmax[j], shrink, wd, b1, c1, b2, c2,
-                                             step_size, sqrt_bc2, eps, decoupled, amsgrad, tiny)
+    if amsgrad:
+        for i in prange(w.shape[0]):
+            w[i], m[i], v[i], vmax[i] = _adam_el(w[i], g[i], m[i], v[i], vmax[i], shrink, wd, b1, c1, b2, c2,
+                                                 step_size, sqrt_bc2, eps, decoupled, True, tiny)
+    else:
+        for i in prange(w.shape[0]):
+            w[i], m[i], v[i], _ = _adam_el(w[i], g[i], m[i], v[i], v[i], shrink, wd, b1, c1, b2, c2,
+                                           step_size, sqrt_bc2, eps, decoupled, False, tiny)
 
 
 def adam(w, g, m, v, vmax, shrink, wd, b1, c1, b2, c2, step_size, sqrt_bc2, eps, decoupled, amsgrad, tiny):
@@ -257,22 +271,44 @@ def _rmsprop_el(w, g, sq, ga, b, lr, alpha, c, eps, wd, mu, centered, tiny):
 def _rmsprop_serial(w, g, sq, gavg, buf, lr, alpha, c, eps, wd, mu, centered, tiny):
     t = w.dtype.type
     lr, alpha, c, eps, wd, mu, tiny = t(lr), t(alpha), t(c), t(eps), t(wd), t(mu), t(tiny)
-    for i in range(w.shape[0]):
-        j = i if centered else 0
-        k = i if mu != 0 else 0
-        w[i], sq[i], gavg[j], buf[k] = _rmsprop_el(w[i], g[i], sq[i], gavg[j], buf[k], lr, alpha, c, eps, wd,
-                                                   mu, centered, tiny)
+    if centered and mu != 0:
+        for i in range(w.shape[0]):
+            w[i], sq[i], gavg[i], buf[i] = _rmsprop_el(w[i], g[i], sq[i], gavg[i], buf[i], lr, alpha, c, eps, wd,
+                                                       mu, True, tiny)
+    elif centered:
+        for i in range(w.shape[0]):
+            w[i], sq[i], gavg[i], _ = _rmsprop_el(w[i], g[i], sq[i], gavg[i], g[i], lr, alpha, c, eps, wd,
+                                                  mu, True, tiny)
+    elif mu != 0:
+        for i in range(w.shape[0]):
+            w[i], sq[i], _, buf[i] = _rmsprop_el(w[i], g[i], sq[i], g[i], buf[i], lr, alpha, c, eps, wd,
+                                                 mu, False, tiny)
+    else:
+        for i in range(w.shape[0]):
+            w[i], sq[i], _, _ = _rmsprop_el(w[i], g[i], sq[i], g[i], g[i], lr, alpha, c, eps, wd,
+                                            mu, False, tiny)
 
 
 @_pjit
 def _rmsprop_parallel(w, g, sq, gavg, buf, lr, alpha, c, eps, wd, mu, centered, tiny):
     t = w.dtype.type
     lr, alpha, c, eps, wd, mu, tiny = t(lr), t(alpha), t(c), t(eps), t(wd), t(mu), t(tiny)
-    for i in prange(w.shape[0]):
-        j = i if centered else 0
-        k = i if mu != 0 else 0
-        w[i], sq[i], gavg[j], buf[k] = _rmsprop_el(w[i], g[i], sq[i], gavg[j], buf[k], lr, alpha, c, eps, wd,
-                                                   mu, centered, tiny)
+    if centered and mu != 0:
+        for i in prange(w.shape[0]):
+            w[i], sq[i], gavg[i], buf[i] = _rmsprop_el(w[i], g[i], sq[i], gavg[i], buf[i], lr, alpha, c, eps, wd,
+                                                       mu, True, tiny)
+    elif centered:
+        for i in prange(w.shape[0]):
+            w[i], sq[i], gavg[i], _ = _rmsprop_el(w[i], g[i], sq[i], gavg[i], g[i], lr, alpha, c, eps, wd,
+                                                  mu, True, tiny)
+    elif mu != 0:
+        for i in prange(w.shape[0]):
+            w[i], sq[i], _, buf[i] = _rmsprop_el(w[i], g[i], sq[i], g[i], buf[i], lr, alpha, c, eps, wd,
+                                                 mu, False, tiny)
+    else:
+        for i in prange(w.shape[0]):
+            w[i], sq[i], _, _ = _rmsprop_el(w[i], g[i], sq[i], g[i], g[i], lr, alpha, c, eps, wd,
+                                            mu, False, tiny)
 
 
 def rmsprop(w, g, sq, gavg, buf, lr, alpha, c, eps, wd, mu, centered, tiny):
