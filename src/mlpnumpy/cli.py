@@ -520,7 +520,7 @@ def run_train(cli_opts: dict[str, Any], *, config_file=None, resume=None, overwr
     """
     from . import __version__, _runfolder, metrics as M, plots
     from .callbacks import EarlyStopping
-    from .io import load_checkpoint, save_model
+    from .io import save_model
     from .model import MLP
     from .preprocessing import Standardizer
     from .training import train_val_split
