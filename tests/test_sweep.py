@@ -391,6 +391,23 @@ def test_bad_space_is_one_error_exit_2_nothing_written(tmp_path, capsys, text, m
     assert not out.exists()
 
 
+def test_bad_storage_or_used_folder_is_one_error_exit_2_nothing_written(tmp_path, capsys):
+    out = tmp_path / "never"
+    rc = main(["sweep", "--data", "digits", "--storage", "nosuchdb://x/y", "--out", str(out), "--workers", "1"])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1 and "--storage 'nosuchdb://x/y' cannot be opened" in err, err
+    assert not out.exists()
+    used = tmp_path / "used"
+    used.mkdir()
+    (used / "notes.txt").write_text("mine")
+    rc = main(["sweep", "--data", "digits", "--out", str(used), "--workers", "1"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "already holds files" in err and f"--resume {used}" in err, err
+    assert [p.name for p in used.iterdir()] == ["notes.txt"]
+    rc = main(["sweep", "--resume", str(tmp_path / "nothing-here")])
+    assert rc == 2 and "sweep.json does not exist" in capsys.readouterr().err
+
+
 def test_space_errors_are_raised_before_any_cluster_starts(tmp_path):
     from mlpnumpy.sweep.driver import run_sweep
     with pytest.raises(InvalidArgumentError, match="empty range"):

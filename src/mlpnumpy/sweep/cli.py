@@ -38,7 +38,13 @@ def build_parser() -> argparse.ArgumentParser:
       "(default median)")
     a("--connect-timeout", type=float, default=10.0, metavar="SECONDS",
       help="how long to wait for --scheduler (default 10)")
-    _add_train_options(p)  # every train option, fixed for all trials (--resume DIR: a sweep folder)
+    _add_train_options(p)  # every train option, fixed for all trials
+    sweep_help = {"out": "the sweep folder (default sweeps/<data>-<timestamp>); must be new or empty",
+                  "resume": "continue the sweep in DIR (its study and sweep.json); finished trials are kept",
+                  "quiet": "no progress lines", "threads": "BLAS threads of each trial (default: one per worker)"}
+    for action in p._actions:
+        if action.dest in sweep_help:
+            action.help = sweep_help[action.dest]
     return p
 
 

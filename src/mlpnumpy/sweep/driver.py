@@ -11,6 +11,8 @@ import json
 import logging
 import math
 import os
+import signal
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -98,10 +100,19 @@ def connect(scheduler: str | None, workers: int | None, connect_timeout: float =
                 "and `dask worker`, or omit --scheduler for a local cluster") from None
         return client, None
     n = workers or os.cpu_count() or 1
-    # a worker lost mid-trial makes the trial fail at once; the driver then retries it once itself
-    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
-        cluster = distributed.LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                           dashboard_address=None, silence_logs=logging.ERROR)
+    # Worker processes inherit an ignored SIGINT: Ctrl-C in a terminal reaches the whole process group,
+    # and it is the driver's to handle (record what finished, then close the cluster).
+    main_thread = threading.current_thread() is threading.main_thread()
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN) if main_thread else None
+    try:
+        # a worker lost mid-trial makes the trial fail at once; the driver then retries it once itself
+        with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+            cluster = distributed.LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                                               host="127.0.0.1", dashboard_address=None,
+                                               silence_logs=logging.ERROR)
+    finally:
+        if main_thread and old is not None:
+            signal.signal(signal.SIGINT, old)
     return distributed.Client(cluster), cluster
 
 
@@ -265,7 +276,7 @@ def run_sweep(opts: dict[str, Any], *, config_file=None, space_path=None, object
         stamp = time.strftime("%Y%m%d-%H%M%S")
         spec.study_name = study_name or f"sweep-{Path(spec.base['data']).stem}-{stamp}"
         out = Path(out or f"sweeps/{Path(spec.base['data']).stem}-{stamp}")
-        if out.exists() and any(out.iterdir()):
+        if out.exists() and (not out.is_dir() or any(out.iterdir())):
             raise InvalidArgumentError(f"--out {str(out)!r} already holds files; choose a new folder, or continue "
                                        f"the sweep there with --resume {out}")
     if workers is not None and (scheduler is not None or workers < 1):

@@ -126,7 +126,7 @@ def write_figures(out: Path, study) -> tuple[dict[str, str], dict[str, str]]:
     from .. import plots
     written, skipped = {}, {}
     try:
-        import matplotlib  # noqa: F401
+        import matplotlib
         import optuna.visualization.matplotlib as vm
     except ImportError:
         return {}, {f: "matplotlib is not installed (pip install 'mlpnumpy[plot]')" for f in FIGURES}
@@ -142,7 +142,8 @@ def write_figures(out: Path, study) -> tuple[dict[str, str], dict[str, str]]:
             skipped[name] = f"needs at least {2 if name != 'optimization_history.png' else 1} completed trials"
             continue
         try:
-            with warnings.catch_warnings():
+            # Optuna's plots switch matplotlib's global style (ggplot); rc_context puts it back after each
+            with warnings.catch_warnings(), matplotlib.rc_context():
                 warnings.simplefilter("ignore")  # Optuna marks its matplotlib plots experimental
                 _save_axes(make(), Path(out) / name, (9, 5.5) if name == "parallel_coordinate.png" else (8, 5))
             written[name] = FIGURES[name]
@@ -164,7 +165,7 @@ _CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:24px;color:#1a1a1a;background:#fff}
 h1{font-size:1.5em}h2{font-size:1.2em;margin-top:1.6em}
 .figs{display:flex;flex-wrap:wrap;gap:16px}.figs figure{margin:0;border:1px solid #ddd;padding:8px}
-.figs img{max-width:640px;width:100%;height:auto;display:block}
+.figs img{max-width:560px;width:100%;height:auto;display:block}
 table{border-collapse:collapse;font-size:12px}th,td{border:1px solid #ccc;padding:3px 6px;text-align:right}
 th{background:#eef;cursor:pointer;position:sticky;top:0;user-select:none}
 th[aria-sort=ascending]::after{content:" \\25B2"}th[aria-sort=descending]::after{content:" \\25BC"}
