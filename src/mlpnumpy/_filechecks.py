@@ -46,15 +46,51 @@ def check_layer_chain(config: dict, name: str) -> None:
                 raise FileFormatError(f"{name}: layer {i} (Dense) takes in_features={n_in} but {where} gives "
                                       f"{width}; the layer sizes do not line up")
             width, where, dense = n_out, f"layer {i} (Dense)", dense + 1
-        elif kind == "BatchNorm1d":
+        elif kind in ("BatchNorm1d", "LayerNorm"):
             n = cfg["num_features"]
             if width is not None and n != width:
-                raise FileFormatError(f"{name}: layer {i} (BatchNorm1d) has num_features={n} but {where} gives "
+                raise FileFormatError(f"{name}: layer {i} ({kind}) has num_features={n} but {where} gives "
                                       f"{width}; the layer sizes do not line up")
-            width, where = n, f"layer {i} (BatchNorm1d)"
+            width, where = n, f"layer {i} ({kind})"
+        elif kind == "Embedding":
+            n_in = cfg.get("in_features")
+            if i != 0:
+                raise FileFormatError(f"{name}: layer {i} (Embedding) is not the first layer; an Embedding reads "
+                                      "the model's input columns")
+            cols = cfg.get("columns")
+            if not isinstance(cols, list) or len(cols) != len(cfg["dims"]) or \
+                    not all(isinstance(c, int) and 0 <= c < n_in for c in cols) or len(set(cols)) != len(cols):
+                raise FileFormatError(f"{name}: layer 0 (Embedding) columns={cols!r} are not distinct columns of "
+                                      f"its {n_in} inputs, one per table")
+            width, where = n_in - len(cols) + sum(cfg["dims"]), "layer 0 (Embedding)"
+        elif kind == "Residual":
+            sub = {"layers": cfg["layers"]}
+            try:
+                check_layer_chain(sub, name)
+            except FileFormatError as exc:
+                if "no Dense layer" not in str(exc):
+                    raise
+            dims = [c for c in _dense_configs(cfg["layers"])]
+            if dims and (dims[0]["in_features"] != dims[-1]["out_features"]
+                         or (width is not None and dims[0]["in_features"] != width)):
+                raise FileFormatError(f"{name}: layer {i} (Residual) maps width {dims[0]['in_features']} to "
+                                      f"{dims[-1]['out_features']} after {where} gives {width}; x + f(x) needs "
+                                      "one width")
+            dense += len(dims)
     if not dense:
         raise FileFormatError(f"{name}: the model has no Dense layer; a model file holds at least one "
                               "Dense layer (without one its outputs would be its inputs)")
+
+
+def _dense_configs(layers: list) -> list[dict]:
+    """The Dense configs of a layer list in order, those inside Residual blocks included."""
+    out = []
+    for c in layers:
+        if c.get("type") == "Dense":
+            out.append(c)
+        elif c.get("type") == "Residual":
+            out += _dense_configs(c["layers"])
+    return out
 
 
 def _numbers(d: Any, path: str):
@@ -86,18 +122,17 @@ def _check_hyperparameters(model, name: str) -> None:
 def _check_arrays(model, name: str) -> None:
     """Parameters and buffers finite; batch-norm running variances >= 0."""
     for i, layer in enumerate(model.layers):
-        arrays = {p.name: p.data for p in layer.parameters()}
-        arrays.update(layer.buffers())
+        arrays = layer.named_arrays()
         for key, a in arrays.items():
             if not np.isfinite(a).all():
                 bad = int(np.flatnonzero(~np.isfinite(a))[0])
                 raise FileFormatError(f"{name}: array 'layer{i}.{key}' holds {a.reshape(-1)[bad]} (flat index "
                                       f"{bad}); a model file holds finite numbers only")
-        var = layer.buffers().get("running_var")
-        if var is not None and (var < 0).any():
-            bad = int(np.flatnonzero(var < 0)[0])
-            raise FileFormatError(f"{name}: array 'layer{i}.running_var' holds the negative variance "
-                                  f"{var[bad]} (index {bad}); expected values >= 0")
+        for key, var in layer.buffers().items():
+            if key.split(".")[-1] == "running_var" and (var < 0).any():
+                bad = int(np.flatnonzero(var < 0)[0])
+                raise FileFormatError(f"{name}: array 'layer{i}.{key}' holds the negative variance "
+                                      f"{var[bad]} (index {bad}); expected values >= 0")
     pre = getattr(model, "preprocessor", None)
     if pre is not None:
         for key in ("mean_", "scale_"):
@@ -116,6 +151,10 @@ def _probe(model, name: str) -> None:
     n = model.n_features_in
     x = np.zeros((3, n), dtype=model.dtype)
     x[1], x[2] = 1, -1
+    first = model.layers[0]
+    if type(first).__name__ == "Embedding":  # codes: 0 and the largest one
+        x[:, first.columns] = 0
+        x[1, first.columns] = np.asarray(first.cardinalities) - 1
     with np.errstate(all="ignore"):
         try:
             out = model.forward(x, training=False)
@@ -293,8 +332,8 @@ def check_schedule_state(sched, name: str) -> None:
 
 # ------------------------------------------------------------------------------ a run's configuration
 def _hidden_of(model) -> list[int]:
-    from .layers import Dense
-    dims = [l.out_features for l in model.layers if isinstance(l, Dense)]
+    from .model import _dense_layers
+    dims = [l.out_features for l in _dense_layers(model.layers)]  # Residual blocks' too
     return dims[:-1]
 
 
@@ -321,9 +360,11 @@ def check_run_config(cfg: Any, model, name: str) -> dict:
 
     checks = {"hidden": _hidden_of(model), "dtype": str(model.dtype),
               "batch_norm": any(isinstance(l, BatchNorm1d) for l in model.layers)}
-    drops = [l.p for l in model.layers if isinstance(l, Dropout)]
+    from .layers import AlphaDropout
+    drops = [l.p for l in model.layers if isinstance(l, (Dropout, AlphaDropout))]
     checks["dropout"] = drops[0] if drops else 0.0
-    act = next((l.activation.name for l in model.layers if isinstance(l, Dense)), None)
+    from .model import _dense_layers
+    act = next((l.activation.name for l in _dense_layers(model.layers)), None)
     if len(model.layers) > 1:
         checks["activation"] = act
     for key, actual in checks.items():

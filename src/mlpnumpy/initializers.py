@@ -84,11 +84,14 @@ INITIALIZERS: dict[str, Callable] = {
 _ALIASES = {"he": "he_normal", "kaiming_normal": "he_normal", "kaiming_uniform": "he_uniform",
             "xavier": "xavier_normal", "glorot_normal": "xavier_normal",
             "glorot_uniform": "xavier_uniform"}
-_RELU_FAMILY = ("relu", "leaky_relu", "elu", "gelu")
+_RELU_FAMILY = ("relu", "leaky_relu", "elu", "gelu", "silu", "mish", "softplus")
 
 
 def auto_initializer(activation_name: str) -> str:
-    """The seed's rule: He for the ReLU family, Xavier (normal) otherwise."""
+    """The seed's rule: He for the ReLU family, Xavier (normal) otherwise; and LeCun normal for SELU,
+    which self-normalises only from weights of variance ``1/fan_in`` (Klambauer et al. 2017)."""
+    if activation_name == "selu":
+        return "lecun_normal"
     return "he_normal" if activation_name in _RELU_FAMILY else "xavier_normal"
 
 

@@ -233,23 +233,46 @@ def _expected_shapes(config: Any, name: str) -> tuple[str, dict[str, tuple]]:
         raise FileFormatError(f"{name}: dtype={dtype!r} is not one of: float32, float64")
     shapes: dict[str, tuple] = {}
     for i, cfg in enumerate(config["layers"]):
-        if not isinstance(cfg, dict):
-            raise FileFormatError(f"{name}: layer {i} config is a {type(cfg).__name__}; expected an object")
-        kind = cfg.get("type")
-        if kind == "Dense":
-            n_in = _int(cfg.get("in_features"), f"layer {i} in_features", name)
-            n_out = _int(cfg.get("out_features"), f"layer {i} out_features", name)
-            shapes[f"layer{i}.W"] = (n_in, n_out)
-            if cfg.get("bias", True):
-                shapes[f"layer{i}.b"] = (n_out,)
-        elif kind == "BatchNorm1d":
-            n = _int(cfg.get("num_features"), f"layer {i} num_features", name)
-            for p in ("gamma", "beta", "running_mean", "running_var"):
-                shapes[f"layer{i}.{p}"] = (n,)
-        elif kind not in ("Dropout", "ActivationLayer"):
-            raise FileFormatError(f"{name}: layer {i} has type {kind!r}; expected one of: Dense, "
-                                  "BatchNorm1d, Dropout, ActivationLayer")
+        _layer_shapes(cfg, f"layer{i}", f"layer {i}", name, shapes)
     return dtype, shapes
+
+
+_LAYER_KINDS = "Dense, BatchNorm1d, LayerNorm, Dropout, AlphaDropout, ActivationLayer, Residual, Embedding"
+
+
+def _layer_shapes(cfg: Any, key: str, where: str, name: str, shapes: dict[str, tuple], depth: int = 0) -> None:
+    """Add the arrays one layer config implies to ``shapes`` (keys ``{key}.W``, ...); a Residual
+    block's layers are ``{key}.{j}``."""
+    if not isinstance(cfg, dict):
+        raise FileFormatError(f"{name}: {where} config is a {type(cfg).__name__}; expected an object")
+    kind = cfg.get("type")
+    if kind == "Dense":
+        n_in = _int(cfg.get("in_features"), f"{where} in_features", name)
+        n_out = _int(cfg.get("out_features"), f"{where} out_features", name)
+        shapes[f"{key}.W"] = (n_in, n_out)
+        if cfg.get("bias", True):
+            shapes[f"{key}.b"] = (n_out,)
+    elif kind in ("BatchNorm1d", "LayerNorm"):
+        n = _int(cfg.get("num_features"), f"{where} num_features", name)
+        names = ("gamma", "beta", "running_mean", "running_var") if kind == "BatchNorm1d" else \
+            (("gamma", "beta") if cfg.get("elementwise_affine", True) else ())
+        for p in names:
+            shapes[f"{key}.{p}"] = (n,)
+    elif kind == "Residual":
+        inner = cfg.get("layers")
+        if not isinstance(inner, list) or not inner or depth > 8:
+            raise FileFormatError(f"{name}: {where} (Residual) has no list of layers (or nests too deep)")
+        for j, c in enumerate(inner):
+            _layer_shapes(c, f"{key}.{j}", f"{where}.{j}", name, shapes, depth + 1)
+    elif kind == "Embedding":
+        cards, dims = cfg.get("cardinalities"), cfg.get("dims")
+        if not isinstance(cards, list) or not isinstance(dims, list) or len(cards) != len(dims) or not cards:
+            raise FileFormatError(f"{name}: {where} (Embedding) needs equal lists of cardinalities and dims")
+        for j, (k, d) in enumerate(zip(cards, dims)):
+            shapes[f"{key}.E{j}"] = (_int(k, f"{where} cardinalities[{j}]", name),
+                                     _int(d, f"{where} dims[{j}]", name))
+    elif kind not in ("Dropout", "AlphaDropout", "ActivationLayer"):
+        raise FileFormatError(f"{name}: {where} has type {kind!r}; expected one of: {_LAYER_KINDS}")
 
 
 def _check_arrays(ar: _Archive, dtype: str, expected: dict[str, tuple], allowed_extra) -> None:

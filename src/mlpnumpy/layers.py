@@ -19,7 +19,8 @@ from .errors import InvalidArgumentError, InvalidDataError, NotFittedError, chec
 from .initializers import default_gain, get_initializer
 from .parameter import Parameter
 
-__all__ = ["Layer", "Dense", "ActivationLayer", "Dropout", "BatchNorm1d", "layer_from_config"]
+__all__ = ["Layer", "Dense", "ActivationLayer", "Dropout", "AlphaDropout", "BatchNorm1d", "LayerNorm",
+           "layer_config", "layer_from_config"]
 
 
 class Layer:
@@ -45,6 +46,25 @@ class Layer:
     def buffers(self) -> dict[str, np.ndarray]:
         """Non-trainable state saved with the model (batch-norm running statistics)."""
         return {}
+
+    def named_arrays(self) -> dict[str, np.ndarray]:
+        """Every parameter and buffer by its name in a model file (``W``, ``running_mean``); a container
+        prefixes its layers' names with their index (``0.W``)."""
+        return {**{p.name: p.data for p in self.parameters()}, **self.buffers()}
+
+    @property
+    def trainable(self) -> bool:
+        """False when the layer is frozen: optimizers then leave its parameters as they are (its
+        gradients still flow through it to the layers below). Saved with the model."""
+        return getattr(self, "_trainable", True)
+
+    @trainable.setter
+    def trainable(self, value: bool) -> None:
+        if not isinstance(value, (bool, np.bool_)):
+            raise InvalidArgumentError(f"trainable={value!r} is not a bool; expected True or False")
+        self._trainable = bool(value)
+        for p in self.parameters():
+            p.trainable = self._trainable
 
     def build(self, rng: np.random.Generator, dtype: np.dtype) -> None:
         """Give the layer the model's generator and dtype. Values already there (weights set by hand,
@@ -131,8 +151,8 @@ class Dense(Layer):
         gain = default_gain(self.init_name, self.activation.name)
         W = self.init_fn((self.in_features, self.out_features), self.in_features, self.out_features,
                          rng, self.dtype, gain=gain)
-        self.weight = Parameter(np.asarray(W, dtype=self.dtype), "W")
-        self.bias = Parameter(np.zeros(self.out_features, self.dtype), "b") if self.use_bias else None
+        self.weight = Parameter(np.asarray(W, dtype=self.dtype), "W", self.trainable)
+        self.bias = Parameter(np.zeros(self.out_features, self.dtype), "b", self.trainable) if self.use_bias else None
         self._built = True
 
     # The seed's names: layer.W, layer.b, layer.dW, layer.db.
@@ -347,6 +367,129 @@ class BatchNorm1d(Layer):
                 "momentum": self.momentum}
 
 
+class AlphaDropout(Layer):
+    r"""Alpha dropout for SELU networks (Klambauer et al. 2017), as ``torch.nn.AlphaDropout``: dropped
+    units are set to SELU's negative saturation :math:`\alpha' = -\lambda\alpha`, then an affine map
+    :math:`a x + b` restores mean 0 and variance 1, so self-normalisation survives; the identity in
+    evaluation.
+
+    .. math::
+
+        y = a\,(m \odot x + \alpha'(1 - m)) + b, \quad m_i \sim \mathrm{Bernoulli}(1 - p), \quad
+        a = ((1 - p)(1 + p\,\alpha'^2))^{-1/2}, \quad b = -a\,\alpha' p
+
+    Backward: :math:`dL/dx = a\,m \odot dL/dy`.
+
+    Parameters
+    ----------
+    p : float
+        Drop probability in [0, 1).
+    """
+
+    ALPHA_PRIME = -1.7580993408473766  # -SELU.SCALE * SELU.ALPHA, as torch writes it
+
+    def __init__(self, p: float = 0.5, *, rng: np.random.Generator | None = None):
+        self.p = check_in_range("p", p, 0.0, 1.0)
+        self.rng = rng
+        self._scale = None
+
+    def build(self, rng, dtype):
+        self.rng = rng
+
+    def affine(self) -> tuple[float, float]:
+        """``(a, b)`` of the docstring for this ``p``."""
+        p, ap = self.p, self.ALPHA_PRIME
+        a = ((1 - p) * (1 + p * ap * ap)) ** -0.5
+        return a, -a * ap * p
+
+    def forward(self, x, training=False):
+        if not training or self.p == 0.0:
+            self._scale = None
+            return x
+        if self.rng is None:
+            raise NotFittedError("AlphaDropout has no generator; put it in a model or pass rng=")
+        a, b = self.affine()
+        t = x.dtype.type
+        keep = self.rng.random(x.shape, dtype=x.dtype) >= self.p
+        self._scale = keep * t(a)                        # dy/dx: a where kept, 0 where dropped
+        return self._scale * x + np.where(keep, t(b), t(a * self.ALPHA_PRIME + b))
+
+    def backward(self, grad_out):
+        return grad_out if self._scale is None else grad_out * self._scale
+
+    def get_config(self):
+        return {"type": "AlphaDropout", "p": self.p}
+
+
+class LayerNorm(Layer):
+    r"""Layer normalisation over the features of each row (Ba, Kiros & Hinton, 2016), as
+    ``torch.nn.LayerNorm(num_features)``: the same in training and evaluation, whatever the batch.
+
+    .. math::
+
+        \mu = \tfrac1D \textstyle\sum_j x_j, \quad \sigma^2 = \tfrac1D \sum_j (x_j - \mu)^2, \quad
+        \hat x = (x - \mu)/\sqrt{\sigma^2 + \epsilon}, \quad y = \gamma \odot \hat x + \beta
+
+    Backward, per row, with :math:`g = \gamma \odot dL/dy`:
+    :math:`dL/dx = \frac{1}{D\sqrt{\sigma^2+\epsilon}}(D g - \sum_j g_j - \hat x \sum_j g_j \hat x_j)`;
+    :math:`dL/d\gamma = \sum_{\text{rows}} dL/dy \odot \hat x`, :math:`dL/d\beta = \sum_{\text{rows}} dL/dy`.
+
+    Parameters
+    ----------
+    num_features : int
+        ``D``, the width of the rows normalised.
+    eps : float
+        Added to the variance, > 0.
+    elementwise_affine : bool
+        Learn ``gamma`` and ``beta`` (True, as torch's default) or use 1 and 0.
+    """
+
+    def __init__(self, num_features: int, eps: float = 1e-5, elementwise_affine: bool = True, *,
+                 dtype=np.float32):
+        check_positive("num_features", num_features, integer=True)
+        check_positive("eps", eps)
+        self.num_features, self.eps = int(num_features), float(eps)
+        self.elementwise_affine = bool(elementwise_affine)
+        self.dtype = _check_dtype(dtype)
+        n = self.num_features
+        self.gamma = Parameter(np.ones(n, self.dtype), "gamma") if self.elementwise_affine else None
+        self.beta = Parameter(np.zeros(n, self.dtype), "beta") if self.elementwise_affine else None
+        self._cache = None
+
+    def parameters(self):
+        return [self.gamma, self.beta] if self.elementwise_affine else []
+
+    def forward(self, x, training=False):
+        """``x`` (n, D) to ``y`` (n, D); caches ``x_hat`` and ``1/sqrt(var + eps)`` (n, 1)."""
+        mean = x.mean(axis=1, keepdims=True)
+        xc = x - mean
+        var = np.mean(xc * xc, axis=1, keepdims=True)
+        inv_std = 1 / np.sqrt(var + x.dtype.type(self.eps))
+        xhat = xc * inv_std
+        self._cache = (xhat, inv_std)
+        if not self.elementwise_affine:
+            return xhat
+        return xhat * self.gamma.data + self.beta.data
+
+    def backward(self, grad_out):
+        if self._cache is None:
+            raise NotFittedError("LayerNorm.backward called before forward; call forward(x) first")
+        xhat, inv_std = self._cache
+        if self.elementwise_affine:
+            self.gamma.grad = (grad_out * xhat).sum(axis=0)
+            self.beta.grad = grad_out.sum(axis=0)
+            g = grad_out * self.gamma.data
+        else:
+            g = grad_out
+        D = g.shape[1]
+        return (inv_std / D) * (D * g - g.sum(axis=1, keepdims=True)
+                                - xhat * np.sum(g * xhat, axis=1, keepdims=True))
+
+    def get_config(self):
+        return {"type": "LayerNorm", "num_features": self.num_features, "eps": self.eps,
+                "elementwise_affine": self.elementwise_affine}
+
+
 def _check_dtype(dtype) -> np.dtype:
     dt = np.dtype(dtype)
     if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
@@ -355,12 +498,32 @@ def _check_dtype(dtype) -> np.dtype:
 
 
 _LAYER_TYPES: dict[str, Callable[..., Layer]] = {
-    "Dense": Dense, "ActivationLayer": ActivationLayer, "Dropout": Dropout, "BatchNorm1d": BatchNorm1d}
+    "Dense": Dense, "ActivationLayer": ActivationLayer, "Dropout": Dropout, "BatchNorm1d": BatchNorm1d,
+    "AlphaDropout": AlphaDropout, "LayerNorm": LayerNorm}
+
+
+def layer_config(layer: Layer) -> dict:
+    """``layer.get_config()``, with ``"trainable": False`` when the layer is frozen (so files keep it)."""
+    cfg = layer.get_config()
+    if not layer.trainable:
+        cfg["trainable"] = False
+    return cfg
 
 
 def layer_from_config(cfg: dict, dtype=np.float32) -> Layer:
-    """Rebuild a layer (without its weights) from :meth:`Layer.get_config`."""
+    """Rebuild a layer (without its weights) from :func:`layer_config` / :meth:`Layer.get_config`."""
+    from . import blocks, embedding  # noqa: F401 - they register Residual and Embedding
     cfg = dict(cfg)
+    trainable = cfg.pop("trainable", True)
+    if not isinstance(trainable, bool):
+        raise InvalidDataError(f"layer config trainable={trainable!r} is not true or false")
+    layer = _layer_from_config(cfg, dtype)
+    if not trainable:
+        layer.trainable = False
+    return layer
+
+
+def _layer_from_config(cfg: dict, dtype) -> Layer:
     kind = cfg.pop("type", None)
     if kind not in _LAYER_TYPES:
         raise InvalidDataError(f"layer type {kind!r} is not one of: {', '.join(_LAYER_TYPES)}")
@@ -372,4 +535,6 @@ def layer_from_config(cfg: dict, dtype=np.float32) -> Layer:
                      init=init if init in INITIALIZERS else "zeros", dtype=dtype, bias=cfg.get("bias", True))
     if kind == "BatchNorm1d":
         return BatchNorm1d(cfg["num_features"], cfg.get("eps", 1e-5), cfg.get("momentum", 0.1), dtype=dtype)
+    if kind in ("LayerNorm", "Residual", "Embedding"):
+        return _LAYER_TYPES[kind](**cfg, dtype=dtype)
     return _LAYER_TYPES[kind](**cfg)

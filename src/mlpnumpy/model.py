@@ -12,7 +12,7 @@ import numpy as np
 
 from ._validation import check_targets, check_X
 from .errors import InvalidArgumentError, check_in_range
-from .layers import BatchNorm1d, Dense, Dropout, Layer, _check_dtype, layer_from_config
+from .layers import BatchNorm1d, Dense, Dropout, Layer, _check_dtype, layer_config, layer_from_config
 from .losses import Loss, get_loss, output_transform
 from .parameter import Parameter
 
@@ -66,10 +66,13 @@ class Sequential:
     # ------------------------------------------------------------------ structure
     @property
     def n_features_in(self) -> int:
-        dense = [l for l in self.layers if isinstance(l, Dense)]
-        if dense:
-            return dense[0].in_features
-        return getattr(self.layers[0], "num_features", None)
+        # the first layer that knows its input width (Dropout does not; Dense, Embedding, norms do)
+        for layer in self.layers:
+            n = getattr(layer, "in_features", None) or getattr(layer, "num_features", None) \
+                or getattr(layer, "width", None)
+            if n is not None:
+                return n
+        return None
 
     @property
     def n_outputs(self) -> int:
@@ -196,13 +199,38 @@ class Sequential:
     # ------------------------------------------------------------------ state
     def named_arrays(self, prefix: str = "layer") -> dict[str, np.ndarray]:
         """Every parameter and buffer by name, ``f"{prefix}{i}.{name}"`` (e.g. ``layer0.W``), not copied."""
-        out = {}
-        for i, layer in enumerate(self.layers):
-            for p in layer.parameters():
-                out[f"{prefix}{i}.{p.name}"] = p.data
-            for name, b in layer.buffers().items():
-                out[f"{prefix}{i}.{name}"] = b
-        return out
+        return {f"{prefix}{i}.{name}": a for i, layer in enumerate(self.layers)
+                for name, a in layer.named_arrays().items()}
+
+    # ------------------------------------------------------------------ freezing
+    def _pick_layers(self, layers) -> list[Layer]:
+        picked = []
+        for item in layers:
+            if isinstance(item, Layer):
+                if not any(item is l for l in self.layers):
+                    raise InvalidArgumentError(f"{item!r} is not one of this model's layers")
+                picked.append(item)
+            elif isinstance(item, (int, np.integer)) and not isinstance(item, bool) \
+                    and -len(self.layers) <= item < len(self.layers):
+                picked.append(self.layers[item])
+            else:
+                raise InvalidArgumentError(f"layers holds {item!r}; expected layer indices in "
+                                           f"0..{len(self.layers) - 1} or the model's Layer objects")
+        return picked
+
+    def freeze(self, *layers) -> Sequential:
+        """Freeze layers (indices or Layer objects; none given: every layer): every optimizer then
+        leaves their parameters as they are, as torch does for ``requires_grad=False``. Gradients still
+        flow through them to the layers below. Saved with the model. Returns the model."""
+        for layer in self._pick_layers(layers) if layers else self.layers:
+            layer.trainable = False
+        return self
+
+    def unfreeze(self, *layers) -> Sequential:
+        """Undo :meth:`freeze` for the layers given (none given: every layer). Returns the model."""
+        for layer in self._pick_layers(layers) if layers else self.layers:
+            layer.trainable = True
+        return self
 
     def get_weights(self) -> list[np.ndarray]:
         """Copies of every parameter and buffer, in a fixed order."""
@@ -223,7 +251,7 @@ class Sequential:
             np.copyto(t, w, casting="unsafe")
 
     def get_config(self) -> dict:
-        return {"class": type(self).__name__, "layers": [l.get_config() for l in self.layers],
+        return {"class": type(self).__name__, "layers": [layer_config(l) for l in self.layers],
                 "loss": self.loss.get_config(), "dtype": str(self.dtype), "seed": self.seed}
 
     @classmethod
@@ -234,8 +262,8 @@ class Sequential:
         Sequential.__init__(model, layers, loss=config.get("loss", "cross_entropy"),
                             seed=config.get("seed"), dtype=dtype)
         if config.get("class") == "MLP":
-            model.layer_dims = [l.in_features for l in layers if isinstance(l, Dense)][:1] + \
-                [l.out_features for l in layers if isinstance(l, Dense)]
+            dense = _dense_layers(layers)
+            model.layer_dims = [l.in_features for l in dense][:1] + [l.out_features for l in dense]
         return model
 
     def save(self, path) -> None:
@@ -271,14 +299,19 @@ class MLP(Sequential):
         Insert :class:`~mlpnumpy.layers.BatchNorm1d` after each hidden Dense layer (before its
         activation, as in Ioffe & Szegedy).
     dropout : float in [0, 1)
-        Insert :class:`~mlpnumpy.layers.Dropout` after each hidden layer's activation.
+        Insert :class:`~mlpnumpy.layers.Dropout` after each hidden layer's activation
+        (:class:`~mlpnumpy.layers.AlphaDropout` after a SELU, which plain dropout would de-normalise).
     path : {"reference", "fast", "auto"} or None
         See :class:`Sequential`.
+    residual : bool
+        Make each hidden layer after the first whose width equals its input's a
+        :class:`~mlpnumpy.blocks.Residual` block, ``x + f(x)`` (e.g. ``[784, 128, 128, 128, 10]``: two
+        blocks). Needs at least one such layer.
     """
 
     def __init__(self, layer_dims: Sequence[int], activations=None, *, init="auto", seed=None,
                  dtype=np.float32, loss="cross_entropy", batch_norm: bool = False, dropout: float = 0.0,
-                 path: str | None = None):
+                 path: str | None = None, residual: bool = False):
         from .errors import check_positive
         if isinstance(layer_dims, (str, bytes)) or not isinstance(layer_dims, Sequence) and \
                 not isinstance(layer_dims, np.ndarray):
@@ -295,6 +328,10 @@ class MLP(Sequential):
         inits = list(init) if isinstance(init, (list, tuple)) else [init] * n_layers
         if len(inits) != n_layers:
             raise InvalidArgumentError(f"init has {len(inits)} entries; expected 1 or one per layer ({n_layers})")
+        blocks = [0 < i < n_layers - 1 and layer_dims[i] == layer_dims[i + 1] for i in range(n_layers)]
+        if residual and not any(blocks):
+            raise InvalidArgumentError(f"residual=True needs a hidden layer after the first with the width of its "
+                                       f"input (layer_dims={layer_dims}); expected e.g. [n_features, 64, 64, n_outputs]")
         layers: list[Layer] = []
         for i in range(n_layers):
             hidden = i < n_layers - 1
@@ -303,17 +340,35 @@ class MLP(Sequential):
                 # He/Xavier choice still follows the activation that comes after the batch norm.
                 dense = Dense(layer_dims[i], layer_dims[i + 1], None, _init_for(inits[i], acts[i]), dtype=dtype,
                               bias=False)
-                layers += [dense, BatchNorm1d(layer_dims[i + 1], dtype=dtype), ActivationLayer(acts[i])]
+                block = [dense, BatchNorm1d(layer_dims[i + 1], dtype=dtype), ActivationLayer(acts[i])]
             else:
-                layers.append(Dense(layer_dims[i], layer_dims[i + 1], acts[i], inits[i], dtype=dtype))
+                block = [Dense(layer_dims[i], layer_dims[i + 1], acts[i], inits[i], dtype=dtype)]
+            if residual and blocks[i]:
+                from .blocks import Residual
+                block = [Residual(block, dtype=dtype)]
+            layers += block
             if hidden and dropout > 0:
-                layers.append(Dropout(dropout))
+                from .activations import get_activation
+                from .layers import AlphaDropout
+                selu = get_activation(acts[i]).name == "selu"
+                layers.append(AlphaDropout(dropout) if selu else Dropout(dropout))
         self.layer_dims = layer_dims
         super().__init__(layers, loss=loss, seed=seed, dtype=dtype, path=path)
 
     @property
     def dense_layers(self) -> list[Dense]:
         return [l for l in self.layers if isinstance(l, Dense)]
+
+
+def _dense_layers(layers) -> list[Dense]:
+    """The Dense layers in order, those inside Residual blocks included."""
+    out = []
+    for l in layers:
+        if isinstance(l, Dense):
+            out.append(l)
+        elif hasattr(l, "layers"):
+            out += _dense_layers(l.layers)
+    return out
 
 
 def _init_for(init, activation):

@@ -9,6 +9,7 @@ path (:mod:`mlpnumpy._kernels`) runs each whole update in one fused pass over th
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import numbers
 from collections.abc import Sequence
@@ -50,6 +51,12 @@ class Optimizer:
     weight_decay : float
         Weight-decay coefficient ``lambda``, >= 0. Unless a subclass says otherwise it is an L2
         penalty added to the gradient: ``g <- g + lambda * w``.
+
+    Notes
+    -----
+    A parameter with ``trainable`` False (a frozen layer's) is skipped: neither it nor its state
+    changes, as torch skips a parameter with ``requires_grad=False``. Parameters in a group added by
+    :meth:`add_param_group` take that group's learning-rate multiplier and weight decay.
     """
 
     def __init__(self, lr: float, weight_decay: float = 0.0):
@@ -58,6 +65,79 @@ class Optimizer:
         self.state: list[dict[str, np.ndarray]] | None = None
         self.iterations = 0
         self._unchecked_state = False
+        self._param_groups: list[dict] = []
+        self._group_of: dict[int, dict] = {}
+
+    # ---------------------------------------------------------------- parameter groups
+    @property
+    def param_groups(self) -> list[dict]:
+        """The groups added by :meth:`add_param_group` (parameters not in one use the defaults)."""
+        return self._param_groups
+
+    def add_param_group(self, group: dict) -> None:
+        """Give some parameters their own learning rate and weight decay, as torch's parameter groups.
+
+        Parameters
+        ----------
+        group : dict
+            ``"params"``: the parameters (e.g. ``model.layers[0].parameters()``); then any of
+            ``"lr_mult"`` (the group's rate is ``lr_mult * lr``, so schedules scale every group
+            alike), ``"lr"`` (torch's form: stored as ``lr_mult = lr / self.lr``, the rate now) and
+            ``"weight_decay"``.
+
+        Examples
+        --------
+        >>> opt = SGD(lr=0.1, momentum=0.9)
+        >>> opt.add_param_group({"params": model.layers[0].parameters(), "lr_mult": 0.1})  # doctest: +SKIP
+        """
+        if not isinstance(group, dict) or "params" not in group:
+            raise InvalidArgumentError(f"group={group!r} is not a parameter group; expected a dict with "
+                                       "'params' and any of 'lr_mult', 'lr', 'weight_decay'")
+        unknown = sorted(set(group) - {"params", "lr_mult", "lr", "weight_decay"})
+        if unknown:
+            raise InvalidArgumentError(f"group has the key {unknown[0]!r}; expected 'params' and any of "
+                                       "'lr_mult', 'lr', 'weight_decay'")
+        if "lr" in group and "lr_mult" in group:
+            raise InvalidArgumentError("group gives both 'lr' and 'lr_mult'; expected one of them")
+        params = list(group["params"])
+        from .parameter import Parameter
+        for p in params:
+            if not isinstance(p, Parameter):
+                raise InvalidArgumentError(f"group['params'] holds {type(p).__name__}; expected Parameter "
+                                           "objects, e.g. layer.parameters()")
+            if id(p) in self._group_of:
+                raise InvalidArgumentError(f"{p!r} is already in a parameter group; a parameter belongs to "
+                                           "one group")
+        entry: dict = {"params": params}
+        if "lr" in group:
+            lr = _check("learning rate", "group['lr']", group["lr"])
+            if self.lr == 0:
+                raise InvalidArgumentError("group['lr'] cannot be made relative to lr=0; give 'lr_mult' instead")
+            entry["lr_mult"] = lr / self.lr
+        elif "lr_mult" in group:
+            entry["lr_mult"] = _check("lr_mult value", "group['lr_mult']", group["lr_mult"])
+        if "weight_decay" in group:
+            entry["weight_decay"] = _check("weight_decay value", "group['weight_decay']", group["weight_decay"])
+        self._param_groups.append(entry)
+        for p in params:
+            self._group_of[id(p)] = entry
+
+    @contextlib.contextmanager
+    def hyperparameters_for(self, p: Parameter):
+        """While the block runs, ``self.lr`` and ``self.weight_decay`` are ``p``'s group's (both paths
+        update one parameter inside it)."""
+        groups = getattr(self, "_group_of", None)  # None in an optimizer pickled before groups existed
+        group = groups.get(id(p)) if groups else None
+        if group is None:
+            yield
+            return
+        lr, wd = self._lr, self.weight_decay
+        self._lr = lr * group.get("lr_mult", 1.0)
+        self.weight_decay = group.get("weight_decay", wd)
+        try:
+            yield
+        finally:
+            self._lr, self.weight_decay = lr, wd
 
     @property
     def lr(self) -> float:
@@ -71,7 +151,10 @@ class Optimizer:
         """Apply one update to every parameter in ``params``, in place on ``p.data``."""
         self.begin_step(params)
         for p, state in zip(params, self.state):
-            self._update(p, state)
+            if not p.trainable:  # frozen: left as it is, state included
+                continue
+            with self.hyperparameters_for(p):
+                self._update(p, state)
 
     def begin_step(self, params: Sequence[Parameter]) -> None:
         """What every step does before the updates (the fast path calls it too): create the state

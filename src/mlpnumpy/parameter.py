@@ -20,16 +20,19 @@ class Parameter:
         Short name used in summaries, model files and error messages (``"W"``, ``"b"``, ``"gamma"``).
     """
 
-    __slots__ = ("data", "grad", "name")
+    __slots__ = ("data", "grad", "name", "trainable")
 
-    def __init__(self, data: np.ndarray, name: str = "param"):
+    def __init__(self, data: np.ndarray, name: str = "param", trainable: bool = True):
         self.data = np.ascontiguousarray(data)
         #: ``dL/d data``, same shape and dtype as ``data``; the layer's backward writes it.
         self.grad = np.zeros_like(self.data)
         self.name = name
+        #: False: every optimizer leaves ``data`` as it is (torch's ``requires_grad=False``); the
+        #: gradient is still computed, since the layers below need the chain rule through it.
+        self.trainable = bool(trainable)
 
     def __getstate__(self):
-        return {"data": self.data, "grad": self.grad, "name": self.name}
+        return {"data": self.data, "grad": self.grad, "name": self.name, "trainable": self.trainable}
 
     def __setstate__(self, state):
         # joblib may hand back read-only memory maps; training needs to write in place
@@ -37,6 +40,7 @@ class Parameter:
         self.data = data if data.flags.writeable else data.copy()
         self.grad = grad if grad.flags.writeable else grad.copy()
         self.name = state["name"]
+        self.trainable = state.get("trainable", True)
 
     @property
     def shape(self) -> tuple[int, ...]:

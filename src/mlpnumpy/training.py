@@ -137,7 +137,7 @@ class _ReferenceStep:
     def backward_update(self) -> None:
         self.model.backward(self.loss.backward())
         if self.clip is not None:
-            self.clip(self.params)
+            self.clip([p for p in self.params if p.trainable])
         self.opt.step(self.params)
 
 
@@ -158,7 +158,8 @@ def _resolve_optimizer(model, optimizer, lr) -> tuple[Optimizer, float | None]:
 def fit(model, X, y, *, epochs: int = 100, lr: float | None = None, batch_size: int = 32,
         optimizer=None, lr_schedule=None, validation_data=None, validation_split: float = 0.0,
         shuffle: bool = True, callbacks=(), verbose=True, sample_weight=None,
-        clip_grad_norm: float | None = None, on_nonfinite: str = "raise", path: str | None = None) -> History:
+        clip_grad_norm: float | None = None, on_nonfinite: str = "raise", path: str | None = None,
+        l1: float = 0.0, l1_bias: float = 0.0) -> History:
     """Train ``model`` on ``(X, y)`` with mini-batch gradient descent.
 
     Parameters
@@ -188,6 +189,10 @@ def fit(model, X, y, *, epochs: int = 100, lr: float | None = None, batch_size: 
     verbose : bool or int
         0: silent; 1/True: a progress bar on a terminal, ~10 summary lines otherwise; 2: a line per epoch.
     sample_weight : array, shape (n,), optional
+    l1, l1_bias : float
+        L1 penalties ``l1 * sum(|W|)`` on the Dense weights and ``l1_bias * sum(|b|)`` on their
+        biases (:mod:`mlpnumpy.regularizers`), beside the optimizer's ``weight_decay`` (L2); their
+        gradients join the backward pass's before clipping. The logged loss is the data's, without them.
     clip_grad_norm : float, optional
         Clip the global gradient norm to this value before each step.
     on_nonfinite : {"raise", "warn"}
@@ -218,6 +223,8 @@ def fit(model, X, y, *, epochs: int = 100, lr: float | None = None, batch_size: 
     batch_size = check_positive("batch_size", batch_size, integer=True)
     validation_split = check_in_range("validation_split", validation_split, 0.0, 1.0)
     on_nonfinite = check_choice("on_nonfinite", on_nonfinite, ["raise", "warn"])
+    from .regularizers import check_l1
+    l1, l1_bias = check_l1(l1, l1_bias)
     if clip_grad_norm is not None:
         clip_grad_norm_value = check_positive("clip_grad_norm", clip_grad_norm)
     else:
@@ -295,6 +302,14 @@ def fit(model, X, y, *, epochs: int = 100, lr: float | None = None, batch_size: 
                                 if type(c).on_batch_end is not Callback.on_batch_end or "on_batch_end" in vars(c)])
     classify = loss_name == "cross_entropy"
     clip = None if clip_grad_norm_value is None else (lambda ps: _clip(ps, clip_grad_norm_value))
+    if l1 or l1_bias:  # the penalty's gradient joins the data's, then clipping sees the sum
+        from .regularizers import add_l1_grad
+        clip_only = clip
+
+        def clip(ps):
+            add_l1_grad(ps, l1, l1_bias)
+            if clip_only is not None:
+                clip_only(ps)
     if path == "fast":
         from ._kernels.step import FastStep
         # a callback run per batch may read the gradients (ProgressBar does not): keep them then

@@ -111,7 +111,15 @@ def _flat(a: np.ndarray) -> np.ndarray:
 
 def update(k, opt, p, state: dict, factors=None) -> None:
     """One parameter's update by ``opt``'s rule in one kernel; ``factors = (A, B)`` when its gradient
-    is the product ``A @ B`` not yet formed (SGD may fold it into a gemm; others form it first)."""
+    is the product ``A @ B`` not yet formed (SGD may fold it into a gemm; others form it first).
+    A frozen parameter (``trainable`` False) is left alone; one in a parameter group gets its rates."""
+    if not p.trainable:
+        return
+    with opt.hyperparameters_for(p):
+        _update(k, opt, p, state, factors)
+
+
+def _update(k, opt, p, state: dict, factors=None) -> None:
     from ..optimizers import SGD, Adagrad, AdamW, RMSprop
     w = p.data
     tiny = _tiny(w.dtype)
@@ -264,7 +272,7 @@ class FastStep:
                 j += 1
         if pending:
             if self.clip is not None:
-                self.clip(self.params)
+                self.clip([p for p in self.params if p.trainable])
             for j, p, _ in pending:
                 update(k, opt, p, state[j], None)
 
