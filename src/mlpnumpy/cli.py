@@ -471,17 +471,18 @@ def _resume(resume, cli_opts: dict[str, Any], config_file, finetune: bool) -> tu
         raise InvalidArgumentError(f"--resume {resume!r}: {ckpt} does not exist; expected a run folder "
                                    "written by mlpnumpy train")
     allowed = _FINETUNABLE if finetune else _RESUMABLE
-    changed = sorted(k for k, v in cli_opts.items() if v is not None and k not in allowed)
-    if changed or config_file is not None:
-        raise InvalidArgumentError(
-            f"--resume continues a run as configured; {'--config' if config_file else _config._flag(changed[0])} "
-            f"cannot be changed (only {', '.join(_config._flag(k) for k in sorted(allowed))}"
-            f"{'' if finetune else '; with --finetune also --lr and --schedule'})")
     model, state = load_checkpoint(ckpt)
     extra = state["extra"] or {}
     if "config" not in extra:
         raise InvalidArgumentError(f"{ckpt} was not written by mlpnumpy train (no configuration)")
     cfg = dict(_filechecks.check_run_config(extra["config"], model, str(ckpt)))  # agrees with the model
+    # an option given again with the run's own value (--data fashion-mnist) changes nothing
+    changed = sorted(k for k, v in cli_opts.items() if v is not None and k not in allowed and cfg.get(k) != v)
+    if changed or config_file is not None:
+        raise InvalidArgumentError(
+            f"--resume continues a run as configured; {'--config' if config_file else _config._flag(changed[0])} "
+            f"cannot be changed (only {', '.join(_config._flag(k) for k in sorted(allowed))}"
+            f"{'' if finetune else '; with --finetune also --lr and --schedule'})")
     planned, done = cfg["epochs"], model.epochs_trained
     cfg.update({k: v for k, v in cli_opts.items() if v is not None and k in allowed})
     epochs, schedule = cfg["epochs"], cfg["schedule"]
