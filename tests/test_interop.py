@@ -93,8 +93,10 @@ def test_from_torch_matches_and_fuses(dtype):
 
 
 def test_from_torch_rejects_unsupported_modules():
-    with pytest.raises(InvalidArgumentError, match="Softplus"):
-        from_torch(nn.Sequential(nn.Linear(2, 3), nn.Softplus()))
+    with pytest.raises(InvalidArgumentError, match="Softsign"):
+        from_torch(nn.Sequential(nn.Linear(2, 3), nn.Softsign()))
+    with pytest.raises(InvalidArgumentError, match="Softplus"):  # only torch's default beta=1, threshold=20
+        from_torch(nn.Sequential(nn.Linear(2, 3), nn.Softplus(beta=2)))
     with pytest.raises(InvalidArgumentError, match="approximate='tanh'"):
         from_torch(nn.Sequential(nn.Linear(2, 3), nn.GELU()))
     with pytest.raises(InvalidArgumentError, match="torch.nn.Module"):

@@ -21,9 +21,15 @@ def _torch_activation(nn, act):
     name = act.name
     if name == "identity":
         return None
-    return {"relu": lambda: nn.ReLU(), "sigmoid": lambda: nn.Sigmoid(), "tanh": lambda: nn.Tanh(),
-            "leaky_relu": lambda: nn.LeakyReLU(act.negative_slope), "elu": lambda: nn.ELU(act.alpha),
-            "gelu": lambda: nn.GELU(approximate="tanh")}[name]()
+    table = {"relu": lambda: nn.ReLU(), "sigmoid": lambda: nn.Sigmoid(), "tanh": lambda: nn.Tanh(),
+             "leaky_relu": lambda: nn.LeakyReLU(act.negative_slope), "elu": lambda: nn.ELU(act.alpha),
+             "gelu": lambda: nn.GELU(approximate="tanh"), "selu": lambda: nn.SELU(),
+             "softplus": lambda: nn.Softplus(), "hard_sigmoid": lambda: nn.Hardsigmoid(), "silu": lambda: nn.SiLU(),
+             "mish": lambda: nn.Mish()}
+    if name not in table or type(act).__module__ != "mlpnumpy.activations":
+        raise InvalidArgumentError(f"activation {act!r} has no torch translation; expected one of: "
+                                   f"identity, {', '.join(table)}")
+    return table[name]()
 
 
 def to_torch(model):
@@ -36,7 +42,7 @@ def to_torch(model):
     torch = require("torch", "torch", "to_torch")
     from torch import nn
 
-    from .layers import ActivationLayer, BatchNorm1d, Dense, Dropout
+    from .layers import ActivationLayer, AlphaDropout, BatchNorm1d, Dense, Dropout, LayerNorm
     tdtype = torch.float64 if np.dtype(model.dtype) == np.float64 else torch.float32
     modules = []
     with torch.no_grad():
@@ -57,11 +63,21 @@ def to_torch(model):
                 bn.running_mean.copy_(torch.from_numpy(layer.running_mean))
                 bn.running_var.copy_(torch.from_numpy(layer.running_var))
                 act = bn
+            elif type(layer) is LayerNorm:
+                ln = nn.LayerNorm(layer.num_features, eps=layer.eps, elementwise_affine=layer.elementwise_affine,
+                                  dtype=tdtype)
+                if layer.elementwise_affine:
+                    ln.weight.copy_(torch.from_numpy(layer.gamma.data))
+                    ln.bias.copy_(torch.from_numpy(layer.beta.data))
+                act = ln
             elif isinstance(layer, Dropout):
                 act = nn.Dropout(layer.p)
-            else:
+            elif type(layer) is AlphaDropout:
+                act = nn.AlphaDropout(layer.p)
+            else:  # Residual, Embedding: no torch.nn module of their own in a Sequential
                 raise InvalidArgumentError(f"layer {i} is a {type(layer).__name__}, which to_torch cannot translate; "
-                                           "expected Dense, ActivationLayer, BatchNorm1d or Dropout")
+                                           "expected Dense, ActivationLayer, BatchNorm1d, LayerNorm, Dropout or "
+                                           "AlphaDropout")
             if act is not None:
                 modules.append(act)
     return nn.Sequential(*modules)
@@ -88,6 +104,11 @@ def _activation_of(module, nn):
         return LeakyReLU(module.negative_slope)
     if type(module) is nn.ELU:
         return ELU(module.alpha)
+    simple = {nn.SELU: "selu", nn.Hardsigmoid: "hard_sigmoid", nn.SiLU: "silu", nn.Mish: "mish"}
+    if type(module) in simple:
+        return get_activation(simple[type(module)])
+    if type(module) is nn.Softplus and module.beta == 1 and module.threshold == 20:
+        return get_activation("softplus")
     if type(module) is nn.GELU:
         if module.approximate != "tanh":
             raise InvalidArgumentError("GELU(approximate='none') (the exact erf form) is not supported; mlpnumpy's "
@@ -154,8 +175,8 @@ def from_torch(module, *, loss="cross_entropy", seed=None):
             continue
         else:
             raise InvalidArgumentError(f"from_torch cannot translate {type(m).__name__} ({m!r}); expected Linear, "
-                                       "ReLU, LeakyReLU, Sigmoid, Tanh, ELU, GELU(approximate='tanh'), Identity, "
-                                       "BatchNorm1d or Dropout")
+                                       "ReLU, LeakyReLU, Sigmoid, Tanh, ELU, GELU(approximate='tanh'), SELU, "
+                                       "Softplus(), Hardsigmoid, SiLU, Mish, Identity, BatchNorm1d or Dropout")
     if not layers:
         raise InvalidArgumentError("module has no layers to translate")
     for layer, v in zip(layers, values):  # weights first: the model then keeps them, draws nothing

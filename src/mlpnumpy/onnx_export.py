@@ -53,11 +53,30 @@ class _GraphBuilder:
             return self.op("Sigmoid", [x])
         if name == "tanh":
             return self.op("Tanh", [x])
+        # the newer activations from basic operators: onnxruntime has no float64 Selu, Softplus, ...
+        if name == "hard_sigmoid":  # min(1, max(0, x/6 + 1/2)), torch's Hardsigmoid
+            lin = self.op("Add", [self.op("Mul", [x, self.const(1.0 / 6, "sixth")]), self.const(0.5, "half")])
+            return self.op("Min", [self.op("Max", [lin, self.const(0.0, "zero")]), self.const(1.0, "one")],
+                           "hard_sigmoid")
+        if name == "silu":
+            return self.op("Mul", [x, self.op("Sigmoid", [x])], "silu")
+        if name in ("softplus", "mish"):  # max(x, 0) + log(1 + exp(-|x|)): no overflow for any x
+            zero = self.const(0.0, "zero")
+            tail = self.op("Log", [self.op("Add", [self.const(1.0, "one"),
+                                                   self.op("Exp", [self.op("Neg", [self.op("Abs", [x])])])])])
+            sp = self.op("Add", [self.op("Max", [x, zero]), tail], "softplus")
+            return sp if name == "softplus" else self.op("Mul", [x, self.op("Tanh", [sp])], "mish")
         zero = self.const(0.0, "zero")
         positive = self.op("Greater", [x, zero], "is_positive")
         if name == "leaky_relu":  # where(z > 0, z, slope * z)
             neg = self.op("Mul", [x, self.const(act.negative_slope, "slope")])
             return self.op("Where", [positive, x, neg], "leaky_relu")
+        if name == "selu":        # where(z > 0, scale z, scale alpha (exp(min(z, 0)) - 1))
+            from .activations import SELU
+            e = self.op("Exp", [self.op("Min", [x, zero])])
+            neg = self.op("Mul", [self.op("Sub", [e, self.const(1.0, "one")]),
+                                  self.const(SELU.SCALE * SELU.ALPHA, "scale_alpha")])
+            return self.op("Where", [positive, self.op("Mul", [x, self.const(SELU.SCALE, "scale")]), neg], "selu")
         if name == "elu":         # where(z > 0, z, alpha * (exp(min(z, 0)) - 1))
             e = self.op("Exp", [self.op("Min", [x, zero])])
             neg = self.op("Mul", [self.op("Sub", [e, self.const(1.0, "one")]), self.const(act.alpha, "alpha")])
@@ -69,7 +88,8 @@ class _GraphBuilder:
             half_x = self.op("Mul", [x, self.const(0.5, "half")])
             return self.op("Mul", [half_x, self.op("Add", [t, self.const(1.0, "one")])], "gelu")
         raise InvalidArgumentError(f"activation {name!r} has no ONNX translation; expected one of: identity, "
-                                   "relu, leaky_relu, sigmoid, tanh, elu, gelu")
+                                   "relu, leaky_relu, sigmoid, tanh, elu, gelu, selu, hard_sigmoid, silu, "
+                                   "softplus, mish")
 
 
 def _resolve(model_or_estimator):
@@ -136,7 +156,7 @@ def export_onnx(model_or_estimator, path: str | os.PathLike | None, *, opset: in
         check_output_file(path)
     onnx = require("onnx", "onnx", "export_onnx")
     require("onnx.numpy_helper", "onnx", "export_onnx")  # the submodule the builder uses
-    from .layers import ActivationLayer, BatchNorm1d, Dense, Dropout
+    from .layers import ActivationLayer, AlphaDropout, BatchNorm1d, Dense, Dropout, LayerNorm
     output = check_choice("output", output, _OUTPUTS)
     if not isinstance(opset, int) or isinstance(opset, bool) or opset < 13:
         raise InvalidArgumentError(f"opset={opset!r} is invalid; expected an integer >= 13")
@@ -166,11 +186,22 @@ def export_onnx(model_or_estimator, path: str | os.PathLike | None, *, opset: in
             shift = layer.beta.data.astype(np.float64) - layer.running_mean.astype(np.float64) * scale
             x = g.op("Add", [g.op("Mul", [x, g.const(scale, f"layers.{i}.scale")]),
                              g.const(shift, f"layers.{i}.shift")], f"batchnorm{i}")
-        elif isinstance(layer, Dropout):
+        elif type(layer) is LayerNorm:
+            # row means as products with a (D, 1) column of 1/D: the same graph for every opset
+            avg = g.const(np.full((layer.num_features, 1), 1.0 / layer.num_features), f"layers.{i}.avg")
+            xc = g.op("Sub", [x, g.op("MatMul", [x, avg])], f"centred{i}")
+            var = g.op("MatMul", [g.op("Mul", [xc, xc]), avg], f"var{i}")
+            x = g.op("Div", [xc, g.op("Sqrt", [g.op("Add", [var, g.const(layer.eps, f"layers.{i}.eps")])])],
+                     f"layernorm{i}")
+            if layer.elementwise_affine:
+                x = g.op("Add", [g.op("Mul", [x, g.const(layer.gamma.data, f"layers.{i}.gamma")]),
+                                 g.const(layer.beta.data, f"layers.{i}.beta")], f"affine{i}")
+        elif isinstance(layer, (Dropout, AlphaDropout)):
             continue  # the identity at inference
-        else:
+        else:  # Residual, Embedding
             raise InvalidArgumentError(f"layer {i} is a {type(layer).__name__}, which has no ONNX translation; "
-                                       "expected Dense, ActivationLayer, BatchNorm1d or Dropout")
+                                       "expected Dense, ActivationLayer, BatchNorm1d, LayerNorm, Dropout or "
+                                       "AlphaDropout")
     if output == "probabilities":
         if transform == "softmax":
             x = g.op("Softmax", [x], axis=1)
