@@ -173,6 +173,13 @@ def _to64(obj):
     return obj
 
 
+def _param_names(layer: Layer) -> list[str]:
+    """Each parameter's name in the layer's :meth:`~Layer.named_arrays` (``W``; ``0.W`` inside a
+    Residual block), so that no two results share a key."""
+    by_array = {id(a): k for k, a in layer.named_arrays().items()}
+    return [by_array.get(id(p.data), p.name) for p in layer.parameters()]
+
+
 def check_layer(layer: Layer, x: np.ndarray, *, training: bool = True, h: float = 1e-4,
                 seed: int = 0, grad_out: np.ndarray | None = None) -> GradcheckResult:
     """Check a layer's ``dx`` and parameter gradients against finite differences of
@@ -196,7 +203,8 @@ def check_layer(layer: Layer, x: np.ndarray, *, training: bool = True, h: float 
     # The batch statistics of BatchNorm move when x moves; a forward per probe keeps them consistent.
     dx = layer.backward(G.copy())
     results = {"x": (dx, None)}
-    analytic = {p.name: p.grad.copy() for p in layer.parameters()}
+    names = _param_names(layer)
+    analytic = {names[i]: p.grad.copy() for i, p in enumerate(layer.parameters())}
 
     watch = _KinkWatch()
 
@@ -206,8 +214,8 @@ def check_layer(layer: Layer, x: np.ndarray, *, training: bool = True, h: float 
         return float(np.sum(G * out))
     f()  # the unperturbed point: where each pre-activation lies relative to its kinks
     results["x"] = (dx, *_numeric_grad(f, x, h, watch))
-    for p in layer.parameters():
-        results[p.name] = (analytic[p.name], *_numeric_grad(f, p.data, h, watch))
+    for i, p in enumerate(layer.parameters()):
+        results[names[i]] = (analytic[names[i]], *_numeric_grad(f, p.data, h, watch))
     return _collect(results)
 
 
@@ -281,10 +289,17 @@ def check_model(model, X: np.ndarray, y: np.ndarray, *, h: float = 1e-4, trainin
             return g, n, kinked
         return g.reshape(-1)[idx], n.reshape(-1)[idx], kinked.reshape(-1)[idx]
 
-    analytic = [(f"{i}.{p.name}", p.grad.copy(), p) for i, l in enumerate(model.layers) for p in l.parameters()]
+    analytic = [(f"{i}.{name}", p.grad.copy(), p) for i, l in enumerate(model.layers)
+                for name, p in zip(_param_names(l), l.parameters())]
     for name, g, p in analytic:
         results[name] = entry(g, *numeric(p.data))
-    results["X"] = entry(dX, *numeric(X))
+    codes = getattr(model.layers[0], "columns", None) if type(model.layers[0]).__name__ == "Embedding" else None
+    if codes:  # an Embedding's categorical columns are codes, not differentiable: check the others
+        idx = np.flatnonzero(~np.isin(np.arange(X.size) % X.shape[1], codes))
+        probes = [_stencil(L, X.reshape(-1), j, h, watch) for j in idx]
+        results["X"] = (dX.reshape(-1)[idx], np.array([v for v, _ in probes]), np.array([k for _, k in probes]))
+    else:
+        results["X"] = entry(dX, *numeric(X))
     return _collect(results)
 
 
