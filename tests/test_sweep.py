@@ -206,8 +206,12 @@ def dask_cluster(tmp: Path, n_workers: int = 2):
         return procs[-1]
 
     try:
+        # allowed-failures 0: a task whose worker dies fails at once, so the driver's own retry is what
+        # runs it again (with Dask's default of 3 the scheduler would reschedule it silently)
+        env["DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES"] = "0"
         start(["-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
                "--scheduler-file", str(sched_file)], "scheduler")
+        del env["DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES"]
         _wait(lambda: sched_file.is_file() and sched_file.stat().st_size > 0, 60, "the scheduler file")
         address = json.loads(sched_file.read_text())["address"]
         workers = [start(["-m", "distributed.cli.dask_worker", address, "--host", "127.0.0.1", "--nthreads", "1",
@@ -292,8 +296,9 @@ def test_real_cluster_worker_sigkill_and_driver_sigkill_then_resume(tmp_path):
               f"reason {k['reason']!r}")
         if k["state"] == "FAIL":
             assert "worker" in k["reason"]
-        else:  # rerun on the surviving worker
+        else:  # retried once by the driver, on the surviving worker
             assert int(k["attempts"]) == 2 and k["worker"] != victim
+            assert f"trial {killed_trial}: its worker died" in text and "retrying it once" in text
 
         # ---- 2. the driver SIGKILLed mid-sweep, then --resume: no finished trial runs again
         out2 = tmp_path / "killdriver"

@@ -350,6 +350,7 @@ def _loop(client, study, space: SearchSpace, spec: SweepSpec, out: Path, say, do
     deadline = None if spec.timeout is None else t0 + spec.timeout
     topic = f"mlpnumpy-sweep-{spec.study_name}"
     running: dict[Any, tuple] = {}  # future -> (trial, attempt, cfg)
+    untold: dict[int, Any] = {}  # trial number -> trial: asked and not told yet, wherever it is
     no_workers_since = None
 
     def submit(trial, attempt: int, cfg: dict) -> None:
@@ -363,6 +364,7 @@ def _loop(client, study, space: SearchSpace, spec: SweepSpec, out: Path, say, do
 
     def progress(frozen) -> None:
         nonlocal done
+        untold.pop(frozen.number, None)
         done += 1
         best = _best(study)
         value = "-" if frozen.value is None else f"{spec.monitor} {frozen.value:.4f}"
@@ -389,6 +391,7 @@ def _loop(client, study, space: SearchSpace, spec: SweepSpec, out: Path, say, do
             while (len(running) < max(slots, 1) and done + len(running) < spec.trials
                    and (deadline is None or time.perf_counter() < deadline)):
                 trial = study.ask()
+                untold[trial.number] = trial
                 try:
                     opts = space.suggest(trial)
                     cfg = space.config(opts)
@@ -410,8 +413,7 @@ def _loop(client, study, space: SearchSpace, spec: SweepSpec, out: Path, say, do
                     res = fut.result()
                 except KilledWorker as exc:
                     if attempt == 1:
-                        say(f"trial {trial.number}: its worker died ({' '.join(str(exc).split())[:120]}); "
-                            "retrying it once")
+                        say(f"trial {trial.number}: its worker died while running it; retrying it once")
                         submit(trial, 2, cfg)
                         continue
                     progress(_fail(study, trial, f"worker lost twice: {exc}"))
@@ -423,16 +425,17 @@ def _loop(client, study, space: SearchSpace, spec: SweepSpec, out: Path, say, do
                 progress(_record(study, trial, res, starts.get(trial.number, []), spec.monitor))
     except KeyboardInterrupt:
         interrupted = True
-        for fut, (trial, _, _) in running.items():
-            fut.cancel()
-            _fail(study, trial, "interrupted: Ctrl-C on the driver", interrupted=True)
-        running.clear()
         say(f"Interrupted: {done} finished trials recorded; continue with: mlpnumpy sweep --resume {out}")
         raise
     finally:
-        for fut, (trial, _, _) in running.items():  # an error left trials running: record them
+        for fut in running:
             fut.cancel()
-            _fail(study, trial, "interrupted: the driver stopped on an error", interrupted=True)
+        why = "Ctrl-C on the driver" if interrupted else "the driver stopped on an error"
+        for trial in untold.values():  # running, or asked a moment before the stop: recorded as interrupted
+            try:
+                _fail(study, trial, f"interrupted: {why}", interrupted=True)
+            except (ValueError, RuntimeError):  # told just before the stop: already recorded
+                pass
         wall = time.perf_counter() - t0
         summary = report.write_all(out, study, spec, space, wall_seconds=wall, interrupted=interrupted)
     best = _best(study)
