@@ -215,3 +215,93 @@ def test_gunzipped_files_are_bounded_by_the_official_shapes(tmp_path):
     (d / NAMES[0]).write_bytes(_idx_header((5, 28, 29)) + bytes(5 * 28 * 29))
     with pytest.raises(FileFormatError, match=r"\(5, 28, 29\).*at most \(60000, 28, 28\)"):
         load("mnist", d, download=False)
+
+
+# ------------------------------------------------------------------------------------ CSV
+def test_csv_is_refused_by_the_limit_before_its_array_is_allocated(tmp_path):
+    path = tmp_path / "big.csv"
+    path.write_text("1,2,3,4,0\n" * 500_000)
+    # 500,000 rows x 4 features x 4 bytes = 8,000,000 bytes as float32
+    out, peak = _peak(lambda: load_array_file(path, max_bytes=1_000_000))
+    assert isinstance(out, InvalidDataError), out
+    assert "500,001 rows of 4 numbers take 8,000,016 bytes as float32" in str(out) and "1,000,000" in str(out)
+    assert peak < 3_000_000  # the line count reads 1 MB blocks; the 8 MB array was never made
+    X, y = load_array_file(path, max_bytes=9_000_000)
+    assert X.shape == (500_000, 4) and X.dtype == np.float32 and (y == 0).all()
+
+
+@pytest.mark.parametrize("piece,block", [(1 << 18, 4 << 20), (7, 64)])
+def test_csv_parsed_in_chunks_equals_the_reference(tmp_path, monkeypatch, piece, block):
+    import mlpnumpy.datasets._csvstream as cs
+    monkeypatch.setattr(cs, "_PIECE_CHARS", piece)
+    monkeypatch.setattr(cs, "_BLOCK_BYTES", block)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 9)).round(5)
+    y = rng.integers(0, 3, 40)
+    table = np.column_stack([X[:, :4], y, X[:, 4:]])
+    lines = [",".join(repr(float(v)) if j != 4 else str(int(v)) for j, v in enumerate(r)) for r in table]
+    (tmp_path / "t.csv").write_text("\n".join(lines[:20]) + "\n\n" + "\r\n".join(lines[20:]) + "\n")
+    Xr, yr = load_array_file(tmp_path / "t.csv", label_column=4, dtype=np.float64)
+    np.testing.assert_array_equal(Xr, X)
+    np.testing.assert_array_equal(yr, y)
+    # one very long line (the 200 MB one-line CSV, scaled down), label in the middle
+    wide = rng.normal(size=5000).round(4)
+    cells = [repr(float(v)) for v in wide]
+    cells.insert(2500, "7")
+    (tmp_path / "w.csv").write_text(",".join(cells) + "\n")
+    Xw, yw = load_array_file(tmp_path / "w.csv", label_column=2500, dtype=np.float64)
+    np.testing.assert_array_equal(Xw[0], wide)
+    assert yw.tolist() == [7]
+    cells[4000] = "oops"
+    (tmp_path / "w.csv").write_text(",".join(cells) + "\n")
+    with pytest.raises(FileFormatError, match=r"line 1, column 4001: 'oops' is not a finite number"):
+        load_array_file(tmp_path / "w.csv", label_column=2500)
+
+
+@pytest.mark.parametrize("first", ["1,\x00,3,0", "1,0x10,3,0", "1,2,abc,0"])
+def test_a_first_row_with_one_odd_cell_is_data_reported_not_dropped(tmp_path, first):
+    (tmp_path / "h.csv").write_text(first + "\n4,5,6,1\n7,8,9,0\n")
+    with pytest.raises(FileFormatError, match="line 1, column [23]: .* is not a finite number"):
+        load_array_file(tmp_path / "h.csv")
+
+
+def test_quoted_newline_in_the_first_row_is_not_a_header(tmp_path):
+    (tmp_path / "q.csv").write_text('"1\n",2,0\n4,5,1\n')
+    X, y = load_array_file(tmp_path / "q.csv")  # its cells are numbers: data, not a header
+    assert X.tolist() == [[1, 2], [4, 5]] and y.tolist() == [0, 1]
+    (tmp_path / "ok.csv").write_text('a,"b, the second",label\n"1",2,0\n4,5,1\n')
+    X, y = load_array_file(tmp_path / "ok.csv", label_column="label")
+    assert X.tolist() == [[1, 2], [4, 5]] and y.tolist() == [0, 1]
+
+
+def test_the_header_decision_is_logged(tmp_path, caplog):
+    (tmp_path / "h.csv").write_text("a,b,label\n1,2,0\n")
+    with caplog.at_level("INFO", logger="mlpnumpy.datasets"):
+        load_array_file(tmp_path / "h.csv")
+    assert "first row taken as the header" in caplog.text
+
+
+def test_duplicate_csv_column_names_are_refused(tmp_path):
+    (tmp_path / "d.csv").write_text("a,a,label\n1,2,0\n")
+    with pytest.raises(FileFormatError, match="names column 'a' twice"):
+        load_array_file(tmp_path / "d.csv", label_column="label")
+
+
+def test_a_value_that_overflows_float32_names_its_column(tmp_path):
+    (tmp_path / "o.csv").write_text("a,big,label\n1,2,0\n3,1e39,1\n")
+    with pytest.raises(FileFormatError, match=r"line 3, column 2 \('big'\): 1e\+39 is too large for float32"):
+        load_array_file(tmp_path / "o.csv")
+    X, _ = load_array_file(tmp_path / "o.csv", dtype=np.float64)
+    assert X[1, 1] == 1e39
+
+
+def test_csv_label_column_errors(tmp_path):
+    (tmp_path / "l.csv").write_text("0\n1\n")
+    with pytest.raises(FileFormatError, match="only the label column"):
+        load_array_file(tmp_path / "l.csv")
+    (tmp_path / "m.csv").write_text("1,2\n3,4\n")
+    with pytest.raises(InvalidArgumentError, match="label_column=True is not a column index"):
+        load_array_file(tmp_path / "m.csv", label_column=True)
+    (tmp_path / "x.csv").write_text("1,2,label\n3,4,0\n")
+    with pytest.raises(FileFormatError, match="mixes numeric labels .* and text labels .*header=True"):
+        load_array_file(tmp_path / "x.csv")

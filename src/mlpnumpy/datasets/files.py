@@ -5,7 +5,6 @@ Never unpickles (``allow_pickle=False``): a data file cannot run code. Malformed
 """
 from __future__ import annotations
 
-import csv
 import os
 from typing import Any
 
@@ -44,48 +43,6 @@ def _split_column(table: np.ndarray, label_column: int | None, where: str
     return table[:, keep], table[:, label_column]
 
 
-def _csv_rows(path: str | os.PathLike, delimiter: str) -> list[tuple[int, list[str]]]:
-    """Non-blank rows of a CSV file as ``(line number, cells)``, all of the first row's width."""
-    name = os.fspath(path)
-    rows: list[tuple[int, list[str]]] = []
-    try:
-        fh = open(path, newline="", encoding="utf-8-sig")  # -sig: tolerate a BOM from spreadsheets
-    except IsADirectoryError:
-        raise FileFormatError(f"{name}: is a folder, not a CSV file") from None
-    with fh:
-        try:
-            reader = csv.reader(fh, delimiter=delimiter)
-            for cells in reader:
-                lineno = reader.line_num  # physical line, right even after quoted newlines
-                if not cells or all(not c.strip() for c in cells):
-                    continue  # blank lines carry no data
-                if rows and len(cells) != len(rows[0][1]):
-                    raise FileFormatError(f"{name}: line {lineno} has {len(cells)} fields, expected "
-                                          f"{len(rows[0][1])} like the first row")
-                rows.append((lineno, cells))
-        except (UnicodeDecodeError, csv.Error) as exc:
-            raise FileFormatError(f"{name}: not a readable UTF-8 CSV file ({exc})") from None
-    return rows
-
-
-def _numbers(rows: list[tuple[int, list[str]]], cols: list[int], name: str, columns: list[str] | None
-             ) -> np.ndarray:
-    """Cells ``cols`` of every row as a float64 table; a cell that is not a finite number raises."""
-    out = np.empty((len(rows), len(cols)), dtype=np.float64)
-    for i, (lineno, cells) in enumerate(rows):
-        for j, col in enumerate(cols):
-            try:
-                value = float(cells[col])
-            except ValueError:
-                value = float("nan")
-            if not np.isfinite(value):
-                label = f" ({columns[col]!r})" if columns else ""
-                raise FileFormatError(f"{name}: line {lineno}, column {col + 1}{label}: "
-                                      f"{cells[col]!r} is not a finite number")
-            out[i, j] = value
-    return out
-
-
 def read_csv(path: str | os.PathLike, *, delimiter: str = ",", header: bool | None = None
              ) -> tuple[np.ndarray, list[str] | None]:
     """Read a numeric CSV file into a float64 table.
@@ -96,8 +53,8 @@ def read_csv(path: str | os.PathLike, *, delimiter: str = ",", header: bool | No
     delimiter : str
         Field separator (one character).
     header : bool, optional
-        Whether the first row holds column names. Default: yes when any of its cells is not a
-        number.
+        Whether the first row holds column names. Default: only when none of its cells is a
+        number (a first row with one odd cell is data, and that cell is reported, never dropped).
 
     Returns
     -------
@@ -111,68 +68,9 @@ def read_csv(path: str | os.PathLike, *, delimiter: str = ",", header: bool | No
         Empty file, rows of different lengths, or a cell that is not a finite number (the
         message gives its line and column).
     """
-    name = os.fspath(path)
-    rows = _csv_rows(path, delimiter)
-    columns = None
-    if rows and (header if header is not None else not all(_is_number(c) for c in rows[0][1])):
-        columns = [c.strip() for c in rows.pop(0)[1]]
-    if not rows:
-        raise FileFormatError(f"{name}: no data rows")
-    return _numbers(rows, list(range(len(rows[0][1]))), name, columns), columns
-
-
-def _is_number(cell: str) -> bool:
-    try:
-        float(cell)
-        return True
-    except ValueError:
-        return False
-
-
-def _labelled_csv(path: str | os.PathLike, label_column: int | str | None, delimiter: str,
-                  header: bool | None) -> tuple[np.ndarray, np.ndarray | None]:
-    """Features and labels of a CSV file; labels may be numbers or text (class names)."""
-    name = os.fspath(path)
-    rows = _csv_rows(path, delimiter)
-    if not rows:
-        raise FileFormatError(f"{name}: no data rows")
-    first = [c.strip() for c in rows[0][1]]
-    n = len(first)
-    if isinstance(label_column, str):  # a column name: the first row must be the header
-        if header is False or label_column.strip() not in first:
-            heads = ", ".join(first) if header is not False else "(no header)"
-            raise InvalidArgumentError(f"label_column={label_column!r} is not a column of {name}; "
-                                       f"expected one of: {heads}")
-        col = first.index(label_column.strip())
-        is_header = True
-    else:
-        col = None
-        if label_column is not None:
-            if not -n <= label_column < n:
-                raise InvalidArgumentError(f"label_column={label_column} is out of range for {name} with "
-                                           f"{n} columns; expected -{n}..{n - 1}, a column name, or None")
-            col = label_column % n
-        is_header = header
-        if is_header is None:  # a header has a cell that is not a number outside the label column,
-            # or a text label above a column of numeric labels
-            is_header = not all(_is_number(c) for i, c in enumerate(first) if i != col) or (
-                col is not None and not _is_number(first[col]) and len(rows) > 1
-                and all(_is_number(cells[col]) for _, cells in rows[1:]))
-    columns = first if is_header else None
-    if is_header:
-        rows = rows[1:]
-    if not rows:
-        raise FileFormatError(f"{name}: no data rows")
-    X = _numbers(rows, [i for i in range(n) if i != col], name, columns)
-    if col is None:
-        return X, None
-    labels = [cells[col].strip() for _, cells in rows]
-    for (lineno, _), label in zip(rows, labels):
-        if not label:
-            raise FileFormatError(f"{name}: line {lineno}, column {col + 1}: the label is empty")
-    if all(_is_number(v) for v in labels):
-        return X, _numbers(rows, [col], name, columns)[:, 0]
-    return X, np.array(labels, dtype=str)  # class names
+    from ._csvstream import read_table
+    X, _, columns = read_table(path, delimiter=delimiter, header=header, dtype=np.float64)
+    return X, columns
 
 
 def load_array_file(path: str | os.PathLike, *, label_column: int | str | None = -1,
@@ -193,8 +91,9 @@ def load_array_file(path: str | os.PathLike, *, label_column: int | str | None =
         For ``.npz``: array names. Default: ``X``/``y``, else ``x``/``y``; with no label array
         ``y`` is None.
     delimiter, header
-        For ``.csv``: see :func:`read_csv`; a header is detected when a cell of the first row
-        outside the label column is not a number (or its label is text above numeric labels).
+        For ``.csv``: see :func:`read_csv`; a header is detected only when none of the first
+        row's cells is a number. The file is read in streaming chunks into one preallocated
+        array, whose size is checked against ``max_bytes`` first.
     dtype : dtype
         Floating dtype of ``X`` (float32 default).
     max_bytes : int, optional
@@ -225,7 +124,9 @@ def load_array_file(path: str | os.PathLike, *, label_column: int | str | None =
     if dtype.kind != "f":
         raise InvalidArgumentError(f"dtype={dtype} is not a floating dtype; expected float32 or float64")
     if ext == ".csv":
-        X, y = _labelled_csv(path, label_column, delimiter, header)
+        from ._csvstream import read_table  # streamed into one preallocated array
+        X, y, _ = read_table(path, delimiter=delimiter, header=header, label_column=label_column, dtype=dtype,
+                             max_bytes=max_bytes)
     elif ext == ".npy":
         table = _np_load(path, name, max_bytes, dtype.itemsize, ext)
         if isinstance(label_column, str):
