@@ -22,8 +22,7 @@ from ..errors import DivergenceError, MLPNumpyError
 __all__ = ["run_trial", "preload", "prepared_data", "PruningCallback", "data_loads"]
 
 _LOCK = threading.Lock()
-_DATA: dict[str, dict] = {}
-_SPLITS: dict[tuple, tuple] = {}
+_SPLITS: dict[tuple, dict] = {}  # (data options, validation split) -> the split arrays
 _LOADS = 0  # data sets this process has read from disk (the test pins it at one per worker)
 
 
@@ -51,24 +50,18 @@ def prepared_data(cfg: dict[str, Any]) -> dict[str, Any]:
     global _LOADS
     from ..cli import _load_data
     from ..splits import train_val_split
-    key = _data_key(cfg)
+    key = (_data_key(cfg), cfg["validation_split"])
     with _LOCK:
-        data = _DATA.get(key)
-        if data is None:
-            data = _load_data(cfg)
-            data = {k: data[k] for k in ("name", "X_train", "y_train", "class_names")}  # test rows dropped
-            _DATA[key] = data
-            _LOADS += 1
-        skey = (key, cfg["validation_split"])
-        split = _SPLITS.get(skey)
+        split = _SPLITS.get(key)
         if split is None:
+            data = _load_data(cfg)  # the test rows are dropped with it: only the split is kept
             X, y = data["X_train"], data["y_train"]
             tr, va = train_val_split(y, cfg["validation_split"], np.random.default_rng([cfg["seed"], 1]),
                                      stratify=True)
-            split = _SPLITS[skey] = (X[tr], y[tr], X[va], y[va])
-    Xtr, ytr, Xva, yva = split
-    return {"X_train": Xtr, "y_train": ytr, "X_val": Xva, "y_val": yva,
-            "n_classes": len(data["class_names"]), "name": data["name"]}
+            split = _SPLITS[key] = {"X_train": X[tr], "y_train": y[tr], "X_val": X[va], "y_val": y[va],
+                                    "n_classes": len(data["class_names"]), "name": data["name"]}
+            _LOADS += 1
+    return dict(split)
 
 
 def _worker_name() -> str:
