@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 
 import numpy as np
@@ -73,8 +72,8 @@ def test_progress_counts_epochs_from_where_training_continues():
     ds = load("digits")
     m = MLP([64, 8, 10], seed=0)
     m.fit(ds.X_train, ds.y_train, epochs=3, verbose=0)
-    import io as _io
-    out = _io.StringIO()
+    from io import StringIO
+    out = StringIO()
     m.fit(ds.X_train, ds.y_train, epochs=2, callbacks=[ProgressBar("epochs", stream=out)], verbose=0)
     assert [line.split(",")[0] for line in out.getvalue().splitlines()] == ["Epoch 4/5", "Epoch 5/5"]
 
