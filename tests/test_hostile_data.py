@@ -305,3 +305,41 @@ def test_csv_label_column_errors(tmp_path):
     (tmp_path / "x.csv").write_text("1,2,label\n3,4,0\n")
     with pytest.raises(FileFormatError, match="mixes numeric labels .* and text labels .*header=True"):
         load_array_file(tmp_path / "x.csv")
+
+
+# ------------------------------------------------------------------------------------ classes
+@pytest.mark.parametrize("content,label", [("1,2,0\n3,4,1000000000000\n", "1000000000000"),
+                                           ("1,2,0\n3,4,1e20\n", "100000000000000000000")])
+def test_a_huge_label_is_named_before_any_class_list_is_built(tmp_path, capsys, content, label):
+    from mlpnumpy import cli
+    (tmp_path / "d.csv").write_text(content)
+    assert cli.main(["train", "--data", str(tmp_path / "d.csv"), "--epochs", "1", "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert f"label {label} is out of range" in err and "0..9,999" in err and err.count("\n") == 1
+    assert not (tmp_path / "r").exists()
+
+
+def test_uint64_labels_are_reported_unwrapped(tmp_path):
+    from mlpnumpy._validation import check_class_labels
+    np.save(tmp_path / "u.npy", np.array([[1, 2, 0], [3, 4, 2 ** 64 - 1]], dtype=np.uint64))
+    X, y = load_array_file(tmp_path / "u.npy")
+    assert y.dtype == np.uint64 and int(y[1]) == 2 ** 64 - 1  # not wrapped to -1
+    with pytest.raises(InvalidDataError, match="label 18446744073709551615 is out of range"):
+        check_class_labels(y, "u.npy")
+
+
+def test_the_class_cap_is_configurable(tmp_path, monkeypatch, capsys):
+    from mlpnumpy import cli
+    from mlpnumpy._validation import check_class_labels
+    rng = np.random.default_rng(0)
+    np.savetxt(tmp_path / "d.csv", np.column_stack([rng.normal(size=(30, 2)), np.arange(30) % 8]), delimiter=",")
+    monkeypatch.setenv("MLPNUMPY_MAX_CLASSES", "5")
+    assert cli.main(["train", "--data", str(tmp_path / "d.csv"), "--epochs", "1", "--out", str(tmp_path / "r")]) == 2
+    assert "label 7 is out of range; class labels must be integers 0..4" in capsys.readouterr().err
+    with pytest.raises(InvalidDataError, match="name 3 different classes, more than the cap of 2"):
+        check_class_labels(np.array(["a", "b", "c"]), "f.csv", cap=2)
+    with pytest.raises(InvalidDataError, match="label -1 is negative"):
+        check_class_labels(np.array([0, -1]), "f.csv")
+    monkeypatch.setenv("MLPNUMPY_MAX_CLASSES", "many")
+    with pytest.raises(InvalidArgumentError, match="MLPNUMPY_MAX_CLASSES='many' is not an integer"):
+        check_class_labels(np.array([0, 1]), "f.csv")

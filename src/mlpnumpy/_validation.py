@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import DataTypeError, InvalidDataError
+from .errors import DataTypeError, InvalidArgumentError, InvalidDataError
 
-__all__ = ["check_X", "check_targets", "check_sample_weight"]
+__all__ = ["check_X", "check_targets", "check_sample_weight", "check_class_labels", "max_classes",
+           "DEFAULT_MAX_CLASSES", "ENV_MAX_CLASSES"]
+
+#: Most classes a data file may define (its largest label + 1, or its distinct names): a label of
+#: 10**12 must not build 10**12 class names or an output layer that wide.
+DEFAULT_MAX_CLASSES = 10_000
+#: Environment variable overriding :data:`DEFAULT_MAX_CLASSES`.
+ENV_MAX_CLASSES = "MLPNUMPY_MAX_CLASSES"
 
 
 def _as_numeric(arr, arg: str) -> np.ndarray:
@@ -123,3 +130,65 @@ def check_sample_weight(sample_weight, n_rows: int, dtype) -> np.ndarray | None:
     if not np.any(w > 0):
         raise InvalidDataError("sample_weight is all zero; at least one weight must be > 0")
     return w
+
+
+def max_classes(value: int | None = None) -> int:
+    """The cap on the number of classes: ``value``, else ``$MLPNUMPY_MAX_CLASSES``, else 10,000."""
+    import os
+    if value is None:
+        env = os.environ.get(ENV_MAX_CLASSES)
+        if not env:
+            return DEFAULT_MAX_CLASSES
+        try:
+            value = int(env)
+        except ValueError:
+            raise InvalidArgumentError(f"${ENV_MAX_CLASSES}={env!r} is not an integer; expected a number of "
+                                       "classes >= 2") from None
+        arg = f"${ENV_MAX_CLASSES}"
+    else:
+        arg = "max_classes"
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 2:
+        raise InvalidArgumentError(f"{arg}={value!r} is invalid; expected an integer >= 2")
+    return int(value)
+
+
+def check_class_labels(y: np.ndarray, where: str, cap: int | None = None) -> None:
+    """Class labels of a data file: whole numbers 0..K-1 or text names, with K within the class cap.
+
+    Raises naming the first offending label (its true value, never one wrapped by a cast), before
+    anything the size of K is built.
+    """
+    cap = max_classes(cap)
+    a = np.asarray(y)
+    if a.size == 0:
+        return
+    if a.dtype.kind == "U":
+        k = len(np.unique(a))
+        if k > cap:
+            raise InvalidDataError(f"{where}: the labels name {k:,} different classes, more than the cap of {cap:,}; "
+                                   f"expected at most {cap:,} (raise it with ${ENV_MAX_CLASSES})")
+        return
+    if a.dtype.kind not in "biuf":
+        return
+    if a.dtype.kind == "f":
+        bad = ~np.isfinite(a) | (a != np.round(a))
+        if bad.any():
+            v = a[np.flatnonzero(bad)[0]]
+            raise InvalidDataError(f"{where}: label {float(v)!r} is not a whole number; class labels must be "
+                                   f"integers 0..K-1 (K <= {cap:,}) or class names")
+    lo = a.min()
+    if lo < 0:
+        raise InvalidDataError(f"{where}: label {_exact(lo)} is negative; class labels must be integers 0..K-1 "
+                               f"(K <= {cap:,}) or class names")
+    hi = a.max()
+    if hi >= cap:
+        raise InvalidDataError(f"{where}: label {_exact(hi)} is out of range; class labels must be integers "
+                               f"0..{cap - 1:,} (at most {cap:,} classes; raise the cap with ${ENV_MAX_CLASSES} if the "
+                               "data really has more)")
+
+
+def _exact(v) -> str:
+    """A label as written: 100000000000000000000 for 1e20, 18446744073709551615 for 2**64 - 1."""
+    if isinstance(v, (int, np.integer)):
+        return str(int(v))
+    return str(int(v)) if float(v).is_integer() else repr(float(v))

@@ -120,6 +120,13 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
     a("--batch-norm", action=argparse.BooleanOptionalAction, default=None,
       help=f"batch normalisation after each hidden layer ({_default('batch_norm')})")
     a("--weight-decay", type=float, help=f"L2 penalty, decoupled for adamw ({_default('weight_decay')})")
+    a("--l1", type=float, help=f"L1 penalty l1 * sum|W| on the weights ({_default('l1')})")
+    a("--l1-bias", type=float, help=f"L1 penalty on the biases, apart from --l1 ({_default('l1_bias')})")
+    a("--residual", action=argparse.BooleanOptionalAction, default=None,
+      help="make each hidden layer after the first whose width equals its input's a residual block x + f(x) "
+           f"(e.g. --hidden 64 64 64) ({_default('residual')})")
+    a("--categorical", metavar="COLS", help="for a .csv --data: its integer-coded categorical columns (indices "
+      "or header names, comma-separated), each embedded as a learned vector beside the numeric columns")
     a("--label-smoothing", type=float, help=f"in [0, 1) ({_default('label_smoothing')})")
     a("--validation-split", type=float, help=f"share of the training rows held out for validation, in [0, 1) "
                                              f"({_default('validation_split')})")
@@ -239,11 +246,62 @@ def _load_arrays(cfg: dict[str, Any]) -> dict[str, Any]:
         tr, te = _split(y, 0.2, split["generator"], f"--data {name!r} (without --test-data, 20% of its rows "
                                                      "are the test set)")
         X, Xt, y, yt = X[tr], X[te], y[tr], y[te]
+    categorical = None if cfg.get("categorical") is None else _categorical_columns(cfg, X, Xt)
     return {"name": Path(name).stem, "X_train": X, "y_train": y, "X_test": Xt, "y_test": yt,
-            "class_names": class_names, "image_shape": image_shape,
+            "class_names": class_names, "image_shape": image_shape, "categorical": categorical,
             "pixel_max": float(X.max()) if image_shape is not None else None, "split": split,
             "metadata": {"data_kind": "file", "data_file": name, "input_range": _value_range(X),
                          "label_column": cfg["label_column"], "x_key": cfg["x_key"], "y_key": cfg["y_key"]}}
+
+
+def _categorical_columns(cfg: dict[str, Any], X: np.ndarray, Xt: np.ndarray) -> dict[int, int]:
+    """``--categorical COLS`` as ``{feature column: number of categories}``.
+
+    COLS are CSV columns as ``--label-column`` names them (indices, 0 first and -1 last, or header
+    names), separated by commas; the features are the CSV's columns without the label's.
+    """
+    import csv
+    path, n_csv = cfg["data"], X.shape[1] + 1
+    with open(path, newline="", encoding="utf-8", errors="replace") as fh:
+        first = next(csv.reader(fh), [])
+
+    def numeric(cell):
+        try:
+            float(cell)
+            return True
+        except ValueError:
+            return False
+    header = [c.strip() for c in first] if first and not all(numeric(c) for c in first) else None
+
+    def csv_index(token: str, flag: str) -> int:
+        try:
+            i = int(token)
+        except ValueError:
+            if header is None or token not in header:
+                raise InvalidArgumentError(f"{flag} {token!r} is neither a column index nor a header name of "
+                                           f"{path}" + (f" ({', '.join(header)})" if header else "")) from None
+            return header.index(token)
+        if not -n_csv <= i < n_csv:
+            raise InvalidArgumentError(f"{flag} {i} is out of range; {path} has {n_csv} columns")
+        return i % n_csv
+
+    label = csv_index(str(cfg["label_column"]), "--label-column") if cfg["label_column"] is not None else n_csv - 1
+    out: dict[int, int] = {}
+    for token in (t.strip() for t in cfg["categorical"].split(",")):
+        if not token:
+            raise InvalidArgumentError(f"--categorical {cfg['categorical']!r} has an empty entry; expected "
+                                       "columns separated by commas, e.g. --categorical 0,3 or color,size")
+        c = csv_index(token, "--categorical")
+        if c == label:
+            raise InvalidArgumentError(f"--categorical {token}: column {c} is the label column")
+        f = c - (c > label)  # its index among the features
+        codes = np.concatenate([X[:, f], Xt[:, f]])
+        if not (np.isfinite(codes).all() and (codes == np.rint(codes)).all() and codes.min() >= 0):
+            bad = codes[~(np.isfinite(codes) & (codes == np.rint(codes)) & (codes >= 0))][0]
+            raise InvalidDataError(f"--categorical {token}: column {c} holds {bad!r}; expected integer codes "
+                                   "0, 1, 2, ... (encode text categories as integers first)")
+        out[f] = int(codes.max()) + 1
+    return out
 
 
 def _split(y: np.ndarray, fraction: float, seed: list[int], what: str) -> tuple[np.ndarray, np.ndarray]:
@@ -299,6 +357,8 @@ def _labelled_file(path: str, dtype, *, label_column=-1, x_key=None, y_key=None
     if y is None:
         raise InvalidDataError(f"{path}: has no labels; expected a label column (--label-column) or a 'y' "
                                "array (--y-key)")
+    from ._validation import check_class_labels
+    check_class_labels(y, path)  # the label that is out of range, before any class list is built
     if y.dtype.kind not in "iuU" or (y.dtype.kind != "U" and y.size and y.min() < 0):
         raise InvalidDataError(f"{path}: labels must be class indices 0..K-1 or class names; got dtype "
                                f"{y.dtype}")
@@ -566,13 +626,15 @@ def run_train(cli_opts: dict[str, Any], *, config_file=None, resume=None, overwr
         if resume is None:
             model = MLP([Xtr.shape[1], *cfg["hidden"], n_classes], cfg["activation"], init=cfg["init"],
                         seed=cfg["seed"], dtype=cfg["dtype"], batch_norm=cfg["batch_norm"],
-                        dropout=cfg["dropout"],
+                        dropout=cfg["dropout"], residual=cfg["residual"], categorical=data.get("categorical"),
                         loss={"name": "cross_entropy", "label_smoothing": cfg["label_smoothing"]})
             model.class_names = data["class_names"]
             model.metadata = {"data": data["name"], "image_shape": data["image_shape"],
                               "pixel_max": data["pixel_max"], "invert": False, **data["metadata"]}
             if cfg["standardize"]:
                 model.preprocessor = Standardizer().fit(Xtr)
+                for f in data.get("categorical") or {}:  # codes pass through unscaled
+                    model.preprocessor.mean_[f], model.preprocessor.scale_[f] = 0.0, 1.0
             optimizer, schedule = _build_optimizer(cfg), _build_schedule(cfg, steps)
             remaining = cfg["epochs"]
         else:
@@ -622,7 +684,8 @@ def run_train(cli_opts: dict[str, Any], *, config_file=None, resume=None, overwr
             history = model.fit(Xtr, ytr, epochs=remaining, batch_size=cfg["batch_size"], optimizer=optimizer,
                                 lr=cfg["lr"] if finetune else None, lr_schedule=schedule,
                                 validation_data=None if Xva is None else (Xva, yva),
-                                callbacks=callbacks, verbose=0 if cfg["quiet"] else 1)
+                                callbacks=callbacks, verbose=0 if cfg["quiet"] else 1,
+                                l1=cfg["l1"], l1_bias=cfg["l1_bias"])
             interrupted, new_logs = history.interrupted, history.history
         else:  # trained, but stopped (Ctrl-C) while writing the folder: write it now
             say(f"Training is over ({model.epochs_trained} epochs); writing the rest of the run folder")

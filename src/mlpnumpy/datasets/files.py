@@ -19,9 +19,13 @@ _FORMATS = (".npy", ".npz", ".csv")
 
 def _labels(y: np.ndarray) -> np.ndarray:
     # Integral labels become int64 class indices; anything else stays float (regression targets).
+    # Values int64 cannot hold exactly (1e20, 2**64 - 1) are kept as they are, never wrapped.
+    if y.dtype.kind == "u" and y.size and int(y.max()) > np.iinfo(np.int64).max:
+        return y
     if y.dtype.kind in "iub":
         return y.astype(np.int64)
-    if y.dtype.kind == "f" and np.all(np.isfinite(y)) and np.all(y == np.round(y)):
+    if y.dtype.kind == "f" and np.all(np.isfinite(y)) and np.all(y == np.round(y)) and \
+            (not y.size or float(np.abs(y).max()) < 2.0 ** 53):
         return y.astype(np.int64)
     return y
 
