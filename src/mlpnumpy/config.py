@@ -24,6 +24,7 @@ OPTION_TYPES: dict[str, str] = {
     "early_stopping": "int?", "seed": "int", "dtype": "str", "standardize": "bool", "out": "str?",
     "quiet": "bool", "threads": "int?", "track_internals": "bool", "download": "bool",
     "label_column": "str?", "x_key": "str?", "y_key": "str?",
+    "l1": "float", "l1_bias": "float", "residual": "bool", "categorical": "str?",
 }
 
 BASE_DEFAULTS: dict[str, Any] = {
@@ -33,6 +34,7 @@ BASE_DEFAULTS: dict[str, Any] = {
     "validation_split": 0.1, "early_stopping": None, "seed": 0, "dtype": "float32", "standardize": True,
     "out": None, "quiet": False, "threads": None, "track_internals": False, "download": True,
     "label_column": None, "x_key": None, "y_key": None,
+    "l1": 0.0, "l1_bias": 0.0, "residual": False, "categorical": None,
 }
 
 #: Recipes per data set. Fashion-MNIST/MNIST: >= 0.90 test accuracy on Fashion-MNIST in well under a
@@ -151,6 +153,13 @@ def validate(cfg: dict[str, Any]) -> dict[str, Any]:
     _positive(cfg, "batch_size", integer=True)
     _positive(cfg, "momentum", allow_zero=True)
     _positive(cfg, "weight_decay", allow_zero=True)
+    _positive(cfg, "l1", allow_zero=True)
+    _positive(cfg, "l1_bias", allow_zero=True)
+    hidden = cfg["hidden"]
+    if cfg["residual"] and not any(a == b for a, b in zip(hidden, hidden[1:])):
+        raise InvalidArgumentError(f"--residual needs two consecutive hidden layers of equal width (x + f(x)); "
+                                   f"--hidden {' '.join(map(str, hidden)) or '(none)'} has none; expected e.g. "
+                                   "--hidden 64 64 64")
     for key in ("dropout", "label_smoothing", "validation_split"):
         _fraction(cfg, key)
     if cfg["early_stopping"] is not None:
@@ -179,7 +188,7 @@ def _check_data_options(cfg: dict[str, Any]) -> None:
     is_name = data.lower() in list_datasets()
     if is_name:
         cfg["data"] = data.lower()
-        for key in ("test_data", "label_column", "x_key", "y_key"):
+        for key in ("test_data", "label_column", "x_key", "y_key", "categorical"):
             if cfg[key] is not None:
                 raise InvalidArgumentError(f"{_flag(key)} applies to --data FILE, not to the data set "
                                            f"{cfg['data']!r} (which brings its own test split and labels)")
@@ -192,6 +201,10 @@ def _check_data_options(cfg: dict[str, Any]) -> None:
         if cfg["label_column"] is not None and not exts & {".csv", ".npy"}:
             raise InvalidArgumentError(f"--label-column applies to .csv and .npy files; {data!r} is a .npz "
                                        "archive (choose its arrays with --x-key/--y-key)")
+        if cfg["categorical"] is not None and exts != {".csv"}:
+            raise InvalidArgumentError(f"--categorical applies to .csv files; {data!r} is not one (an .npy/.npz "
+                                       "file's categorical columns can be embedded from Python: "
+                                       "MLP(..., categorical={column: n_categories}))")
         for key in ("x_key", "y_key"):
             if cfg[key] is not None and ".npz" not in exts:
                 raise InvalidArgumentError(f"{_flag(key)} applies to .npz archives; {data!r} is not one "

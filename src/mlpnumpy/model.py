@@ -263,7 +263,7 @@ class Sequential:
                             seed=config.get("seed"), dtype=dtype)
         if config.get("class") == "MLP":
             dense = _dense_layers(layers)
-            model.layer_dims = [l.in_features for l in dense][:1] + [l.out_features for l in dense]
+            model.layer_dims = [model.n_features_in] + [l.out_features for l in dense]
         return model
 
     def save(self, path) -> None:
@@ -307,11 +307,17 @@ class MLP(Sequential):
         Make each hidden layer after the first whose width equals its input's a
         :class:`~mlpnumpy.blocks.Residual` block, ``x + f(x)`` (e.g. ``[784, 128, 128, 128, 10]``: two
         blocks). Needs at least one such layer.
+    categorical : mapping {column: n_categories}, optional
+        Integer-coded categorical columns of the input: an :class:`~mlpnumpy.embedding.Embedding` first
+        turns each into a learned vector (width ``embedding_dims``, default by the number of categories)
+        concatenated with the numeric columns; ``layer_dims[0]`` stays the input's width.
+    embedding_dims : int, sequence of int or None
+        See ``categorical``.
     """
 
     def __init__(self, layer_dims: Sequence[int], activations=None, *, init="auto", seed=None,
                  dtype=np.float32, loss="cross_entropy", batch_norm: bool = False, dropout: float = 0.0,
-                 path: str | None = None, residual: bool = False):
+                 path: str | None = None, residual: bool = False, categorical=None, embedding_dims=None):
         from .errors import check_positive
         if isinstance(layer_dims, (str, bytes)) or not isinstance(layer_dims, Sequence) and \
                 not isinstance(layer_dims, np.ndarray):
@@ -333,6 +339,11 @@ class MLP(Sequential):
             raise InvalidArgumentError(f"residual=True needs a hidden layer after the first with the width of its "
                                        f"input (layer_dims={layer_dims}); expected e.g. [n_features, 64, 64, n_outputs]")
         layers: list[Layer] = []
+        n_in = layer_dims[0]
+        if categorical:
+            from .embedding import Embedding
+            layers.append(Embedding(n_in, categorical, embedding_dims, dtype=dtype))
+            layer_dims = [layers[0].output_features(n_in), *layer_dims[1:]]
         for i in range(n_layers):
             hidden = i < n_layers - 1
             if hidden and batch_norm:
@@ -352,7 +363,7 @@ class MLP(Sequential):
                 from .layers import AlphaDropout
                 selu = get_activation(acts[i]).name == "selu"
                 layers.append(AlphaDropout(dropout) if selu else Dropout(dropout))
-        self.layer_dims = layer_dims
+        self.layer_dims = [n_in, *layer_dims[1:]]
         super().__init__(layers, loss=loss, seed=seed, dtype=dtype, path=path)
 
     @property
