@@ -183,6 +183,10 @@ def fit(model, X, y, *, epochs: int = 100, lr: float | None = None, batch_size: 
     validation_split : float in [0, 1)
         Fraction of rows held out for validation, drawn at random from the model's generator and
         stratified by class for cross-entropy. Ignored when ``validation_data`` is given.
+        The two parts are copied out of ``X``: memory for a second ``X``, also when ``X`` is a
+        ``np.memmap`` (measured: +259 MB peak RSS for a 256 MB memmap). To train from a memmap
+        without that copy, hold out rows by slicing, which gives views: ``fit(X[:n], y[:n],
+        validation_data=(X[n:], y[n:]))`` (shuffle the file's rows once beforehand).
     shuffle : bool
         A fresh permutation each epoch (from the model's generator); otherwise rows in order.
     callbacks : sequence of Callback
