@@ -70,7 +70,7 @@ class SolverDivergenceError(DivergenceError, ValueError):
 
 _STOCHASTIC_SOLVERS = ("sgd", "adam")
 _SKLEARN_ACTIVATIONS = ("identity", "logistic", "tanh", "relu")
-_EXTRA_ACTIVATIONS = ("leaky_relu", "gelu", "elu")
+_EXTRA_ACTIVATIONS = ("leaky_relu", "gelu", "elu", "selu", "softplus", "hard_sigmoid", "silu", "mish")
 
 
 # ----------------------------------------------------------------------------- update rules
@@ -263,6 +263,8 @@ def _constraints() -> dict:
         "progress_bar": ["boolean"],
         "restore_best_weights": ["boolean"],
         "dtype": [StrOptions({"float32", "float64"}), type, np.dtype, None],
+        "l1": [Interval(Real, 0, None, closed="left")],
+        "l1_bias": [Interval(Real, 0, None, closed="left")],
     }
 
 
@@ -274,7 +276,8 @@ def _fallback_check_params(est) -> None:  # pragma: no cover - only without scik
 
     for name, low, high in (("alpha", 0, None), ("learning_rate_init", 0, None), ("power_t", 0, None),
                             ("tol", 0, None), ("momentum", 0, 1), ("validation_fraction", 0, 1),
-                            ("beta_1", 0, 1), ("beta_2", 0, 1), ("epsilon", 0, None), ("dropout", 0, 1)):
+                            ("beta_1", 0, 1), ("beta_2", 0, 1), ("epsilon", 0, None), ("dropout", 0, 1),
+                            ("l1", 0, None), ("l1_bias", 0, None)):
         v = getattr(est, name)
         if not (isinstance(v, Real) and not isinstance(v, bool) and v >= low and (high is None or v <= high)):
             fail(name)
@@ -570,12 +573,18 @@ class _BaseMLP(BaseEstimator):
     def _penalty(self) -> float:
         return sum(float(np.dot(W.ravel(), W.ravel())) for W in self.coefs_)
 
+    def _l1_penalty(self) -> float:
+        l1, l1_bias = getattr(self, "l1", 0.0), getattr(self, "l1_bias", 0.0)
+        return l1 * sum(float(np.abs(W).sum()) for W in self.coefs_) + \
+            l1_bias * sum(float(np.abs(b).sum()) for b in self.intercepts_ if b is not None)
+
     def _loss(self, p, y, sample_weight) -> float:
         """sklearn's objective on a batch: the mean loss plus ``alpha / (2 n) * sum ||W||^2``
-        (``n`` the batch's weight sum); intercepts and batch-norm parameters are not penalised."""
+        (``n`` the batch's weight sum), plus ``(l1 * sum|W| + l1_bias * sum|b|) / n`` when asked;
+        batch-norm parameters are not penalised."""
         loss = _LOSSES[(self.loss, self.out_activation_)](y, p, sample_weight)
         sw_sum = p.shape[0] if sample_weight is None else sample_weight.sum()
-        return loss + (0.5 * self.alpha) * self._penalty() / sw_sum
+        return loss + ((0.5 * self.alpha) * self._penalty() + self._l1_penalty()) / sw_sum
 
     def _backprop(self, X, y, sample_weight) -> float:
         """Loss of one batch; fills every parameter's ``grad`` with the objective's gradient."""
@@ -588,8 +597,13 @@ class _BaseMLP(BaseEstimator):
         if sample_weight is not None:
             delta *= sample_weight.reshape(-1, 1)
         self._backward(X, delta)   # layers sum over the batch; the mean is taken just below
+        l1, l1_bias = getattr(self, "l1", 0.0), getattr(self, "l1_bias", 0.0)
         for layer in self._dense:
             layer.weight.grad += self.alpha * layer.weight.data
+            if l1:
+                layer.weight.grad += l1 * np.sign(layer.weight.data)
+            if l1_bias and layer.bias is not None:
+                layer.bias.grad += l1_bias * np.sign(layer.bias.data)
         for prm in self.model_.parameters():
             prm.grad /= sw_sum
         return loss
@@ -921,7 +935,8 @@ _EXTRA_DOC = """
         BatchNorm1d between each hidden Dense layer and its activation.
     class_weight : dict, 'balanced' or None (classifier only)
         Multiplies the sample weights by each sample's class weight (binary and multiclass).
-    activation : also 'leaky_relu', 'gelu', 'elu', or a list with one name per hidden layer.
+    activation : also 'leaky_relu', 'gelu', 'elu', 'selu', 'softplus', 'hard_sigmoid', 'silu', 'mish', or a
+        list with one name per hidden layer.
     optimizer : str or mlpnumpy Optimizer, default=None
         Replaces ``solver`` (a name is built with ``learning_rate_init``; an instance is copied).
     lr_schedule : mlpnumpy schedule or name, default=None
@@ -936,6 +951,8 @@ _EXTRA_DOC = """
     dtype : None (default), float32 or float64
         Precision of the weights and of the computation. None follows scikit-learn: float32 input
         trains and predicts in float32, any other input in float64. A dtype converts the input to it.
+    l1, l1_bias : float >= 0, default=0.0
+        L1 penalties beside ``alpha``'s L2, scaled like it: ``(l1 * sum|W| + l1_bias * sum|b|) / n``.
 
     Sparse ``X`` (scipy.sparse CSR/CSC matrices and arrays) is accepted, as in scikit-learn: the
     first layer multiplies it as a sparse matrix, the whole matrix is never densified.
@@ -968,7 +985,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                  momentum=0.9, nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
                  dropout=0.0, batch_norm=False, class_weight=None, optimizer=None, lr_schedule=None,
-                 callbacks=(), progress_bar=False, restore_best_weights=False, dtype=None):
+                 callbacks=(), progress_bar=False, restore_best_weights=False, dtype=None, l1=0.0, l1_bias=0.0):
         _store_params(self, locals())  # verbatim, as scikit-learn requires; validated in fit
 
     loss = "log_loss"  # sklearn stores it on the instance; here it is fixed, not a parameter
@@ -1057,7 +1074,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
                  warm_start=False, momentum=0.9, nesterovs_momentum=True, early_stopping=False,
                  validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10,
                  max_fun=15000, dropout=0.0, batch_norm=False, optimizer=None, lr_schedule=None,
-                 callbacks=(), progress_bar=False, restore_best_weights=False, dtype=None):
+                 callbacks=(), progress_bar=False, restore_best_weights=False, dtype=None, l1=0.0, l1_bias=0.0):
         _store_params(self, locals())  # verbatim, as scikit-learn requires; validated in fit
 
     class_weight = None  # classifier-only extra
