@@ -200,3 +200,18 @@ def test_default_out_and_unknown_names(tmp_path, monkeypatch):
         main(["nope"])
     with pytest.raises(InvalidArgumentError, match="experiment='nope' is not one of: init"):
         run("nope")
+
+
+def test_diagnostics_experiment(tmp_path):
+    assert main(["diagnostics", "--quick", "--out", str(tmp_path / "d")]) == 0
+    data = _check_outputs(tmp_path / "d", "diagnostics")
+    res = data["results"]
+    init = res["initial_loss"]
+    assert init["ln_K"] == pytest.approx(np.log(10))
+    assert abs(init["loss_output_x0.1"] - init["ln_K"]) < 0.05       # unsure: p ~ 1/K
+    assert init["ln_K"] < init["loss"] < 2 * init["ln_K"]            # as built: somewhat over-confident
+    assert init["loss_output_x10"] > 5 * init["ln_K"]                # confidently wrong
+    loss = res["overfit_one_batch"]["loss"]
+    assert len(loss) == 60 and loss[-1] < 1e-3 * loss[0]             # one batch is learnt by heart
+    ratios = {r["lr"]: r["update_ratio"][0][-1] for r in res["update_ratios"]}
+    assert ratios[1e-4] < 3e-5 < 3e-4 < ratios[1e-2] < 3e-3 < 1e-2 < ratios[1.0]

@@ -1,8 +1,10 @@
 """Experiments that show why the textbook advice holds: ``mlpnumpy experiment NAME``.
 
 ``init`` (weight scales x activations through 10 layers), ``activations`` (one digits model per
-activation) and ``optimizers`` (seven optimizers on digits and on the Rosenbrock surface). Each writes
-PNG figures and a JSON of its numbers into ``--out`` and prints a table.
+activation and seed, plain SGD, gradients per layer), ``optimizers`` (seven optimizers, each at its
+tuned learning rate, on digits and on the Rosenbrock surface) and ``diagnostics`` (the initial loss,
+overfitting one batch, update-to-weight ratios). Each writes PNG figures and a JSON of its numbers into
+``--out`` and prints a table.
 """
 from __future__ import annotations
 
@@ -14,8 +16,12 @@ __all__ = ["EXPERIMENTS", "main", "run"]
 #: name -> (module, one-line description)
 EXPERIMENTS = {
     "init": ("init_study", "weight scale x activation through 10 layers: histograms, stds, gradient norms"),
-    "activations": ("activations_study", "the same digits MLP trained with each activation function"),
-    "optimizers": ("optimizers_study", "SGD ... AdamW on digits, and their paths on the Rosenbrock surface"),
+    "activations": ("activations_study", "the same digits MLP trained with each activation function "
+                                         "(plain SGD, several seeds, gradient per layer)"),
+    "optimizers": ("optimizers_study", "SGD ... AdamW, each at its tuned learning rate, on digits and on the "
+                                       "Rosenbrock surface"),
+    "diagnostics": ("diagnostics", "checks before trusting a run: initial loss ~ ln K, overfitting one batch, "
+                                   "update-to-weight ratios"),
 }
 
 
