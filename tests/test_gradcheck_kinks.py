@@ -119,3 +119,16 @@ def test_mae_kink_where_output_equals_target(at_target):
     result = gradcheck("mae", z, t)
     assert result.hit_kinks == at_target
     assert result.passed(ignore_kinks=True) and result.passed() != at_target
+
+
+def test_the_command_line_names_the_kink_and_passes_a_correct_model(capsys):
+    from mlpnumpy import cli
+    # 64-3-3-10 ReLU on 8 digits rows: a row turns the 3 first-layer units off, so layer 1's z = b = 0
+    assert cli.main(["gradcheck", "--hidden", "3", "3", "--activation", "relu", "--rows", "8"]) == 0
+    out = capsys.readouterr().out
+    assert "1.b: relative error" in out and "ok away from the kink" in out and "entries at a kink" in out
+    assert "kink: a finite-difference step moved a pre-activation" in out
+    assert "PASS: worst 1.b" in out and "away from kinks" in out
+    # a smooth activation prints no kink line
+    assert cli.main(["gradcheck", "--hidden", "3", "3", "--activation", "tanh", "--rows", "8"]) == 0
+    assert "kink" not in capsys.readouterr().out
