@@ -223,7 +223,8 @@ class Softplus(Activation):
         return np.where(z > z.dtype.type(self.THRESHOLD), z, np.logaddexp(z.dtype.type(0), z))
 
     def backward(self, grad_a, a, z=None):
-        return grad_a * -np.expm1(-a)
+        # above the threshold f is z itself (a == z): slope 1, as torch
+        return np.where(a > a.dtype.type(self.THRESHOLD), grad_a, grad_a * -np.expm1(-a))
 
 
 class HardSigmoid(Activation):

@@ -74,6 +74,9 @@ def decision_grid(model, X, resolution: int = 200, margin: float = 0.1) -> Bound
     if model.n_features_in != 2:
         raise InvalidArgumentError(f"model takes {model.n_features_in} inputs; a decision boundary is drawn "
                                    "for models with 2 inputs")
+    if type(model.layers[0]).__name__ == "Embedding":
+        raise InvalidArgumentError("model's first layer is an Embedding: its inputs hold category codes, not a "
+                                   "plane a decision boundary can be drawn on")
     kind = model.loss.output_transform
     if not (kind == "softmax" or (kind == "sigmoid" and model.n_outputs == 1)):
         raise InvalidArgumentError(f"model has loss {model.loss.name!r} with {model.n_outputs} output(s); a "

@@ -122,7 +122,7 @@ class Embedding(Layer):
                 ok = np.isfinite(col) & (col == np.rint(col)) & (col >= 0) & (col < k)
             if not ok.all():
                 i = int(np.flatnonzero(~ok)[0])
-                raise InvalidDataError(f"categorical column {c} holds {col[i]!r} (row {i}); expected integer "
+                raise InvalidDataError(f"categorical column {c} holds {float(col[i]):g} (row {i}); expected integer "
                                        f"codes 0..{k - 1}, the categories the embedding was made for")
         return raw.astype(np.int64)
 
