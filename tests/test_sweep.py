@@ -209,13 +209,14 @@ def dask_cluster(tmp: Path, n_workers: int = 2):
         # allowed-failures 0: a task whose worker dies fails at once, so the driver's own retry is what
         # runs it again (with Dask's default of 3 the scheduler would reschedule it silently)
         env["DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES"] = "0"
+        # --dashboard-address too: without it the HTTP endpoints listen on every interface, not loopback
         start(["-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
-               "--scheduler-file", str(sched_file)], "scheduler")
+               "--dashboard-address", "127.0.0.1:0", "--scheduler-file", str(sched_file)], "scheduler")
         del env["DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES"]
         _wait(lambda: sched_file.is_file() and sched_file.stat().st_size > 0, 60, "the scheduler file")
         address = json.loads(sched_file.read_text())["address"]
         workers = [start(["-m", "distributed.cli.dask_worker", address, "--host", "127.0.0.1", "--nthreads", "1",
-                          "--no-nanny", "--no-dashboard", "--name", f"w{i}"], f"worker{i}") for i in range(n_workers)]
+                          "--no-nanny", "--no-dashboard", "--dashboard-address", "127.0.0.1:0", "--name", f"w{i}"], f"worker{i}") for i in range(n_workers)]
         client = distributed.Client(address, timeout="30s", set_as_default=False)
         try:
             client.wait_for_workers(n_workers, timeout=60)
@@ -340,6 +341,9 @@ def test_real_cluster_worker_sigkill_and_driver_sigkill_then_resume(tmp_path):
         assert "queued again" in res.stdout
         params = lambda r: (r["param_hidden"], r["param_lr"])  # noqa: E731
         assert {params(r) for r in interrupted} <= {params(r) for r in finished}
+        # and the resumed sampler does not draw the finished trials' parameters again
+        new = [r for r in finished if r["number"] not in before]
+        assert not {params(r) for r in new} & {params(r) for r in before.values()}
 
         # ---- 3. Ctrl-C on the driver: what finished is recorded, the running trial marked, exit 130
         out3 = tmp_path / "ctrlc"

@@ -63,12 +63,18 @@ def storage_url(spec: SweepSpec, out: Path) -> str:
     return spec.storage or f"sqlite:///{(out / DB_FILE).resolve()}"
 
 
-def _make_sampler(spec: SweepSpec):
+def _make_sampler(spec: SweepSpec, n_existing: int = 0, joined: bool = False):
+    """The sampler, seeded from ``--seed`` and the trials the study already holds: a new sweep is
+    reproducible, and a resumed driver does not draw the first driver's parameters again; a driver that
+    joins a study other drivers work on also mixes in its process id."""
+    import numpy as np
     import optuna
+    entropy = [spec.base["seed"], n_existing, *([os.getpid()] if joined else [])]
+    seed = int(np.random.SeedSequence(entropy).generate_state(1)[0])
     if spec.sampler == "random":
-        return optuna.samplers.RandomSampler(seed=spec.base["seed"])
+        return optuna.samplers.RandomSampler(seed=seed)
     # constant_liar: trials still running count as bad guesses, so parallel asks spread out
-    return optuna.samplers.TPESampler(seed=spec.base["seed"], constant_liar=True)
+    return optuna.samplers.TPESampler(seed=seed, constant_liar=True)
 
 
 def make_pruner(name: str, max_epochs: int):
@@ -108,7 +114,7 @@ def connect(scheduler: str | None, workers: int | None, connect_timeout: float =
         # a worker lost mid-trial makes the trial fail at once; the driver then retries it once itself
         with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
             cluster = distributed.LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                                               host="127.0.0.1", dashboard_address=None,
+                                               host="127.0.0.1", dashboard_address="127.0.0.1:0",
                                                silence_logs=logging.ERROR)
     finally:
         if main_thread and old is not None:
@@ -282,9 +288,17 @@ def run_sweep(opts: dict[str, Any], *, config_file=None, space_path=None, object
     if workers is not None and (scheduler is not None or workers < 1):
         raise InvalidArgumentError(f"--workers {workers} is invalid; expected an integer >= 1, and no --scheduler "
                                    "(an existing cluster has its own workers)")
-    user_storage = None
+    user_storage, existing = None, {}
     if spec.storage is not None:  # a database named by the user: reachable before anything is written
         user_storage = _open_storage(spec.storage)
+        if resume is None:
+            existing = {s.study_name: s.direction.name.lower()
+                        for s in optuna.get_all_study_summaries(user_storage, include_best_trial=False)}
+            if existing.get(spec.study_name, spec.direction) != spec.direction:
+                raise InvalidArgumentError(
+                    f"--study-name {spec.study_name!r} in --storage is a study that {existing[spec.study_name]}s; "
+                    f"this sweep would {spec.direction} {spec.monitor}: choose the same --objective or another "
+                    "--study-name")
 
     client, cluster = connect(scheduler, workers, connect_timeout)
     try:
@@ -300,13 +314,17 @@ def run_sweep(opts: dict[str, Any], *, config_file=None, space_path=None, object
         storage_obj = user_storage or _open_storage(storage_url(spec, out))
         pruner_obj = make_pruner(spec.pruner, space.max_epochs)
         if resume is None:
+            # a database given with --storage may already hold the study: this driver then joins it, and
+            # the budget counts the trials every driver finished
             study = optuna.create_study(storage=storage_obj, study_name=spec.study_name, direction=spec.direction,
-                                        sampler=_make_sampler(spec), pruner=pruner_obj)
+                                        pruner=pruner_obj, load_if_exists=spec.storage is not None)
+            study.sampler = _make_sampler(spec, len(study.get_trials(deepcopy=False)),
+                                          joined=spec.study_name in existing)
             _write_spec(out, spec)
             requeued = 0
         else:
-            study = optuna.load_study(storage=storage_obj, study_name=spec.study_name, sampler=_make_sampler(spec),
-                                      pruner=pruner_obj)
+            study = optuna.load_study(storage=storage_obj, study_name=spec.study_name, pruner=pruner_obj)
+            study.sampler = _make_sampler(spec, len(study.get_trials(deepcopy=False)))
             requeued = _requeue_interrupted(study)
             _write_spec(out, spec)
         done = sum(_finished(t) for t in study.get_trials(deepcopy=False))
@@ -362,10 +380,17 @@ def _loop(client, study, space: SearchSpace, spec: SweepSpec, out: Path, say, do
                             pure=False)
         running[fut] = (trial, attempt, cfg)
 
+    def counts() -> tuple[int, int]:
+        """Trials finished in the study, and trials running for another driver sharing it (the budget
+        counts both)."""
+        trials = study.get_trials(deepcopy=False)
+        return (sum(_finished(t) for t in trials),
+                sum(t.state == TrialState.RUNNING and t.number not in untold for t in trials))
+
     def progress(frozen) -> None:
         nonlocal done
         untold.pop(frozen.number, None)
-        done += 1
+        done = counts()[0]
         best = _best(study)
         value = "-" if frozen.value is None else f"{spec.monitor} {frozen.value:.4f}"
         why = frozen.user_attrs.get("reason")
@@ -380,6 +405,7 @@ def _loop(client, study, space: SearchSpace, spec: SweepSpec, out: Path, say, do
     interrupted = False
     try:
         while True:
+            done, elsewhere = counts()
             slots = _threads(client)
             if slots == 0:
                 no_workers_since = no_workers_since or time.perf_counter()
@@ -388,7 +414,7 @@ def _loop(client, study, space: SearchSpace, spec: SweepSpec, out: Path, say, do
                                        f"--resume {out}")
             else:
                 no_workers_since = None
-            while (len(running) < max(slots, 1) and done + len(running) < spec.trials
+            while (len(running) < max(slots, 1) and done + elsewhere + len(untold) < spec.trials
                    and (deadline is None or time.perf_counter() < deadline)):
                 trial = study.ask()
                 untold[trial.number] = trial
