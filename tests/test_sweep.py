@@ -78,6 +78,26 @@ def test_default_space_parses_and_momentum_is_drawn_for_sgd_only():
     assert seen == {"adam", "adamw", "sgd"}
 
 
+def test_show_space_prints_the_default_space(capsys):
+    import tomllib
+    assert main(["sweep", "--show-space"]) == 0
+    assert tomllib.loads(capsys.readouterr().out) == tomllib.loads(space_mod.DEFAULT_SPACE_TOML)
+
+
+def test_trials_see_the_training_rows_only_never_the_test_set():
+    from mlpnumpy import config
+    from mlpnumpy.datasets import load
+    cfg = config.resolve({"data": "digits"})
+    d = objective.prepared_data(cfg)
+    ds = load("digits")
+    assert set(d) == {"X_train", "y_train", "X_val", "y_val", "n_classes", "name"}
+    assert len(d["X_train"]) + len(d["X_val"]) == len(ds.X_train)
+    from mlpnumpy.splits import held_out_size
+    assert len(d["X_val"]) == held_out_size(ds.y_train, 0.1, stratify=True)  # 10% of train's rows
+    rows = {r.tobytes() for r in ds.X_train}
+    assert all(r.tobytes() in rows for r in d["X_val"])
+
+
 def test_a_diverging_trial_is_pruned_with_its_reason_not_a_crash():
     from mlpnumpy import config
     cfg = config.resolve({"data": "digits", "optimizer": "sgd", "lr": 1e4, "epochs": 3, "hidden": [16],
