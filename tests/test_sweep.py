@@ -189,6 +189,17 @@ def test_local_cluster_sweep_records_every_trial_and_best_toml_reruns(local_swee
             "best_curves.png", "report.html", "sweep.json"} <= {p.name for p in out.iterdir()}
 
 
+def test_resume_refuses_to_change_what_the_sweep_searches(local_sweep, capsys):
+    out = local_sweep["out"]
+    before = sorted(p.name for p in out.iterdir())
+    for args, flag in ((["--lr", "0.1"], "--lr"), (["--pruner", "hyperband"], "--pruner"),
+                       (["--space", "x.toml"], "--space")):
+        assert main(["sweep", "--resume", str(out), *args]) == 2
+        err = capsys.readouterr().err
+        assert f"{flag} cannot be changed" in err and err.count("\n") == 1
+    assert sorted(p.name for p in out.iterdir()) == before
+
+
 # ------------------------------------------------------------------------- a real Dask cluster
 def _wait(predicate, timeout: float, what: str, step: float = 0.02):
     end = time.monotonic() + timeout

@@ -25,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     a = g.add_argument
     a("--space", metavar="FILE.toml", help="search space (default: see --show-space)")
     a("--show-space", action="store_true", help="print the default search space and exit")
-    a("--objective", default="accuracy", choices=list(OBJECTIVES),
+    a("--objective", choices=list(OBJECTIVES),
       help="validation accuracy (maximised, default) or validation loss (minimised)")
     a("--trials", type=int, help="trials to finish in total (default 20)")
     a("--timeout", type=float, metavar="SECONDS", help="start no new trial after this many seconds")
@@ -33,8 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
     a("--workers", type=int, metavar="N", help="worker processes of the local cluster (default: one per core)")
     a("--storage", metavar="URL", help="Optuna RDB storage (default: sqlite study.db in the sweep folder)")
     a("--study-name", help="name of the study in the storage")
-    a("--sampler", default="tpe", choices=list(SAMPLERS), help="Optuna sampler (default tpe)")
-    a("--pruner", default="median", choices=list(PRUNERS), help="Optuna pruner fed each epoch's metric "
+    a("--sampler", choices=list(SAMPLERS), help="Optuna sampler (default tpe)")
+    a("--pruner", choices=list(PRUNERS), help="Optuna pruner fed each epoch's metric "
       "(default median)")
     a("--connect-timeout", type=float, default=10.0, metavar="SECONDS",
       help="how long to wait for --scheduler (default 10)")

@@ -214,10 +214,10 @@ def _new_spec(opts: dict[str, Any], config_file, space_path, **kw) -> tuple[Swee
     return spec, space
 
 
-def run_sweep(opts: dict[str, Any], *, config_file=None, space_path=None, objective: str = "accuracy",
+def run_sweep(opts: dict[str, Any], *, config_file=None, space_path=None, objective: str | None = None,
               trials: int | None = None, timeout: float | None = None, out=None, resume=None,
               scheduler: str | None = None, workers: int | None = None, storage: str | None = None,
-              sampler: str = "tpe", pruner: str = "median", study_name: str | None = None,
+              sampler: str | None = None, pruner: str | None = None, study_name: str | None = None,
               connect_timeout: float = 10.0, quiet: bool = False, print_fn=print) -> dict[str, Any]:
     """Run (or continue) a sweep and write its folder; returns a summary dict.
 
@@ -228,7 +228,7 @@ def run_sweep(opts: dict[str, Any], *, config_file=None, space_path=None, object
     config_file, space_path : path, optional
         A ``--config`` TOML of fixed options; the search space TOML (default
         :data:`~mlpnumpy.sweep.space.DEFAULT_SPACE_TOML`).
-    objective : {"accuracy", "loss"}
+    objective : {"accuracy", "loss"}, default "accuracy"
         Validation accuracy (maximised) or validation loss (minimised); the test set is never used.
     trials, timeout : budget
         Trials to finish in total (default 20), and seconds after which no new trial starts.
@@ -239,7 +239,7 @@ def run_sweep(opts: dict[str, Any], *, config_file=None, space_path=None, object
     storage : str, optional
         An Optuna RDB storage URL (default: SQLite ``study.db`` in the sweep folder).
     sampler, pruner : str
-        ``"tpe"`` or ``"random"``; ``"median"``, ``"hyperband"`` or ``"none"``.
+        ``"tpe"`` (default) or ``"random"``; ``"median"`` (default), ``"hyperband"`` or ``"none"``.
     """
     import optuna
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -256,10 +256,12 @@ def run_sweep(opts: dict[str, Any], *, config_file=None, space_path=None, object
         if not spec_path.is_file():
             raise InvalidArgumentError(f"--resume {resume!r}: {spec_path} does not exist; expected a sweep folder "
                                        "written by mlpnumpy sweep")
-        given = sorted(k for k, v in opts.items() if v is not None)
-        if given or config_file is not None or space_path is not None or storage is not None:
-            what = "--config" if config_file else "--space" if space_path else "--storage" if storage else \
-                _config._flag(given[0])
+        fixed = {"--config": config_file, "--space": space_path, "--storage": storage, "--objective": objective,
+                 "--sampler": sampler, "--pruner": pruner, "--study-name": study_name,
+                 **{_config._flag(k): v for k, v in opts.items()}}
+        given = [flag for flag, v in fixed.items() if v is not None]
+        if given:
+            what = given[0]
             raise InvalidArgumentError(f"--resume continues a sweep as configured; {what} cannot be changed (only "
                                        "--trials, --timeout, --scheduler, --workers, --quiet)")
         raw = json.loads(spec_path.read_text())
@@ -270,8 +272,8 @@ def run_sweep(opts: dict[str, Any], *, config_file=None, space_path=None, object
             spec.timeout = timeout
         space = parse_space(spec.space_table, spec.base, spec.space_source)
     else:
-        objective_ok = objective in OBJECTIVES
-        if not objective_ok:
+        objective, sampler, pruner = objective or "accuracy", sampler or "tpe", pruner or "median"
+        if objective not in OBJECTIVES:
             raise InvalidArgumentError(f"--objective={objective!r} is not one of: {', '.join(OBJECTIVES)}")
         if sampler not in SAMPLERS:
             raise InvalidArgumentError(f"--sampler={sampler!r} is not one of: {', '.join(SAMPLERS)}")
