@@ -11,7 +11,9 @@ from __future__ import annotations
 import argparse
 import importlib
 
-__all__ = ["EXPERIMENTS", "main", "run"]
+from ._digits import digits_problem
+
+__all__ = ["EXPERIMENTS", "digits_problem", "main", "run"]
 
 #: name -> (module, one-line description)
 EXPERIMENTS = {

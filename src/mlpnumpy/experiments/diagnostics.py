@@ -91,7 +91,7 @@ def run(out: str | os.PathLike, *, quick: bool = False, seed: int = 0, print_fn=
 
 
 def _plot(results: dict, config: dict, path: str) -> str:
-    fig = new_figure("the diagnostics experiment's figure", figsize=(13, 4.2), dpi=85)
+    fig = new_figure("the diagnostics experiment's figure", figsize=(14, 4.2), dpi=85)
     ax_init, ax_fit, ax_ratio = fig.subplots(1, 3)
     init = results["initial_loss"]
     bars = [init["ln_K"], init["loss"], init["loss_output_x10"], init["loss_output_x0.1"]]
@@ -116,7 +116,8 @@ def _plot(results: dict, config: dict, path: str) -> str:
     ax_ratio.set(xlabel="epoch", ylabel="||ΔW|| / ||W|| (mean per step)")
     ax_ratio.xaxis.get_major_locator().set_params(integer=True)
     ax_ratio.set_title("3. update/weight ratio per layer (SGD)", fontsize=10)
-    ax_ratio.legend(fontsize=8, title="dark: layer 1; faint: 2, 3", title_fontsize=7)
+    ax_ratio.legend(fontsize=8, title="dark: layer 1\nfaint: 2, 3", title_fontsize=7, loc="upper left",
+                    bbox_to_anchor=(1.01, 1.0))
     ax_ratio.grid(alpha=0.3)
     fig.suptitle("Before trusting a run: digits, 64-128-64-10 ReLU MLP", fontsize=11)
     fig.tight_layout()
