@@ -61,6 +61,26 @@ def test_code_references_exist(name):
                     f"{name} points at {path}: {symbol}, which is not defined there"
 
 
+@pytest.mark.parametrize("name", ["README.md", *CHAPTERS])
+def test_embedded_figures_and_chapter_links_exist(name):
+    """Every image a page embeds is in docs/figures/, and every link to a chapter resolves."""
+    text = (DOCS / name).read_text(encoding="utf-8")
+    for target in re.findall(r"!\[[^\]]*\]\(([^)\s]+)\)", text):
+        assert (DOCS / target).is_file(), f"{name} embeds missing {target}"
+    for target in re.findall(r"\]\(([\w-]+\.md)(?:#[\w-]+)?\)", text):
+        assert (DOCS / target).is_file(), f"{name} links to missing {target}"
+
+
+def test_chapters_embed_the_figures_they_discuss():
+    embeds = {name: re.findall(r"!\[[^\]]*\]\(figures/([^)]+)\)", (DOCS / name).read_text(encoding="utf-8"))
+              for name in CHAPTERS}
+    assert {"init_curves.png", "init_hist_sigmoid.png", "init_hist_relu.png", "init_hist_tanh.png"} <= set(
+        embeds["05-initialisation.md"])
+    assert {"optimizers_loss.png", "optimizers_paths.png", "activations.png", "activations_gradients.png"} <= set(
+        embeds["06-training-a-classifier.md"])
+    assert "diagnostics.png" in embeds["10-training-diagnostics.md"]
+
+
 def test_the_block_extractor_sees_tags_and_ignores_other_languages(tmp_path):
     md = tmp_path / "x.md"
     md.write_text("```python\na = 1\n```\n\n```python no-run\nb = 2\n```\n\n```\nshell\n```\n")
