@@ -506,7 +506,7 @@ def test_report_html_renders_in_headless_chromium(local_sweep, tmp_path):
 
 # ------------------------------------------------------------------ scikit-learn under joblib's dask
 @pytest.mark.filterwarnings("ignore:Stochastic Optimizer")
-def test_gridsearchcv_under_joblib_dask_backend_equals_the_local_run():
+def test_sklearn_searches_under_joblib_dask_backend_equal_the_local_runs():
     joblib = pytest.importorskip("joblib")
     model_selection = pytest.importorskip("sklearn.model_selection")
     from mlpnumpy.datasets import load
@@ -515,12 +515,17 @@ def test_gridsearchcv_under_joblib_dask_backend_equals_the_local_run():
     X, y = d.X_train[:400], d.y_train[:400]
     grid = {"hidden_layer_sizes": [(16,), (32,)], "alpha": [1e-4, 1e-2]}
     est = MLPClassifier(max_iter=15, random_state=0, solver="adam")
-    local = model_selection.GridSearchCV(est, grid, cv=2).fit(X, y)
+    searches = {"grid": lambda **kw: model_selection.GridSearchCV(est, grid, cv=2, **kw),
+                "random": lambda **kw: model_selection.RandomizedSearchCV(est, grid, n_iter=3, cv=2, random_state=0,
+                                                                           **kw)}
+    local = {name: make().fit(X, y) for name, make in searches.items()}
     # threads in this process (in-process transport, no socket): what joblib's backend does is the same
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
                                   dashboard_address=None) as cluster, distributed.Client(cluster) as client:
-        with distributed.get_task_stream(client) as ts, joblib.parallel_backend("dask"):
-            remote = model_selection.GridSearchCV(est, grid, cv=2, n_jobs=-1).fit(X, y)
-    assert len(ts.data) > 0  # the fits ran as Dask tasks (joblib batches the 8 fits into a few tasks)
-    np.testing.assert_allclose(remote.cv_results_["mean_test_score"], local.cv_results_["mean_test_score"])
-    assert remote.best_params_ == local.best_params_
+        for name, make in searches.items():
+            with distributed.get_task_stream(client) as ts, joblib.parallel_backend("dask"):
+                remote = make(n_jobs=-1).fit(X, y)
+            assert len(ts.data) > 0  # the fits ran as Dask tasks (joblib batches them into a few tasks)
+            np.testing.assert_allclose(remote.cv_results_["mean_test_score"],
+                                       local[name].cv_results_["mean_test_score"])
+            assert remote.best_params_ == local[name].best_params_
