@@ -97,6 +97,33 @@ def test_trials_see_the_training_rows_only_never_the_test_set():
     assert all(r.tobytes() in rows for r in d["X_val"])
 
 
+def test_report_of_a_loss_sweep_takes_the_lowest_loss(tmp_path):
+    """The sweep folder from a study alone: best.toml is the minimum for --objective loss, trials.csv
+    holds every trial with its curve, report.html sorts ascending."""
+    from mlpnumpy import config
+    from mlpnumpy.sweep import report
+    from mlpnumpy.sweep.driver import SweepSpec
+    base = config.resolve({"data": "digits"})
+    sp = space_mod.parse_space({"lr": {"low": 1e-3, "high": 1e-1, "log": True}}, base)
+    spec = SweepSpec(base=base, space_table=sp.table, space_source="t", objective="loss", study_name="l")
+    study = optuna.create_study(direction="minimize", sampler=optuna.samplers.RandomSampler(seed=0))
+    for value in (0.7, 0.3, 0.5):
+        trial = study.ask()
+        cfg = sp.config(sp.suggest(trial))
+        trial.set_user_attr("config", cfg)
+        trial.set_user_attr("history", {"loss": [1.0, value], "val_loss": [1.1, value]})
+        trial.report(1.1, 1)
+        trial.report(value, 2)
+        study.tell(trial, value)
+    summary = report.write_all(tmp_path, study, spec, sp, wall_seconds=1.0)
+    assert summary["best_trial"] == 1 and summary["best_value"] == 0.3
+    best = (tmp_path / "best.toml").read_text()
+    assert f"lr = {study.trials[1].params['lr']!r}" in best and "val_loss = 0.3" in best
+    rows = _read_csv(tmp_path / "trials.csv")
+    assert [r["val_loss"] for r in rows] == ["0.7", "0.3", "0.5"] and rows[1]["val_loss_epoch1"] == "1.1"
+    assert 'data-direction="minimize"' in (tmp_path / "report.html").read_text()
+
+
 def test_a_diverging_trial_is_pruned_with_its_reason_not_a_crash():
     from mlpnumpy import config
     cfg = config.resolve({"data": "digits", "optimizer": "sgd", "lr": 1e4, "epochs": 3, "hidden": [16],
