@@ -175,6 +175,8 @@ def test_ctrl_c_while_the_folder_is_written_leaves_a_folder_resume_finishes(stra
     assert not (out / "metrics.json").exists() and not (out / ".lock").exists()
     monkeypatch.undo()
 
+    assert cli.main(["train", "--resume", str(out), "--overwrite"]) == 2
+    assert "--overwrite would delete the checkpoint" in capsys.readouterr().err
     # options repeated with the run's own values are no change (as a user retyping the command does)
     assert cli.main(["train", "--resume", str(out), "--data", "digits", "--hidden", "16"]) == 0
     assert "Training is over (4 epochs)" in capsys.readouterr().out
