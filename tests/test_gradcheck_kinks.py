@@ -132,3 +132,15 @@ def test_the_command_line_names_the_kink_and_passes_a_correct_model(capsys):
     # a smooth activation prints no kink line
     assert cli.main(["gradcheck", "--hidden", "3", "3", "--activation", "tanh", "--rows", "8"]) == 0
     assert "kink" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name,kink", [("selu", 0.0), ("hard_sigmoid", 3.0), ("hard_sigmoid", -3.0),
+                                       ("leaky_relu", 0.0)])
+def test_other_kinked_activations(name, kink):
+    rng = np.random.default_rng(5)
+    layer = Dense(3, 2, activation=name, rng=rng, dtype=np.float64)
+    x = rng.standard_normal((4, 3))
+    layer.b = np.array([kink - x[1] @ layer.W[:, 0], 0.2])  # z[1, 0] sits exactly on the kink
+    result = gradcheck(layer, x)
+    assert result.kink_entries["b"] == 1 and result.passed(ignore_kinks=True)
+    assert not result.passed()

@@ -9,8 +9,8 @@ criterion: below :math:`10^{-7}` the backward pass is right); an element-wise ra
 by round-off on entries that are nearly zero. The check runs on float64 copies, since
 float32 cannot resolve such small differences.
 
-**Kinks.** ReLU, leaky ReLU (and ELU with ``alpha != 1``) have no derivative at 0, MAE none where the
-output equals the target. When a probe ``theta +- 2h`` moves a pre-activation across such a point (it
+**Kinks.** ReLU, leaky ReLU, SELU (and ELU with ``alpha != 1``) have no derivative at 0, the hard
+sigmoid none at -3 and 3, MAE none where the output equals the target. When a probe ``theta +- 2h`` moves a pre-activation across such a point (it
 sat within the step of it), the finite difference mixes the two one-sided slopes and is no derivative:
 a correct backward pass then "fails". The check watches every kinked pre-activation during every probe,
 counts the entries whose stencil crossed a kink (:attr:`GradcheckResult.kink_entries`), reports the
@@ -94,7 +94,8 @@ def _kinks(activation) -> tuple:
         return () if activation.alpha == 1.0 else (0.0,)
     if isinstance(activation, ReLU):
         return (0.0,)
-    return ()
+    # by name: slopes lambda and lambda*alpha meet at 0; the hard sigmoid's linear piece ends at -3 and 3
+    return {"selu": (0.0,), "hard_sigmoid": (-3.0, 3.0)}.get(getattr(activation, "name", None), ())
 
 
 class _KinkWatch:
