@@ -16,6 +16,9 @@ no rewrite of mlpnumpy's own Python removes, measured one by one for 784-256-128
 5. **The leanest NumPy loop** (``bench_training.numpy_loop_epoch``, a whole SGD epoch as one flat
    loop) on shuffled batches, and on contiguous slices, which need no gather at all: what a
    NumPy-only trainer reaches, with and without item 1.
+6. **The fast path's numba kernels**: Adam's whole update of the first layer's weights in one pass,
+   serial and over numba's threads, and whole fast-path epochs (SGD and Adam) with the parallel loops
+   off and on from 65,536 entries: whether ``parallel=True`` pays on this machine's cores.
 
     python benchmarks/limits.py
 """
@@ -155,6 +158,42 @@ def main():
           f"passes alone take {min(t_adam, t_adam_blocked):.0f} us")
     print("5. the leanest NumPy SGD loop: " + "; ".join(
         f"{k} {v:.0f} us per step ({v / floor:.2f} x the floor)" for k, v in t_loops.items()))
+    fast_kernels(X, y, dims, bs, floor, steps)
+
+
+def fast_kernels(X, y, dims, bs, floor, steps):
+    """Item 6: numba's serial and parallel loops, alone and inside fast-path epochs."""
+    try:
+        from mlpnumpy._kernels import numba_kernels as K
+    except ImportError:
+        print("6. numba is not installed: the fast path runs its NumPy kernels")
+        return
+    import numba
+    from mlpnumpy import MLP
+    rng = np.random.default_rng(1)
+    n = dims[0] * dims[1]
+    w, g = rng.standard_normal(n, dtype=np.float32), rng.standard_normal(n, dtype=np.float32) * 0.01
+    m, v, s1 = np.zeros_like(w), np.full_like(w, 1e-4), np.zeros(1, np.float32)
+    args = (1.0, 0.0, 0.9, 0.1, 0.999, 0.001, 1e-6, 0.5, 1e-8, False, False, 1e-31)
+    t_serial = per_call(lambda: K._adam_serial(w, g, m, v, s1, *args), reps=200)
+    t_par = per_call(lambda: K._adam_parallel(w, g, m, v, s1, *args), reps=200)
+    print(f"6. Adam's fused update of {n:,} float32 weights: {t_serial:.0f} us serial, {t_par:.0f} us over "
+          f"{numba.get_num_threads()} numba threads ({numba.threading_layer()} layer)")
+    saved = K.PARALLEL_FROM
+    epochs = {}
+    try:
+        for opt in ("sgd", "adam"):
+            for par in (None, 1 << 16):
+                K.PARALLEL_FROM = par
+                model = MLP(dims, seed=0, path="fast")
+                model.fit(X[:bs * 8], y[:bs * 8], epochs=1, batch_size=bs, optimizer=opt, verbose=False)
+                epochs[opt, par] = median_time(lambda: model.fit(X, y, epochs=1, batch_size=bs, verbose=False), 3)
+    finally:
+        K.PARALLEL_FROM = saved
+    for opt in ("sgd", "adam"):
+        a, b = epochs[opt, None], epochs[opt, 1 << 16]
+        print(f"   fast-path {opt} epoch: serial loops {a:.3f} s ({a / (floor * steps / 1e6):.2f} x the floor), "
+              f"parallel from 65,536 entries {b:.3f} s ({b / a:.2f} x serial)")
 
 
 if __name__ == "__main__":

@@ -18,12 +18,13 @@ from numba import prange
 from ._codes import ELU, GELU, IDENTITY, LEAKY_RELU, RELU, SIGMOID, TANH
 
 NAME = "numba"
-_jit = nb.njit(cache=True, nogil=True)
-# Whole-parameter updates run over both cores: on 2 cores and the 200,704 weights of a 784 x 256
-# layer, measured faster in parallel (see benchmarks/limits.py); small arrays stay serial.
-_pjit = nb.njit(cache=True, nogil=True, parallel=True)
-#: arrays from this many entries take the parallel update
-PARALLEL_FROM = 1 << 16
+# error_model="numpy": a float division by zero gives inf or nan, as in NumPy, instead of raising
+# (and only then does LLVM vectorise a loop that divides)
+_jit = nb.njit(cache=True, nogil=True, error_model="numpy")
+_pjit = nb.njit(cache=True, nogil=True, parallel=True, error_model="numpy")
+#: parameters from this many entries take the parallel update loops (numba's threads over the cores);
+#: None: never. ``benchmarks/limits.py`` measures both inside a training epoch on this machine's 2 cores.
+PARALLEL_FROM: int | None = None
 
 _GELU_C = math.sqrt(2.0 / math.pi)
 
@@ -135,7 +136,7 @@ def softmax_xent(z, labels, smoothing, scale, grad, losses, pred):
 # ---- optimizers: each whole update in one pass over a flat parameter. The element function holds
 # the rule, written in the reference's order of operations (same roundings); a serial and a
 # parallel loop run it.
-_el = nb.njit(cache=True, inline="always")
+_el = nb.njit(cache=True, inline="always", error_model="numpy")
 
 
 @_el
@@ -181,7 +182,7 @@ def sgd(w, g, buf, lr, mu, damp1, wd, nesterov, first, tiny):
     ``g' = g + wd w``; ``b = g'`` (first step) or ``mu b + damp1 g'``; ``w -= lr (g' + mu b)`` (Nesterov),
     ``lr b`` (momentum) or ``lr g'``. ``buf`` is a 1-entry scratch array without momentum.
     Momentum entries below ``tiny`` in size become 0 (no subnormal numbers)."""
-    f = _sgd_parallel if w.shape[0] >= PARALLEL_FROM else _sgd_serial
+    f = _sgd_parallel if PARALLEL_FROM is not None and w.shape[0] >= PARALLEL_FROM else _sgd_serial
     f(w, g, buf, lr, mu, damp1, wd, nesterov, first, tiny)
 
 
@@ -241,7 +242,7 @@ def adam(w, g, m, v, vmax, shrink, wd, b1, c1, b2, c2, step_size, sqrt_bc2, eps,
     ``m = b1 m + c1 g``, ``v = b2 v + c2 g g`` (``c = 1 - beta``), AMSGrad's running maximum in ``vmax``
     (a 1-entry scratch array without AMSGrad), ``w -= step_size m / (sqrt(v) / sqrt_bc2 + eps)``.
     Moments below ``tiny`` in size become 0."""
-    f = _adam_parallel if w.shape[0] >= PARALLEL_FROM else _adam_serial
+    f = _adam_parallel if PARALLEL_FROM is not None and w.shape[0] >= PARALLEL_FROM else _adam_serial
     f(w, g, m, v, vmax, shrink, wd, b1, c1, b2, c2, step_size, sqrt_bc2, eps, decoupled, amsgrad, tiny)
 
 
@@ -316,7 +317,7 @@ def rmsprop(w, g, sq, gavg, buf, lr, alpha, c, eps, wd, mu, centered, tiny):
     centered: ``gavg = alpha gavg + c g``, ``avg = sqrt(sq - gavg^2) + eps``, else ``sqrt(sq) + eps``;
     ``buf = mu buf + g / avg`` and ``w -= lr buf`` (momentum) or ``w -= lr g / avg``. ``gavg`` and
     ``buf`` are 1-entry scratch arrays when unused."""
-    f = _rmsprop_parallel if w.shape[0] >= PARALLEL_FROM else _rmsprop_serial
+    f = _rmsprop_parallel if PARALLEL_FROM is not None and w.shape[0] >= PARALLEL_FROM else _rmsprop_serial
     f(w, g, sq, gavg, buf, lr, alpha, c, eps, wd, mu, centered, tiny)
 
 
@@ -346,5 +347,5 @@ def _adagrad_parallel(w, g, s, clr, eps, wd):
 
 def adagrad(w, g, s, clr, eps, wd):
     """Adagrad on flat arrays, one pass: ``g += wd w``, ``s += g g``, ``w -= clr g / (sqrt(s) + eps)``."""
-    f = _adagrad_parallel if w.shape[0] >= PARALLEL_FROM else _adagrad_serial
+    f = _adagrad_parallel if PARALLEL_FROM is not None and w.shape[0] >= PARALLEL_FROM else _adagrad_serial
     f(w, g, s, clr, eps, wd)

@@ -53,9 +53,16 @@ def _ones(n: int, dtype) -> np.ndarray:
     return v
 
 
+_TINY: dict = {}
+
+
 def _tiny(dtype) -> float:
-    fi = np.finfo(dtype)
-    return float(fi.tiny / fi.eps)
+    """``tiny / eps`` of ``dtype``: state entries below it in size are flushed to 0 by the kernels."""
+    t = _TINY.get(dtype)
+    if t is None:
+        fi = np.finfo(dtype)
+        t = _TINY[dtype] = float(fi.tiny / fi.eps)
+    return t
 
 
 def activation_code(act) -> tuple[int, float] | None:
@@ -73,9 +80,11 @@ def _is_dense(layer) -> bool:
 
 
 # ---------------------------------------------------------------------- forward
-def dense_forward(k, layer, x: np.ndarray) -> np.ndarray:
-    """``a = f(x @ W + b)`` with the bias add and ``f`` in one kernel; caches ``(x, z or None, a)``."""
-    code = activation_code(layer.activation)
+def dense_forward(k, layer, x: np.ndarray, code=None) -> np.ndarray:
+    """``a = f(x @ W + b)`` with the bias add and ``f`` in one kernel; caches ``(x, z or None, a)``.
+    ``code``: :func:`activation_code` of the layer's activation, when the caller has it."""
+    if code is None:
+        code = activation_code(layer.activation)
     if code is None:
         return layer.forward(x, training=True)
     z = x @ layer.weight.data
@@ -105,63 +114,97 @@ def forward(model, X: np.ndarray, training: bool = False) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------- optimizer updates
-def _flat(a: np.ndarray) -> np.ndarray:
-    return a.reshape(-1)
+def optimizer_kind(opt) -> str | None:
+    """Which fused update runs ``opt``'s rule: ``"sgd"``, ``"adam"``, ``"rmsprop"``, ``"adagrad"``, or
+    None for a rule of the user's own (a subclass that overrides ``_update``), which runs as written."""
+    from ..optimizers import SGD, Adagrad, AdamW, RMSprop
+    for cls, kind in ((SGD, "sgd"), (AdamW, "adam"), (RMSprop, "rmsprop"), (Adagrad, "adagrad")):
+        if isinstance(opt, cls) and type(opt)._update is cls._update:
+            return kind
+    return None
 
 
-def update(k, opt, p, state: dict, factors=None) -> None:
+_UNSET = object()
+
+
+def update(k, opt, p, state: dict, factors=None, kind=_UNSET) -> None:
     """One parameter's update by ``opt``'s rule in one kernel; ``factors = (A, B)`` when its gradient
     is the product ``A @ B`` not yet formed (SGD may fold it into a gemm; others form it first).
-    A frozen parameter (``trainable`` False) is left alone; one in a parameter group gets its rates."""
+    A frozen parameter (``trainable`` False) is left alone; one in a parameter group gets its rates.
+    ``kind`` is :func:`optimizer_kind`'s answer, when the caller already has it."""
     if not p.trainable:
         return
-    with opt.hyperparameters_for(p):
-        _update(k, opt, p, state, factors)
+    if kind is _UNSET:
+        kind = optimizer_kind(opt)
+    fn = _UPDATES.get(kind, _reference_update)
+    groups = getattr(opt, "_group_of", None)
+    if groups and id(p) in groups:
+        with opt.hyperparameters_for(p):
+            fn(k, opt, p, state, factors)
+    else:
+        fn(k, opt, p, state, factors)
 
 
-def _update(k, opt, p, state: dict, factors=None) -> None:
-    from ..optimizers import SGD, Adagrad, AdamW, RMSprop
+def _sgd_update(k, opt, p, state, factors):
     w = p.data
     tiny = _tiny(w.dtype)
-    if isinstance(opt, SGD) and type(opt)._update is SGD._update:
-        if factors is not None and _fused_sgd(opt, p, state, factors, tiny):
-            return
-        _form(p, factors)
-        mu = opt.momentum
-        buf = state.get("momentum_buffer")
-        first = False
-        if mu and buf is None:
-            buf = state["momentum_buffer"] = np.empty_like(w)
-            first = True
-        k.sgd(_flat(w), _flat(p.grad), _flat(buf) if mu else _scratch1(w.dtype),
-              opt.lr, mu, 1 - opt.dampening, opt.weight_decay, opt.nesterov, first, tiny)
+    if factors is not None and _fused_sgd(opt, p, state, factors, tiny):
         return
     _form(p, factors)
-    if isinstance(opt, AdamW) and type(opt)._update is AdamW._update:
-        b1, b2 = opt.betas
-        t = opt.iterations
-        vmax = _flat(state["max_exp_avg_sq"]) if opt.amsgrad else _scratch1(w.dtype)
-        k.adam(_flat(w), _flat(p.grad), _flat(state["exp_avg"]), _flat(state["exp_avg_sq"]), vmax,
-               1 - opt.lr * opt.weight_decay, opt.weight_decay, b1, 1 - b1, b2, 1 - b2,
-               opt.lr / (1 - b1 ** t), math.sqrt(1 - b2 ** t), opt.eps, opt.decoupled_weight_decay,
-               opt.amsgrad, tiny)
-    elif isinstance(opt, RMSprop) and type(opt)._update is RMSprop._update:
-        s1 = _scratch1(w.dtype)
-        k.rmsprop(_flat(w), _flat(p.grad), _flat(state["square_avg"]),
-                  _flat(state["grad_avg"]) if opt.centered else s1,
-                  _flat(state["momentum_buffer"]) if opt.momentum else s1,
-                  opt.lr, opt.alpha, 1 - opt.alpha, opt.eps, opt.weight_decay, opt.momentum, opt.centered, tiny)
-    elif isinstance(opt, Adagrad) and type(opt)._update is Adagrad._update:
-        clr = opt.lr / (1 + (opt.iterations - 1) * opt.lr_decay)
-        k.adagrad(_flat(w), _flat(p.grad), _flat(state["sum"]), clr, opt.eps, opt.weight_decay)
-    else:  # an optimizer of the user's own: its reference rule
-        opt._update(p, state)
+    mu = opt.momentum
+    buf = state.get("momentum_buffer")
+    first = False
+    if mu and buf is None:
+        buf = state["momentum_buffer"] = np.empty_like(w)
+        first = True
+    k.sgd(w.reshape(-1), p.grad.reshape(-1), buf.reshape(-1) if mu else _scratch1(w.dtype),
+          opt.lr, mu, 1 - opt.dampening, opt.weight_decay, opt.nesterov, first, tiny)
+
+
+def _adam_update(k, opt, p, state, factors):
+    _form(p, factors)
+    w = p.data
+    b1, b2 = opt.betas
+    t = opt.iterations
+    lr, wd = opt.lr, opt.weight_decay
+    vmax = state["max_exp_avg_sq"].reshape(-1) if opt.amsgrad else _scratch1(w.dtype)
+    k.adam(w.reshape(-1), p.grad.reshape(-1), state["exp_avg"].reshape(-1), state["exp_avg_sq"].reshape(-1),
+           vmax, 1 - lr * wd, wd, b1, 1 - b1, b2, 1 - b2, lr / (1 - b1 ** t), math.sqrt(1 - b2 ** t), opt.eps,
+           opt.decoupled_weight_decay, opt.amsgrad, _tiny(w.dtype))
+
+
+def _rmsprop_update(k, opt, p, state, factors):
+    _form(p, factors)
+    w = p.data
+    s1 = _scratch1(w.dtype)
+    k.rmsprop(w.reshape(-1), p.grad.reshape(-1), state["square_avg"].reshape(-1),
+              state["grad_avg"].reshape(-1) if opt.centered else s1,
+              state["momentum_buffer"].reshape(-1) if opt.momentum else s1,
+              opt.lr, opt.alpha, 1 - opt.alpha, opt.eps, opt.weight_decay, opt.momentum, opt.centered,
+              _tiny(w.dtype))
+
+
+def _adagrad_update(k, opt, p, state, factors):
+    _form(p, factors)
+    clr = opt.lr / (1 + (opt.iterations - 1) * opt.lr_decay)
+    k.adagrad(p.data.reshape(-1), p.grad.reshape(-1), state["sum"].reshape(-1), clr, opt.eps, opt.weight_decay)
+
+
+def _reference_update(k, opt, p, state, factors):
+    _form(p, factors)
+    opt._update(p, state)
+
+
+_UPDATES = {"sgd": _sgd_update, "adam": _adam_update, "rmsprop": _rmsprop_update, "adagrad": _adagrad_update}
+_SCRATCH: dict = {}
 
 
 def _scratch1(dtype) -> np.ndarray:
-    """A 1-entry array for a kernel's unused state argument (each call gets a fresh one: kernels
-    may write to it)."""
-    return np.zeros(1, dtype)
+    """A 1-entry array for a kernel's unused state argument (its value is never used)."""
+    s = _SCRATCH.get(dtype)
+    if s is None:
+        s = _SCRATCH[dtype] = np.zeros(1, dtype)
+    return s
 
 
 def _form(p, factors) -> None:
@@ -214,18 +257,30 @@ class FastStep:
         self.params = model.parameters()
         self.keep_grads = keep_grads or clip is not None
         self.clip = clip
-        # index of each layer's first parameter in the optimizer's state list
-        self.offsets, i = [], 0
-        for layer in self.layers:
-            self.offsets.append(i)
-            i += len(layer.parameters())
+        self.kind = optimizer_kind(optimizer)
+        # per layer, in backward order: the layer, its kernel code (a plain Dense layer whose activation
+        # the kernels know) or None, its parameters with their index in the optimizer's state list
+        plan, i = [], 0
+        for li, layer in enumerate(self.layers):
+            ps = layer.parameters()
+            code = activation_code(layer.activation) if _is_dense(layer) else None
+            weight = getattr(layer, "weight", None) if code is not None else None
+            plan.append((li, layer, code, [(i + j, p, p is weight) for j, p in enumerate(ps)]))
+            i += len(ps)
+        self.forward_plan = [(layer, code) for _, layer, code, _ in plan]
+        self.backward_plan = plan[::-1]
         self.fused_loss = type(loss) is CrossEntropy and loss.class_weight is None
         self._g = None
         self._owned = False
 
     def forward(self, xb: np.ndarray, yb: np.ndarray, wb=None):
         """Raw outputs ``(n, k)`` and the batch's mean loss; the gradient is kept for :meth:`backward_update`."""
-        out = forward(self.model, xb, training=True)
+        k, out = self.k, xb
+        for layer, code in self.forward_plan:
+            if code is not None and out.dtype == layer.weight.data.dtype:
+                out = dense_forward(k, layer, out, code)
+            else:
+                out = layer.forward(out, training=True)
         loss = self.loss
         if self.fused_loss and wb is None and yb.ndim == 1 and out.dtype.kind == "f":
             n = out.shape[0]
@@ -242,17 +297,16 @@ class FastStep:
 
     def backward_update(self) -> None:
         """Backward through every layer and one update per parameter."""
-        k, opt, layers = self.k, self.opt, self.layers
+        k, opt, kind = self.k, self.opt, self.kind
         opt.begin_step(self.params)
         state = opt.state
         g, owned = self._g, self._owned
-        pending = []  # (param index, param, factors) when the updates wait for the whole backward
-        for li in range(len(layers) - 1, -1, -1):
-            layer = layers[li]
+        keep = self.keep_grads
+        pending = []  # (state index, param) when the updates wait for the whole backward
+        for li, layer, code, params in self.backward_plan:
             need_dx = li > 0
-            if _is_dense(layer) and activation_code(layer.activation) is not None \
-                    and layer._cache is not None and layer._cache[2].dtype == g.dtype:
-                g, owned, factors = self._dense_backward(layer, g, owned, need_dx)
+            if code is not None and layer._cache is not None and layer._cache[2].dtype == g.dtype:
+                g, owned, factors = self._dense_backward(layer, code, g, owned, need_dx)
             else:
                 layer.needs_input_grad = need_dx
                 try:
@@ -261,26 +315,24 @@ class FastStep:
                     layer.needs_input_grad = True
                 owned = owned if out is g else True
                 g, factors = out, None
-            j = self.offsets[li]
-            for p in layer.parameters():
-                f = factors if p is getattr(layer, "weight", None) else None
-                if self.keep_grads:
+            for j, p, is_weight in params:
+                f = factors if is_weight else None
+                if keep:
                     _form(p, f)
-                    pending.append((j, p, None))
+                    pending.append((j, p))
                 else:
-                    update(k, opt, p, state[j], f)
-                j += 1
+                    update(k, opt, p, state[j], f, kind)
         if pending:
             if self.clip is not None:
                 self.clip([p for p in self.params if p.trainable])
-            for j, p, _ in pending:
-                update(k, opt, p, state[j], None)
+            for j, p in pending:
+                update(k, opt, p, state[j], None, kind)
 
-    def _dense_backward(self, layer, g, owned, need_dx):
+    def _dense_backward(self, layer, code, g, owned, need_dx):
         """``dz`` in one kernel (over ``g`` when the step owns it), ``db`` by gemv, ``dx``; ``dW`` is
         returned as the factors ``(x.T, dz)`` for the update to form or fold."""
         x, z, a = layer._cache
-        code, param = activation_code(layer.activation)
+        code, param = code
         if code == IDENTITY:
             dz = g
         else:
