@@ -164,7 +164,7 @@ OPTIMIZERS = {
 def test_optimizer_update_equals_reference_over_100_steps(K, dtype, name, parallel, rng, monkeypatch):
     monkeypatch.setattr(fast_step, "kernels", lambda: K)
     if parallel:  # numba's loops over both cores, which large parameters take
-        if K is numpy_kernels:
+        if K is numpy_kernels or dtype != np.float32:  # (float32 alone: compiling them is slow)
             pytest.skip("the NumPy kernels have no parallel loop")
         monkeypatch.setattr(K, "PARALLEL_FROM", 0)
     size = (40, 30)
@@ -281,6 +281,20 @@ def test_fit_on_both_paths_gives_the_same_model(dtype, kind, opt, rng):
         assert_close(wb, wa, dtype, "weights after 112 fit steps", tol=tol)
     assert hb.history["loss"][-1] == pytest.approx(ha.history["loss"][-1], rel=tol)
     np.testing.assert_allclose(fast.predict_proba(X), ref.predict_proba(X), rtol=tol * 10, atol=tol * 10)
+
+
+@pytest.mark.parametrize("opt", ["sgd_nesterov", "adamw", "rmsprop_centered", "adagrad"])
+def test_fit_with_numpy_kernels_gives_the_reference_model(opt, rng, monkeypatch):
+    # numba is optional: without it the fast path runs the same kernels written in NumPy
+    import mlpnumpy._kernels as kernels_pkg
+    monkeypatch.setattr(kernels_pkg, "_kernels", numpy_kernels)
+    X, y = rng.standard_normal((200, 6)), rng.integers(0, 4, 200)
+    ref = MLP([6, 9, 7, 4], "tanh", seed=0, dtype=np.float64)
+    fast = copy.deepcopy(ref)
+    ref.fit(X, y, epochs=4, batch_size=32, optimizer=OPTIMIZERS[opt](), verbose=0, path="reference")
+    fast.fit(X, y, epochs=4, batch_size=32, optimizer=OPTIMIZERS[opt](), verbose=0, path="fast")
+    for wa, wb in zip(ref.get_weights(), fast.get_weights()):
+        assert_close(wb, wa, np.float64, "weights after 28 fit steps (NumPy kernels)")
 
 
 def test_fast_step_with_a_gradient_reading_callback_and_clipping_equals_reference(rng):
