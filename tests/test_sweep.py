@@ -317,7 +317,7 @@ def test_real_cluster_worker_sigkill_and_driver_sigkill_then_resume(tmp_path):
         # ---- 1. a worker SIGKILLed mid-trial: the sweep finishes, the killed trial is accounted for
         out = tmp_path / "killworker"
         proc, log = _popen_sweep(["--data", "digits", "--space", space, "--trials", 5, "--scheduler", address, "--pruner", "none",
-                                  "--study-name", "kw", "--out", out], tmp_path / "sweep1.log")
+                                  "--no-figures", "--study-name", "kw", "--out", out], tmp_path / "sweep1.log")
         try:
             _wait(lambda: len(_finished_rows(out / "trials.csv")) >= 2, 90, "two finished trials")
 
@@ -360,7 +360,7 @@ def test_real_cluster_worker_sigkill_and_driver_sigkill_then_resume(tmp_path):
 
         # ---- 2. the driver SIGKILLed mid-sweep, then --resume: no finished trial runs again
         out2 = tmp_path / "killdriver"
-        args = ["--data", "digits", "--space", space, "--trials", 4, "--scheduler", address, "--pruner", "none", "--study-name", "kd",
+        args = ["--data", "digits", "--space", space, "--trials", 4, "--scheduler", address, "--pruner", "none", "--no-figures", "--study-name", "kd",
                 "--out", out2]
         proc, log = _popen_sweep(args, tmp_path / "sweep2.log")
         try:
@@ -405,7 +405,7 @@ def test_real_cluster_worker_sigkill_and_driver_sigkill_then_resume(tmp_path):
         # ---- 3. Ctrl-C on the driver: what finished is recorded, the running trial marked, exit 130
         out3 = tmp_path / "ctrlc"
         proc, log = _popen_sweep(["--data", "digits", "--space", space, "--trials", 20, "--scheduler", address,
-                                  "--pruner", "none", "--study-name", "cc", "--out", out3], tmp_path / "sweep3.log")
+                                  "--pruner", "none", "--no-figures", "--study-name", "cc", "--out", out3], tmp_path / "sweep3.log")
         try:
             _wait(lambda: len(_finished_rows(out3 / "trials.csv")) >= 1, 90, "a finished trial")
             proc.send_signal(signal.SIGINT)

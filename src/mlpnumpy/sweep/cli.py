@@ -36,6 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     a("--sampler", choices=list(SAMPLERS), help="Optuna sampler (default tpe)")
     a("--pruner", choices=list(PRUNERS), help="Optuna pruner fed each epoch's metric "
       "(default median)")
+    a("--figures", action=argparse.BooleanOptionalAction, default=True,
+      help="draw the figures into the folder and report.html (default on; needs matplotlib)")
     a("--connect-timeout", type=float, default=10.0, metavar="SECONDS",
       help="how long to wait for --scheduler (default 10)")
     _add_train_options(p)  # every train option, fixed for all trials
@@ -73,5 +75,5 @@ def main(argv: list[str] | None = None) -> int:
     run_sweep(opts, config_file=ns.config, space_path=ns.space, objective=ns.objective, trials=ns.trials,
               timeout=ns.timeout, out=ns.out, resume=ns.resume, scheduler=ns.scheduler, workers=ns.workers,
               storage=ns.storage, sampler=ns.sampler, pruner=ns.pruner, study_name=ns.study_name,
-              connect_timeout=ns.connect_timeout, quiet=bool(ns.quiet))
+              connect_timeout=ns.connect_timeout, figures=ns.figures, quiet=bool(ns.quiet))
     return 0

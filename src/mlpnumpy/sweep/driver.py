@@ -218,7 +218,8 @@ def run_sweep(opts: dict[str, Any], *, config_file=None, space_path=None, object
               trials: int | None = None, timeout: float | None = None, out=None, resume=None,
               scheduler: str | None = None, workers: int | None = None, storage: str | None = None,
               sampler: str | None = None, pruner: str | None = None, study_name: str | None = None,
-              connect_timeout: float = 10.0, quiet: bool = False, print_fn=print) -> dict[str, Any]:
+              connect_timeout: float = 10.0, figures: bool = True, quiet: bool = False,
+              print_fn=print) -> dict[str, Any]:
     """Run (or continue) a sweep and write its folder; returns a summary dict.
 
     Parameters
@@ -240,6 +241,8 @@ def run_sweep(opts: dict[str, Any], *, config_file=None, space_path=None, object
         An Optuna RDB storage URL (default: SQLite ``study.db`` in the sweep folder).
     sampler, pruner : str
         ``"tpe"`` (default) or ``"random"``; ``"median"`` (default), ``"hyperband"`` or ``"none"``.
+    figures : bool
+        Draw the figures (matplotlib); without them ``report.html`` still holds the table.
     """
     import optuna
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -335,7 +338,7 @@ def run_sweep(opts: dict[str, Any], *, config_file=None, space_path=None, object
             f"{spec.objective} on validation data ({spec.monitor}, {spec.direction}), {spec.sampler} sampler, "
             f"{spec.pruner} pruner; {where}; data {loaded[0]['rows'] if loaded else '?'} rows loaded once per "
             f"worker; folder {out}/")
-        summary = _loop(client, study, space, spec, out, say, done)
+        summary = _loop(client, study, space, spec, out, say, done, figures)
     finally:
         client.close()
         if cluster is not None:
@@ -361,7 +364,8 @@ def _write_spec(out: Path, spec: SweepSpec) -> None:
         fh.write("\n")
 
 
-def _loop(client, study, space: SearchSpace, spec: SweepSpec, out: Path, say, done: int) -> dict[str, Any]:
+def _loop(client, study, space: SearchSpace, spec: SweepSpec, out: Path, say, done: int,
+          figures: bool = True) -> dict[str, Any]:
     """Ask, submit, wait, tell, until the budget is spent; on Ctrl-C record what finished and stop."""
     import distributed
     from distributed import KilledWorker
@@ -465,7 +469,8 @@ def _loop(client, study, space: SearchSpace, spec: SweepSpec, out: Path, say, do
             except (ValueError, RuntimeError):  # told just before the stop: already recorded
                 pass
         wall = time.perf_counter() - t0
-        summary = report.write_all(out, study, spec, space, wall_seconds=wall, interrupted=interrupted)
+        summary = report.write_all(out, study, spec, space, wall_seconds=wall, interrupted=interrupted,
+                                   figures=figures)
     best = _best(study)
     if best is not None:
         say(f"Best: trial {best.number}, {spec.monitor} {best.value:.4f}; {summary['counts']}; {wall:.1f}s; "

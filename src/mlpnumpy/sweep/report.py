@@ -273,19 +273,21 @@ def write_report_html(out: Path, study, spec, space, figures: dict[str, str], sk
     return path
 
 
-def write_all(out: Path, study, spec, space, *, wall_seconds: float, interrupted: bool = False) -> dict[str, Any]:
-    """Every file of the sweep folder, from the study as it stands; returns a summary dict."""
+def write_all(out: Path, study, spec, space, *, wall_seconds: float, interrupted: bool = False,
+              figures: bool = True) -> dict[str, Any]:
+    """Every file of the sweep folder, from the study as it stands (``figures=False``: the report
+    without figures); returns a summary dict."""
     from optuna.trial import TrialState
     trials = study.get_trials(deepcopy=False)
     counts = {s.name.lower(): sum(t.state == s for t in trials) for s in TrialState if any(t.state == s for t in trials)}
     counts_text = ", ".join(f"{n} {s}" for s, n in counts.items()) or "no trials"
     write_trials_csv(out, study, spec.monitor)
     write_best_toml(out, study, spec)
-    figures, skipped = write_figures(out, study)
+    written, skipped = write_figures(out, study) if figures else ({}, {f: "--no-figures" for f in FIGURES})
     best = _best(study)
     summary = {"study": spec.study_name, "counts": counts_text, "states": counts, "wall_seconds": wall_seconds,
                "interrupted": interrupted, "best_trial": None if best is None else best.number,
                "best_value": None if best is None else best.value, "monitor": spec.monitor,
-               "figures": list(figures), "skipped_figures": skipped}
-    write_report_html(out, study, spec, space, figures, skipped, summary)
+               "figures": list(written), "skipped_figures": skipped}
+    write_report_html(out, study, spec, space, written, skipped, summary)
     return summary
