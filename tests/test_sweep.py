@@ -78,7 +78,7 @@ def test_default_space_parses_and_momentum_is_drawn_for_sgd_only():
 
 
 def test_show_space_prints_the_default_space(capsys):
-    import tomllib
+    tomllib = space_mod._load_tomllib()  # tomllib, or tomli on Python 3.10
     assert main(["sweep", "--show-space"]) == 0
     assert tomllib.loads(capsys.readouterr().out) == tomllib.loads(space_mod.DEFAULT_SPACE_TOML)
 
