@@ -1,5 +1,5 @@
-"""What a NumPy-only training step can reach here: the costs above the matrix-multiply floor that
-no rewrite of mlpnumpy's own Python removes, measured one by one for 784-256-128-10 at batch 128.
+"""What a NumPy-only training step can reach here, and what the fast path's numba kernels change: the
+costs above the matrix-multiply floor, measured one by one for 784-256-128-10 at batch 128.
 
 1. **Gathering a shuffled batch**: ``X[idx]`` for 128 random rows of a 60,000 x 784 float32 array
    (the floor reads contiguous slices, which cost nothing to form).
@@ -7,8 +7,8 @@ no rewrite of mlpnumpy's own Python removes, measured one by one for 784-256-128
    tight loop and right after the first layer's 128 x 784 x 256 product, when its caches are cold.
    A training step makes about forty such calls (bias adds, activations and their derivatives, the
    loss, the accuracy, the bias updates).
-3. **Adam's element-wise update**: the NumPy sequence mlpnumpy runs on every parameter (ten passes
-   over the first layer's 200,704 weights), the same sequence cache-blocked (faster alone, but 2-5%
+3. **Adam's element-wise update in NumPy**: ten NumPy passes over every parameter (the first
+   layer's 200,704 weights among them), the same sequence cache-blocked (faster alone, but 2-5%
    slower inside ``fit`` when tried there), and nine of the ten passes over the first layer, each
    timed alone while its arrays are hot: a sum that no ordering of NumPy calls gets below.
 4. **The budget**: how much above the floor a step may cost for 1.2 x the floor and for Adam within
@@ -46,7 +46,8 @@ def per_call(fn, reps=300, rounds=7) -> float:
 
 
 def adam_numpy(w, g, n, u, s, k=1e-6, b1=0.9, b2=0.999, eps=1e-8):
-    """mlpnumpy's Adam passes: n = b1 n + g, u = b2 u + g^2, w -= k n / (sqrt(u) + eps)."""
+    """Adam as NumPy passes over the moments without their (1 - beta) factors: n = b1 n + g,
+    u = b2 u + g^2, w -= k n / (sqrt(u) + eps)."""
     n *= b1
     n += g
     np.multiply(g, g, out=s)
@@ -144,7 +145,7 @@ def main():
           f"(x {steps} = {t_gather * steps / 1e3:.0f} ms per epoch)")
     print(f"2. argmax of 128 x 10: {t_hot:.1f} us in a tight loop, {t_cold:.1f} us right after a "
           f"128 x 784 x 256 product; forty such calls: {40 * t_hot:.0f}-{40 * t_cold:.0f} us per step")
-    print(f"3. Adam element-wise update, all parameters: {t_adam:.0f} us as mlpnumpy runs it, "
+    print(f"3. Adam element-wise update, all parameters: {t_adam:.0f} us as ten NumPy passes, "
           f"{t_adam_blocked:.0f} us cache-blocked ({block} entries); nine of its passes over the first "
           f"layer, each alone and hot: {sum(t_passes.values()):.0f} us "
           f"({', '.join(f'{k} {v:.0f}' for k, v in t_passes.items())})")
