@@ -45,7 +45,8 @@ def prepared_data(cfg: dict[str, Any]) -> dict[str, Any]:
     ``[seed, 1]``), so that a trial's validation metric is the one ``train`` reports.
 
     Returns a dict with ``X_train``, ``y_train``, ``X_val``, ``y_val`` (shapes ``(n, d)`` and
-    ``(n,)``), ``n_classes`` and ``name``. The test split is never returned: sweeps do not see it.
+    ``(n,)``), ``n_classes``, ``name`` and ``categorical`` (``{column: categories}`` or None). The
+    test split is never returned: sweeps do not see it.
     """
     global _LOADS
     from ..cli import _load_data
@@ -59,7 +60,8 @@ def prepared_data(cfg: dict[str, Any]) -> dict[str, Any]:
             tr, va = train_val_split(y, cfg["validation_split"], np.random.default_rng([cfg["seed"], 1]),
                                      stratify=True)
             split = _SPLITS[key] = {"X_train": X[tr], "y_train": y[tr], "X_val": X[va], "y_val": y[va],
-                                    "n_classes": len(data["class_names"]), "name": data["name"]}
+                                    "n_classes": len(data["class_names"]), "name": data["name"],
+                                    "categorical": data.get("categorical")}
             _LOADS += 1
     return dict(split)
 
@@ -169,9 +171,12 @@ def run_trial(task: dict[str, Any]) -> dict[str, Any]:
         Xtr, ytr = d["X_train"], d["y_train"]
         model = MLP([Xtr.shape[1], *cfg["hidden"], d["n_classes"]], cfg["activation"], init=cfg["init"],
                     seed=cfg["seed"], dtype=cfg["dtype"], batch_norm=cfg["batch_norm"], dropout=cfg["dropout"],
+                    residual=cfg["residual"], categorical=d["categorical"],
                     loss={"name": "cross_entropy", "label_smoothing": cfg["label_smoothing"]})
         if cfg["standardize"]:
             model.preprocessor = Standardizer().fit(Xtr)
+            for f in d["categorical"] or {}:  # category codes pass through unscaled, as in train
+                model.preprocessor.mean_[f], model.preprocessor.scale_[f] = 0.0, 1.0
         steps = -(-len(Xtr) // cfg["batch_size"])
         optimizer, schedule = _build_optimizer(cfg), _build_schedule(cfg, steps)
         callback = PruningCallback(_mirror_trial(task), monitor)
@@ -183,7 +188,7 @@ def run_trial(task: dict[str, Any]) -> dict[str, Any]:
         with _threads(cfg["threads"]), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             history = model.fit(Xtr, ytr, epochs=cfg["epochs"], batch_size=cfg["batch_size"], optimizer=optimizer,
                                 lr_schedule=schedule, validation_data=(d["X_val"], d["y_val"]),
-                                callbacks=callbacks, verbose=0)
+                                callbacks=callbacks, verbose=0, l1=cfg["l1"], l1_bias=cfg["l1_bias"])
         out["history"] = _floats(history.history)
         if callback.pruned_reason is not None:
             out.update(state="pruned", reason=callback.pruned_reason)

@@ -21,7 +21,8 @@ __all__ = ["Dimension", "SearchSpace", "DEFAULT_SPACE_TOML", "SEARCHABLE", "load
 #: momentum, which only SGD takes). The others (the data and how it is read, the seed, the validation
 #: split the objective is measured on, where results go) are the same for every trial.
 SEARCHABLE = ("hidden", "activation", "init", "optimizer", "lr", "momentum", "schedule", "epochs", "batch_size",
-              "dropout", "batch_norm", "weight_decay", "label_smoothing", "early_stopping", "dtype", "standardize")
+              "dropout", "batch_norm", "weight_decay", "label_smoothing", "early_stopping", "dtype", "standardize",
+              "l1", "l1_bias", "residual")
 
 #: The space used when ``--space`` is not given (``mlpnumpy sweep --show-space`` prints it).
 DEFAULT_SPACE_TOML = """\
@@ -293,28 +294,49 @@ def parse_space(table: dict[str, Any], base: dict[str, Any], where: str = "space
     return space
 
 
+def _at(space: SearchSpace, key: str, values: list) -> dict[str, Any]:
+    """Options with ``key``'s dimensions at ``values`` (a momentum comes with the SGD it needs)."""
+    opts = {key: _combine(key, values, space.dims[key])}
+    if key == "momentum":
+        opts["optimizer"] = "sgd"
+    return opts
+
+
 def _check_reachable(space: SearchSpace, where: str) -> None:
-    """Every fixed value and every bound or choice must make a configuration ``train`` accepts."""
-    try:
-        space.config({})
-    except InvalidArgumentError as exc:
-        raise InvalidArgumentError(f"{where}: {exc}") from None
+    """Every fixed value and every bound or choice must make a configuration ``train`` accepts, with
+    the other searched options at some of their own bounds or choices (options that constrain each
+    other, like ``residual`` and ``hidden``, are checked together)."""
     optimizers = (space.dims["optimizer"][0].choices if "optimizer" in space.dims
                   else [space.fixed.get("optimizer", space.base["optimizer"])])
     if "momentum" in space.dims and "sgd" not in [str(o).lower() for o in optimizers]:
         raise InvalidArgumentError(f"{where}: momentum is searched but no trial uses optimizer 'sgd' "
                                    "(momentum applies to sgd only); add 'sgd' to the optimizer choices")
+    first = {}
+    for key, dims in space.dims.items():
+        if key != "momentum":
+            first.update(_at(space, key, [d.extremes()[0] for d in dims]))
+    others = [_at(space, key, [v if j == i else dd.extremes()[0] for j, dd in enumerate(dims)])
+              for key, dims in space.dims.items() for i, d in enumerate(dims) for v in d.extremes()]
+    try:
+        space.config(first)
+    except InvalidArgumentError as exc:
+        if not space.dims:
+            raise InvalidArgumentError(f"{where}: {exc}") from None
     for key, dims in space.dims.items():
         for i, d in enumerate(dims):
             for v in d.extremes():
-                values = [v if j == i else dd.extremes()[0] for j, dd in enumerate(dims)]
-                opts = {key: _combine(key, values, dims)}
-                if key == "momentum":
-                    opts["optimizer"] = "sgd"
-                try:
-                    space.config(opts)
-                except InvalidArgumentError as exc:
-                    raise InvalidArgumentError(f"{where}: {d.name} = {v!r} cannot be trained: {exc}") from None
+                mine = _at(space, key, [v if j == i else dd.extremes()[0] for j, dd in enumerate(dims)])
+                error = None
+                for other in [{}, *others]:
+                    if any(k in mine for k in other):
+                        continue
+                    try:
+                        space.config({**first, **other, **mine})
+                        break
+                    except InvalidArgumentError as exc:
+                        error = error or exc
+                else:
+                    raise InvalidArgumentError(f"{where}: {d.name} = {v!r} cannot be trained: {error}") from None
 
 
 def load_space(path: str | os.PathLike | None, base: dict[str, Any],
