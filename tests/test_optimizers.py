@@ -269,3 +269,26 @@ def test_repr_shows_hyperparameters():
     r = repr(SGD(lr=0.1, momentum=0.9))
     assert r.startswith("SGD(lr=0.1,") and "momentum=0.9" in r and "state" not in r
     assert "betas=(0.9, 0.999)" in repr(AdamW())
+
+
+def test_adam_state_saved_by_an_older_mlpnumpy_continues_the_same(rng):
+    # before the two paths, Adam kept m / (1 - beta1) and v / (1 - beta2) as grad_sum, sq_grad_sum
+    from mlpnumpy.parameter import Parameter
+    p = Parameter(rng.standard_normal(5))
+    opt = Adam(lr=0.01, amsgrad=True)
+    for _ in range(3):
+        p.grad = rng.standard_normal(5)
+        opt.step([p])
+    st = opt.state[0]
+    old = {"lr": 0.01, "iterations": 3, "state": [{"grad_sum": st["exp_avg"] / 0.1, "sq_grad_sum": st["exp_avg_sq"] / 0.001,
+                                                    "max_sq_grad_sum": st["max_exp_avg_sq"] / 0.001}]}
+    q = Parameter(p.data.copy())
+    resumed = Adam(lr=0.01, amsgrad=True)
+    resumed.load_state_dict(old)
+    for _ in range(3):
+        g = rng.standard_normal(5)
+        p.grad, q.grad = g, g.copy()
+        opt.step([p])
+        resumed.step([q])
+    np.testing.assert_allclose(q.data, p.data, rtol=1e-12)
+    assert set(resumed.state[0]) == {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"}

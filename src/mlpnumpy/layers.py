@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from ._array_api import device_of, dtype_name, is_numpy, namespace, uniform, xp_dtype
 from .activations import Activation, get_activation
 from .errors import InvalidArgumentError, InvalidDataError, NotFittedError, check_in_range, check_positive
 from .initializers import default_gain, get_initializer
@@ -75,14 +76,30 @@ class Layer:
         """Convert every parameter and buffer to ``dtype`` (float32 or float64), keeping the values."""
         dtype = _check_dtype(dtype)
         for p in self.parameters():
-            if p.data.dtype != dtype:
-                p.data = p.data.astype(dtype)
-                p.grad = np.zeros_like(p.data)
+            if dtype_name(p.data.dtype) != dtype.name:
+                if is_numpy(p.data):
+                    p.data = p.data.astype(dtype)
+                    p.grad = np.zeros_like(p.data)
+                else:
+                    xp = namespace(p.data)
+                    p.data = xp.astype(p.data, xp_dtype(xp, dtype))
+                    p.grad = xp.zeros_like(p.data)
         for name, b in self.buffers().items():
-            if b.dtype != dtype:
-                setattr(self, name, b.astype(dtype))
+            if dtype_name(b.dtype) != dtype.name:
+                setattr(self, name, b.astype(dtype) if is_numpy(b)
+                        else namespace(b).astype(b, xp_dtype(namespace(b), dtype)))
         if hasattr(self, "dtype"):
             self.dtype = dtype
+
+    def _apply_arrays(self, fn) -> None:
+        """Replace every parameter (and its gradient) and buffer by ``fn(array)``: how
+        :meth:`~mlpnumpy.model.Sequential.to` moves a layer to another array library or device."""
+        for p in self.parameters():
+            p.data = fn(p.data)
+            p.grad = fn(p.grad)
+        for name, b in self.buffers().items():
+            setattr(self, name, fn(b))
+        self._cache = None
 
     def output_features(self, in_features: int) -> int:
         return in_features
@@ -209,7 +226,7 @@ class Dense(Layer):
         dz = self.activation.backward(grad_out, a, z)       # dL/dz = f'(z) * dL/da
         self.weight.grad = x.T @ dz                         # dL/dW, summed over the batch
         if self.bias is not None:
-            self.bias.grad = dz.sum(axis=0)                 # dL/db
+            self.bias.grad = namespace(dz).sum(dz, axis=0)  # dL/db
         if not self.needs_input_grad:
             return None
         return dz @ self.weight.data.T                      # dL/dx
@@ -231,11 +248,13 @@ class ActivationLayer(Layer):
         self._cache = None
 
     def forward(self, x, training=False):
+        """``a = f(x)``, ``x`` and ``a`` of shape (n, k); caches ``a`` (and ``x`` when needed)."""
         a = self.activation.forward(x)
         self._cache = (x if self.activation.needs_input else None, a)
         return a
 
     def backward(self, grad_out):
+        """``dL/da`` (n, k) to ``dL/dx = f'(x) * dL/da`` (n, k)."""
         z, a = self._cache
         return self.activation.backward(grad_out, a, z)
 
@@ -265,11 +284,17 @@ class Dropout(Layer):
         self.rng = rng
 
     def forward(self, x, training=False):
+        """``x * mask / (1 - p)`` in training, ``x`` otherwise; ``x`` (n, k), the mask (n, k) cached."""
         if not training or self.p == 0.0:
             self._mask = None
             return x
         if self.rng is None:
             raise NotFittedError("Dropout has no generator; put it in a model or pass rng=")
+        if not is_numpy(x):  # drawn on the device from a seed the model's generator draws
+            xp = namespace(x)
+            u = uniform(xp, x.shape, int(self.rng.integers(2**63)), device_of(x), x.dtype)
+            self._mask = xp.astype(u >= self.p, x.dtype) * (1.0 / (1.0 - self.p))
+            return x * self._mask
         keep = x.dtype.type(1.0 / (1.0 - self.p))
         self._mask = (self.rng.random(x.shape, dtype=x.dtype if x.dtype in (np.float32, np.float64)
                                       else np.float64) >= self.p) * keep
@@ -277,6 +302,7 @@ class Dropout(Layer):
         return x * self._mask
 
     def backward(self, grad_out):
+        """``dL/dy`` (n, k) to ``dL/dx = dL/dy * mask / (1 - p)`` (n, k): the kept units pass it on."""
         return grad_out if self._mask is None else grad_out * self._mask
 
     def get_config(self):
@@ -318,13 +344,16 @@ class BatchNorm1d(Layer):
         return {"running_mean": self.running_mean, "running_var": self.running_var}
 
     def forward(self, x, training=False):
+        """``x`` (n, num_features) to ``gamma * x_hat + beta`` (n, num_features); caches ``x_hat`` and
+        ``1/sqrt(var + eps)`` (num_features,)."""
         if training:
+            xp = namespace(x)
             n = x.shape[0]
-            mean = x.mean(axis=0)
+            mean = xp.mean(x, axis=0)
             xc = x - mean
             with np.errstate(over="ignore"):
-                var = np.mean(xc * xc, axis=0)
-            if not np.isfinite(var).all():
+                var = xp.mean(xc * xc, axis=0)
+            if is_numpy(x) and not np.isfinite(var).all():
                 # inputs near 1e30 overflow float32 squares: redo the statistics in float64
                 x64 = x.astype(np.float64)
                 xc64 = x64 - x64.mean(axis=0)
@@ -334,33 +363,40 @@ class BatchNorm1d(Layer):
                 inv_std = inv_std64.astype(x.dtype)
                 xhat = (xc64 * inv_std64).astype(x.dtype)
             else:
-                inv_std = 1.0 / np.sqrt(var + x.dtype.type(self.eps))
+                inv_std = 1.0 / xp.sqrt(var + self.eps)
                 xhat = xc * inv_std
-            m = self.running_mean.dtype.type(self.momentum)
+            m = self.running_mean.dtype.type(self.momentum) if is_numpy(x) else self.momentum
             self.running_mean *= 1 - m
             self.running_mean += m * mean
             self.running_var *= 1 - m
             # A batch of one has no unbiased variance; torch refuses it, we keep the biased one (0).
-            with np.errstate(over="ignore"):
-                np.minimum(self.running_var + m * var * (n / max(n - 1, 1)), np.finfo(var.dtype).max,
-                           out=self.running_var)
+            new_var = self.running_var + m * var * (n / max(n - 1, 1))
+            if is_numpy(x):
+                with np.errstate(over="ignore"):
+                    np.minimum(new_var, np.finfo(var.dtype).max, out=self.running_var)
+            else:
+                self.running_var[...] = xp.clip(new_var, max=float(xp.finfo(var.dtype).max))
             self._cache = (xhat, inv_std)
         else:
-            inv_std = 1.0 / np.sqrt(self.running_var + self.running_var.dtype.type(self.eps))
+            xp = namespace(x)
+            inv_std = 1.0 / xp.sqrt(self.running_var + self.eps)
             xhat = (x - self.running_mean) * inv_std
             self._cache = (xhat, inv_std, "eval")
         return xhat * self.gamma.data + self.beta.data
 
     def backward(self, grad_out):
+        """``dL/dy`` (n, num_features) to ``dL/dx`` (n, num_features); fills ``dgamma`` and ``dbeta``
+        (num_features,)."""
         xhat, inv_std = self._cache[0], self._cache[1]
-        self.gamma.grad = (grad_out * xhat).sum(axis=0)
-        self.beta.grad = grad_out.sum(axis=0)
+        xp = namespace(grad_out)
+        self.gamma.grad = xp.sum(grad_out * xhat, axis=0)
+        self.beta.grad = xp.sum(grad_out, axis=0)
         dxhat = grad_out * self.gamma.data
         if len(self._cache) == 3:  # evaluation mode: statistics are constants
             return dxhat * inv_std
         n = grad_out.shape[0]
         # d/dx of (x - mean)/std through the batch statistics (Ioffe & Szegedy 2015, section 3).
-        return (inv_std / n) * (n * dxhat - dxhat.sum(axis=0) - xhat * np.sum(dxhat * xhat, axis=0))
+        return (inv_std / n) * (n * dxhat - xp.sum(dxhat, axis=0) - xhat * xp.sum(dxhat * xhat, axis=0))
 
     def get_config(self):
         return {"type": "BatchNorm1d", "num_features": self.num_features, "eps": self.eps,
@@ -409,6 +445,11 @@ class AlphaDropout(Layer):
         if self.rng is None:
             raise NotFittedError("AlphaDropout has no generator; put it in a model or pass rng=")
         a, b = self.affine()
+        if not is_numpy(x):  # drawn on the device from a seed the model's generator draws
+            xp = namespace(x)
+            keep = uniform(xp, x.shape, int(self.rng.integers(2**63)), device_of(x), x.dtype) >= self.p
+            self._scale = xp.astype(keep, x.dtype) * a
+            return self._scale * x + xp.where(keep, xp.full_like(x, b), xp.full_like(x, a * self.ALPHA_PRIME + b))
         t = x.dtype.type
         keep = self.rng.random(x.shape, dtype=x.dtype) >= self.p
         self._scale = keep * t(a)                        # dy/dx: a where kept, 0 where dropped
@@ -461,10 +502,11 @@ class LayerNorm(Layer):
 
     def forward(self, x, training=False):
         """``x`` (n, D) to ``y`` (n, D); caches ``x_hat`` and ``1/sqrt(var + eps)`` (n, 1)."""
-        mean = x.mean(axis=1, keepdims=True)
+        xp = namespace(x)
+        mean = xp.mean(x, axis=1, keepdims=True)
         xc = x - mean
-        var = np.mean(xc * xc, axis=1, keepdims=True)
-        inv_std = 1 / np.sqrt(var + x.dtype.type(self.eps))
+        var = xp.mean(xc * xc, axis=1, keepdims=True)
+        inv_std = 1 / xp.sqrt(var + self.eps)
         xhat = xc * inv_std
         self._cache = (xhat, inv_std)
         if not self.elementwise_affine:
@@ -475,15 +517,16 @@ class LayerNorm(Layer):
         if self._cache is None:
             raise NotFittedError("LayerNorm.backward called before forward; call forward(x) first")
         xhat, inv_std = self._cache
+        xp = namespace(grad_out)
         if self.elementwise_affine:
-            self.gamma.grad = (grad_out * xhat).sum(axis=0)
-            self.beta.grad = grad_out.sum(axis=0)
+            self.gamma.grad = xp.sum(grad_out * xhat, axis=0)
+            self.beta.grad = xp.sum(grad_out, axis=0)
             g = grad_out * self.gamma.data
         else:
             g = grad_out
         D = g.shape[1]
-        return (inv_std / D) * (D * g - g.sum(axis=1, keepdims=True)
-                                - xhat * np.sum(g * xhat, axis=1, keepdims=True))
+        return (inv_std / D) * (D * g - xp.sum(g, axis=1, keepdims=True)
+                                - xhat * xp.sum(g * xhat, axis=1, keepdims=True))
 
     def get_config(self):
         return {"type": "LayerNorm", "num_features": self.num_features, "eps": self.eps,
