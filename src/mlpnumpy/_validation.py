@@ -51,15 +51,18 @@ def _all_finite(a: np.ndarray, block: int = 1 << 20) -> bool:
 def check_X(X, dtype, n_features: int | None = None, arg: str = "X") -> np.ndarray:
     """Return ``X`` as a C-contiguous 2-D array of ``dtype`` (no copy when it already is one).
 
-    ``dtype=None`` keeps a float input's dtype and turns integers into float32.
+    ``dtype=None`` keeps a float input's dtype and turns integers into float32. An array of another
+    Array API library (a torch tensor, a CuPy array) is checked where it lives and stays there.
 
     Raises
     ------
     DataTypeError
-        Non-numeric, object or complex data.
+        Non-numeric, object or complex data, or a dtype the array's device cannot hold.
     InvalidDataError
         Not 2-D, empty, NaN/infinity, or a feature count other than ``n_features``.
     """
+    if _foreign(X):
+        return _check_X_xp(X, dtype, n_features, arg)
     a = _as_numeric(X, arg)
     if a.ndim != 2:
         raise InvalidDataError(f"{arg} has shape {a.shape} ({a.ndim}-D); expected a 2-D array "
@@ -81,6 +84,8 @@ def check_X(X, dtype, n_features: int | None = None, arg: str = "X") -> np.ndarr
 def check_targets(y, n_rows: int, loss_name: str, n_outputs: int, dtype, arg: str = "y") -> np.ndarray:
     """Validate targets for a loss: integer labels or one-hot rows for cross-entropy, 0/1 rows for
     binary cross-entropy, real rows for regression. Returns int64 labels or ``dtype`` arrays."""
+    if _foreign(y):
+        return _check_targets_xp(y, n_rows, loss_name, n_outputs, dtype, arg)
     a = _as_numeric(y, arg)
     if a.shape[0:1] != (n_rows,):
         raise InvalidDataError(f"{arg} has {a.shape[0] if a.ndim else 0} rows but X has {n_rows}; "
@@ -122,6 +127,8 @@ def check_targets(y, n_rows: int, loss_name: str, n_outputs: int, dtype, arg: st
 def check_sample_weight(sample_weight, n_rows: int, dtype) -> np.ndarray | None:
     if sample_weight is None:
         return None
+    if _foreign(sample_weight):
+        return _check_sample_weight_xp(sample_weight, n_rows, dtype)
     w = _as_numeric(sample_weight, "sample_weight").astype(dtype, copy=False).reshape(-1)
     if w.shape[0] != n_rows:
         raise InvalidDataError(f"sample_weight has {w.shape[0]} entries; expected one per row of X ({n_rows})")
@@ -192,3 +199,98 @@ def _exact(v) -> str:
     if isinstance(v, (int, np.integer)):
         return str(int(v))
     return str(int(v)) if float(v).is_integer() else repr(float(v))
+
+
+# ---------------------------------------------------------------------- any Array API library
+# The same checks for arrays of other libraries (torch, CuPy, array_api_strict), done where the array
+# lives: a check costs one number brought back to the host, never the array.
+
+def _foreign(a) -> bool:
+    from ._array_api import is_array
+    return not isinstance(a, np.ndarray) and is_array(a)
+
+
+def _xp_kind(xp, a, arg: str) -> None:
+    if not xp.isdtype(a.dtype, ("real floating", "integral", "bool")):
+        raise DataTypeError(f"{arg} has dtype {a.dtype}; expected a numeric array of real numbers")
+
+
+def _xp_cast(xp, a, dtype, arg: str):
+    from ._array_api import check_float_dtype, device_of, xp_dtype
+    check_float_dtype(xp, device_of(a), dtype, arg=f"{arg}'s dtype (the model's)")
+    want = xp_dtype(xp, dtype)
+    return a if a.dtype == want else xp.astype(a, want)
+
+
+def _check_X_xp(X, dtype, n_features, arg):
+    from ._array_api import dtype_name, namespace
+    xp = namespace(X)
+    _xp_kind(xp, X, arg)
+    if X.ndim != 2:
+        raise InvalidDataError(f"{arg} has shape {tuple(X.shape)} ({X.ndim}-D); expected a 2-D array "
+                               "(n_samples, n_features); reshape a single sample with x.reshape(1, -1)")
+    if X.shape[0] == 0 or X.shape[1] == 0:
+        raise InvalidDataError(f"{arg} has shape {tuple(X.shape)}; expected at least one sample and one feature")
+    if n_features is not None and X.shape[1] != n_features:
+        raise InvalidDataError(f"{arg} has {X.shape[1]} features; the model expects {n_features}")
+    if dtype is None:
+        dtype = dtype_name(X.dtype) if xp.isdtype(X.dtype, "real floating") else "float32"
+    a = _xp_cast(xp, X, dtype, arg)
+    if not bool(xp.all(xp.isfinite(a))):
+        raise InvalidDataError(f"{arg} contains NaN or infinity (or values too large for {dtype_name(dtype)}); "
+                               "expected finite values")
+    return a
+
+
+def _check_targets_xp(y, n_rows, loss_name, n_outputs, dtype, arg):
+    from ._array_api import namespace
+    xp = namespace(y)
+    _xp_kind(xp, y, arg)
+    if y.ndim == 0 or y.shape[0] != n_rows:
+        raise InvalidDataError(f"{arg} has {y.shape[0] if y.ndim else 0} rows but X has {n_rows}; "
+                               "expected one target per row of X")
+    floating = xp.isdtype(y.dtype, "real floating")
+    if floating and not bool(xp.all(xp.isfinite(y))):
+        raise InvalidDataError(f"{arg} contains NaN or infinity; expected finite targets")
+    if loss_name == "cross_entropy":
+        if y.ndim == 1:
+            if floating and not bool(xp.all(y == xp.round(y))):
+                raise InvalidDataError(f"{arg} holds non-integral labels; class labels must be integers "
+                                       f"0..{n_outputs - 1}")
+            lab = xp.astype(y, xp.int64)
+            lo, hi = int(xp.min(lab)), int(xp.max(lab))
+            if lo < 0 or hi >= n_outputs:
+                raise InvalidDataError(f"{arg} holds label {lo if lo < 0 else hi}; the model has {n_outputs} "
+                                       f"outputs, so labels must be integers in [0, {n_outputs - 1}]")
+            return lab
+        if y.ndim == 2:
+            if y.shape[1] != n_outputs:
+                raise InvalidDataError(f"{arg} has one-hot width {y.shape[1]}; the model has {n_outputs} outputs")
+            if bool(xp.any(y < 0)):
+                raise InvalidDataError(f"{arg} has negative target probabilities; expected rows in [0, 1]")
+            return _xp_cast(xp, y, dtype, arg)
+        raise InvalidDataError(f"{arg} has shape {tuple(y.shape)}; expected labels (n,) or one-hot rows "
+                               f"(n, {n_outputs})")
+    if y.ndim == 1 and n_outputs == 1:
+        y = xp.reshape(y, (-1, 1))
+    if y.ndim != 2 or y.shape[1] != n_outputs:
+        raise InvalidDataError(f"{arg} has shape {tuple(y.shape)}; the model has {n_outputs} outputs, so expected "
+                               f"({n_rows}, {n_outputs})")
+    a = _xp_cast(xp, y, dtype, arg)
+    if loss_name == "binary_cross_entropy" and bool(xp.any((a < 0) | (a > 1))):
+        raise InvalidDataError(f"{arg} has values outside [0, 1]; binary cross-entropy expects 0/1 targets")
+    return a
+
+
+def _check_sample_weight_xp(sample_weight, n_rows, dtype):
+    from ._array_api import namespace
+    xp = namespace(sample_weight)
+    _xp_kind(xp, sample_weight, "sample_weight")
+    w = xp.reshape(_xp_cast(xp, sample_weight, dtype, "sample_weight"), (-1,))
+    if w.shape[0] != n_rows:
+        raise InvalidDataError(f"sample_weight has {w.shape[0]} entries; expected one per row of X ({n_rows})")
+    if not bool(xp.all(xp.isfinite(w)) & xp.all(w >= 0)):
+        raise InvalidDataError("sample_weight must be finite and >= 0")
+    if not bool(xp.any(w > 0)):
+        raise InvalidDataError("sample_weight is all zero; at least one weight must be > 0")
+    return w

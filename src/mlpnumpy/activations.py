@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from ._array_api import namespace
 from .errors import InvalidArgumentError, check_choice
 
 __all__ = ["Activation", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Identity", "ELU", "GELU", "SELU",
@@ -57,11 +58,12 @@ class ReLU(Activation):
     name = "relu"
 
     def forward(self, z):
-        return np.maximum(z, 0)
+        return namespace(z).maximum(z, 0)
 
     def backward(self, grad_a, a, z=None):
         # The mask is read from the output: a > 0 exactly where z > 0.
-        return grad_a * (a > 0)
+        xp = namespace(grad_a, a)
+        return grad_a * xp.astype(a > 0, grad_a.dtype)
 
 
 class LeakyReLU(Activation):
@@ -75,11 +77,11 @@ class LeakyReLU(Activation):
         self.negative_slope = float(negative_slope)
 
     def forward(self, z):
-        return np.where(z > 0, z, z * z.dtype.type(self.negative_slope))
+        return namespace(z).where(z > 0, z, z * self.negative_slope)
 
     def backward(self, grad_a, a, z=None):
         # a > 0 iff z > 0 for a positive slope; for slope 0 this is ReLU's mask.
-        return np.where(a > 0, grad_a, grad_a * grad_a.dtype.type(self.negative_slope))
+        return namespace(grad_a, a).where(a > 0, grad_a, grad_a * self.negative_slope)
 
     def get_config(self):
         return {"name": self.name, "negative_slope": self.negative_slope}
@@ -94,9 +96,11 @@ def sigmoid(z: np.ndarray) -> np.ndarray:
     Uses :math:`e^{-|z|}`, which lies in (0, 1], so nothing overflows and no clipping is needed:
     :math:`\sigma(z) = 1/(1+e^{-|z|})` for :math:`z \ge 0` and :math:`e^{-|z|}/(1+e^{-|z|})` otherwise.
     """
-    z = np.asarray(z)
-    e = np.exp(-np.abs(z))
-    return np.where(z >= 0, 1 / (1 + e), e / (1 + e)).astype(z.dtype, copy=False)
+    if not hasattr(z, "__array_namespace__") and not isinstance(z, np.ndarray):
+        z = np.asarray(z)
+    xp = namespace(z)
+    e = xp.exp(-xp.abs(z))
+    return xp.where(z >= 0, 1 / (1 + e), e / (1 + e))
 
 
 class Sigmoid(Activation):
@@ -117,7 +121,7 @@ class Tanh(Activation):
     name = "tanh"
 
     def forward(self, z):
-        return np.tanh(z)
+        return namespace(z).tanh(z)
 
     def backward(self, grad_a, a, z=None):
         return grad_a * (1 - a * a)
@@ -149,11 +153,11 @@ class ELU(Activation):
         self.alpha = float(alpha)
 
     def forward(self, z):
-        alpha = z.dtype.type(self.alpha)
-        return np.where(z > 0, z, alpha * np.expm1(np.minimum(z, 0)))
+        xp = namespace(z)
+        return xp.where(z > 0, z, self.alpha * xp.expm1(xp.minimum(z, 0)))
 
     def backward(self, grad_a, a, z=None):
-        return np.where(a > 0, grad_a, grad_a * (a + a.dtype.type(self.alpha)))
+        return namespace(grad_a, a).where(a > 0, grad_a, grad_a * (a + self.alpha))
 
     def get_config(self):
         return {"name": self.name, "alpha": self.alpha}
@@ -171,18 +175,17 @@ class GELU(Activation):
 
     name = "gelu"
     needs_input = True
-    _C = np.sqrt(2.0 / np.pi)
+    _C = float(np.sqrt(2.0 / np.pi))
 
     def forward(self, z):
-        c = z.dtype.type(self._C)
-        return 0.5 * z * (1 + np.tanh(c * (z + z.dtype.type(0.044715) * z * z * z)))
+        return 0.5 * z * (1 + namespace(z).tanh(self._C * (z + 0.044715 * z * z * z)))
 
     def backward(self, grad_a, a, z=None):
         if z is None:
             raise InvalidArgumentError("GELU.backward needs the cached input z")
-        c = z.dtype.type(self._C)
-        t = np.tanh(c * (z + z.dtype.type(0.044715) * z * z * z))
-        dt = (1 - t * t) * c * (1 + z.dtype.type(3 * 0.044715) * z * z)
+        c = self._C
+        t = namespace(z).tanh(c * (z + 0.044715 * z * z * z))
+        dt = (1 - t * t) * c * (1 + (3 * 0.044715) * z * z)
         return grad_a * (0.5 * (1 + t) + 0.5 * z * dt)
 
 
@@ -201,12 +204,11 @@ class SELU(Activation):
     SCALE = 1.0507009873554804934193349852946
 
     def forward(self, z):
-        t = z.dtype.type
-        return np.where(z > 0, t(self.SCALE) * z, t(self.SCALE * self.ALPHA) * np.expm1(np.minimum(z, 0)))
+        xp = namespace(z)
+        return xp.where(z > 0, self.SCALE * z, (self.SCALE * self.ALPHA) * xp.expm1(xp.minimum(z, 0)))
 
     def backward(self, grad_a, a, z=None):
-        t = a.dtype.type
-        return np.where(a > 0, grad_a * t(self.SCALE), grad_a * (a + t(self.SCALE * self.ALPHA)))
+        return namespace(grad_a, a).where(a > 0, grad_a * self.SCALE, grad_a * (a + self.SCALE * self.ALPHA))
 
 
 class Softplus(Activation):
@@ -220,11 +222,13 @@ class Softplus(Activation):
     THRESHOLD = 20.0
 
     def forward(self, z):
-        return np.where(z > z.dtype.type(self.THRESHOLD), z, np.logaddexp(z.dtype.type(0), z))
+        xp = namespace(z)
+        return xp.where(z > self.THRESHOLD, z, xp.logaddexp(xp.zeros_like(z), z))
 
     def backward(self, grad_a, a, z=None):
         # above the threshold f is z itself (a == z): slope 1, as torch
-        return np.where(a > a.dtype.type(self.THRESHOLD), grad_a, grad_a * -np.expm1(-a))
+        xp = namespace(grad_a, a)
+        return xp.where(a > self.THRESHOLD, grad_a, grad_a * -xp.expm1(-a))
 
 
 class HardSigmoid(Activation):
@@ -235,11 +239,11 @@ class HardSigmoid(Activation):
     name = "hard_sigmoid"
 
     def forward(self, z):
-        t = z.dtype.type
-        return np.clip(z / t(6) + t(0.5), 0, 1)
+        return namespace(z).clip(z / 6 + 0.5, 0.0, 1.0)
 
     def backward(self, grad_a, a, z=None):
-        return grad_a * (((a > 0) & (a < 1)) / a.dtype.type(6))
+        xp = namespace(grad_a, a)
+        return grad_a * (xp.astype((a > 0) & (a < 1), a.dtype) / 6)
 
 
 class SiLU(Activation):
@@ -271,19 +275,22 @@ class Mish(Activation):
     needs_input = True
 
     def forward(self, z):
-        return z * np.tanh(np.logaddexp(z.dtype.type(0), z))
+        xp = namespace(z)
+        return z * xp.tanh(xp.logaddexp(xp.zeros_like(z), z))
 
     def backward(self, grad_a, a, z=None):
         if z is None:
             raise InvalidArgumentError("Mish.backward needs the cached input z")
-        t = np.tanh(np.logaddexp(z.dtype.type(0), z))
+        xp = namespace(z)
+        t = xp.tanh(xp.logaddexp(xp.zeros_like(z), z))
         return grad_a * (t + z * (1 - t * t) * sigmoid(z))
 
 
 def log_softmax(z: np.ndarray, axis: int = -1) -> np.ndarray:
     r""":math:`z_i - \log\sum_j e^{z_j}` through log-sum-exp with the row max subtracted: exact for any logits."""
-    shifted = z - z.max(axis=axis, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+    xp = namespace(z)
+    shifted = z - xp.max(z, axis=axis, keepdims=True)
+    return shifted - xp.log(xp.sum(xp.exp(shifted), axis=axis, keepdims=True))
 
 
 def softmax(z: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -292,8 +299,9 @@ def softmax(z: np.ndarray, axis: int = -1) -> np.ndarray:
 
     The cross-entropy loss's gradient is ``softmax(z) - y`` with this very function.
     """
-    e = np.exp(z - z.max(axis=axis, keepdims=True))
-    return e / e.sum(axis=axis, keepdims=True)
+    xp = namespace(z)
+    e = xp.exp(z - xp.max(z, axis=axis, keepdims=True))
+    return e / xp.sum(e, axis=axis, keepdims=True)
 
 
 ACTIVATIONS: dict[str, Callable[..., Activation]] = {

@@ -82,6 +82,10 @@ class Residual(Layer):
         for l in self.layers:
             l.clear_cache()
 
+    def _apply_arrays(self, fn):
+        for l in self.layers:
+            l._apply_arrays(fn)
+
     def output_features(self, in_features):
         return in_features
 

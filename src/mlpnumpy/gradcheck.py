@@ -20,10 +20,12 @@ activation of your own declares its non-differentiable points with a ``kinks`` a
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from ._array_api import check_float_dtype, copy_array, device_of, is_array, is_numpy, namespace, to_host
 from .errors import InvalidArgumentError
 from .activations import ELU, LeakyReLU, ReLU
 from .layers import ActivationLayer, Dense, Layer
@@ -106,7 +108,7 @@ class _KinkWatch:
         self.base, self.crossed = None, False
 
     def see(self, pre_activations: list[tuple[np.ndarray, tuple]]) -> None:
-        sides = [np.sign(z - k) for z, kinks in pre_activations for k in kinks]
+        sides = [np.sign(to_host(z) - k) for z, kinks in pre_activations for k in kinks]
         if self.base is None:
             self.base = sides
         elif any(not np.array_equal(a, b) for a, b in zip(self.base, sides)):
@@ -126,17 +128,15 @@ def _layer_pre_activations(layer, x) -> list:
 def _numeric_grad(f, arr: np.ndarray, h: float, watch: _KinkWatch | None = None):
     """The fourth-order numerical gradient of ``f`` w.r.t. ``arr``, and a boolean mask of the
     entries whose probes crossed a kink (all False without a ``watch``)."""
-    g = np.zeros_like(arr)
-    kinked = np.zeros(arr.shape, dtype=bool)
-    it = np.nditer(arr, flags=["multi_index"])
-    for _ in it:
-        i = it.multi_index
+    g = np.zeros(tuple(arr.shape))  # on the host, whatever library arr belongs to
+    kinked = np.zeros(tuple(arr.shape), dtype=bool)
+    for i in np.ndindex(*arr.shape):
         g[i], kinked[i] = _stencil(f, arr, i, h, watch)
     return g, kinked
 
 
 def _stencil(f, arr: np.ndarray, i, h: float, watch: _KinkWatch | None = None) -> tuple[float, bool]:
-    old = arr[i]
+    old = float(arr[i])  # a number, not a view: torch's arr[i] would follow the probes
     vals = []
     if watch is not None:
         watch.crossed = False
@@ -162,11 +162,35 @@ def _collect(results: dict[str, tuple]) -> GradcheckResult:
     return GradcheckResult(worst[2], worst[0], worst[1], errors, kinks, away)
 
 
+def _f64(a):
+    """A float64 copy of ``a``, in its own array library and on its own device (NumPy for array-likes).
+
+    Raises :class:`~mlpnumpy.errors.DataTypeError` on a device without float64: finite differences
+    need it (check on the host instead, after ``model.to("numpy")``).
+    """
+    if not is_array(a) or is_numpy(a):
+        return np.array(a, dtype=np.float64)
+    xp = namespace(a)
+    check_float_dtype(xp, device_of(a), "float64", arg="gradcheck's dtype", fix="finite differences need float64: check on a device that has it, or on the host after model.to('numpy')")
+    return xp.astype(a, xp.float64)
+
+
+def _like(host: np.ndarray, a):
+    """``host`` on ``a``'s library and device."""
+    if is_numpy(a):
+        return host
+    return namespace(a).asarray(host, device=device_of(a))
+
+
 def _to64(obj):
     """A float64 deep copy of a layer or model (parameters, buffers and caches)."""
     obj = copy.deepcopy(obj)
     from .model import Sequential
     layers = obj.layers if isinstance(obj, Sequential) else [obj]
+    for p in [p for layer in layers for p in layer.parameters()][:1]:
+        if not is_numpy(p.data):
+            check_float_dtype(namespace(p.data), device_of(p.data), "float64",
+                              arg="gradcheck's dtype", fix="finite differences need float64: check on a device that has it, or on the host after model.to('numpy')")
     for layer in layers:
         layer.cast(np.float64)
     if isinstance(obj, Sequential):
@@ -190,7 +214,7 @@ def check_layer(layer: Layer, x: np.ndarray, *, training: bool = True, h: float 
     each forward pass with ``seed``.
     """
     layer = _to64(layer)
-    x = np.array(x, dtype=np.float64)
+    x = _f64(x)
     rng = np.random.default_rng(seed)
     reseed = hasattr(layer, "rng") and layer.rng is not None
 
@@ -200,19 +224,20 @@ def check_layer(layer: Layer, x: np.ndarray, *, training: bool = True, h: float 
         return layer.forward(x, training=training)
 
     out = fwd()
-    G = rng.standard_normal(out.shape) if grad_out is None else np.asarray(grad_out, np.float64)
+    G = rng.standard_normal(tuple(out.shape)) if grad_out is None else np.asarray(to_host(grad_out), np.float64)
+    G = _like(G, x)
     # The batch statistics of BatchNorm move when x moves; a forward per probe keeps them consistent.
-    dx = layer.backward(G.copy())
+    dx = to_host(layer.backward(copy_array(G)))
     results = {"x": (dx, None)}
     names = _param_names(layer)
-    analytic = {names[i]: p.grad.copy() for i, p in enumerate(layer.parameters())}
+    analytic = {names[i]: np.array(to_host(p.grad)) for i, p in enumerate(layer.parameters())}
 
     watch = _KinkWatch()
 
     def f():
         out = fwd()
         watch.see(_layer_pre_activations(layer, x))
-        return float(np.sum(G * out))
+        return float(namespace(out).sum(G * out))
     f()  # the unperturbed point: where each pre-activation lies relative to its kinks
     results["x"] = (dx, *_numeric_grad(f, x, h, watch))
     for i, p in enumerate(layer.parameters()):
@@ -224,16 +249,16 @@ def check_loss(loss, outputs: np.ndarray, target: np.ndarray, *, sample_weight=N
                h: float = 1e-4) -> GradcheckResult:
     """Check a loss's ``backward`` (the mean over the batch included) against finite differences."""
     loss = get_loss(loss) if not isinstance(loss, Loss) else copy.deepcopy(loss)
-    z = np.array(outputs, dtype=np.float64)
-    t = np.asarray(target)
-    t = t.astype(np.float64) if t.dtype.kind == "f" else t
+    z = _f64(outputs)
+    t = target if is_array(target) and not is_numpy(target) else np.asarray(target)
+    t = _f64(t) if namespace(t).isdtype(t.dtype, "real floating") else t
     loss.forward(z, t, sample_weight)
-    g = loss.backward().copy()
+    g = np.array(to_host(loss.backward()))
     watch = _KinkWatch() if isinstance(loss, MAE) else None  # |z - t| has no derivative at z = t
 
     def f():
         if watch is not None:
-            watch.see([(z - t.reshape(z.shape), (0.0,))])
+            watch.see([(z - namespace(t).reshape(t, z.shape), (0.0,))])
         return loss.forward(z, t, sample_weight)
     f()
     return _collect({"outputs": (g, *_numeric_grad(f, z, h, watch))})
@@ -248,9 +273,10 @@ def check_model(model, X: np.ndarray, y: np.ndarray, *, h: float = 1e-4, trainin
     big models.
     """
     model = _to64(model)
-    X = np.array(X, dtype=np.float64)
-    y = np.asarray(y)
-    y = y.astype(np.float64) if y.dtype.kind == "f" else y
+    model._join(X)
+    X = _f64(X)
+    y = y if is_array(y) and not is_numpy(y) else np.asarray(y)
+    y = _f64(y) if namespace(y).isdtype(y.dtype, "real floating") else y
     has_rng = any(hasattr(l, "rng") for l in model.layers)
 
     watched = [i for i, l in enumerate(model.layers)
@@ -270,34 +296,34 @@ def check_model(model, X: np.ndarray, y: np.ndarray, *, h: float = 1e-4, trainin
         return model.loss.forward(out, y)
 
     L()
-    dX = model.backward(model.loss.backward(), return_input_grad=True)
+    dX = np.array(to_host(model.backward(model.loss.backward(), return_input_grad=True)))
     results = {}
     pick = np.random.default_rng(seed)
 
     def numeric(arr):
-        if max_entries is None or arr.size <= max_entries:
+        if max_entries is None or math.prod(arr.shape) <= max_entries:
             return None, *_numeric_grad(L, arr, h, watch)
-        flat = pick.choice(arr.size, max_entries, replace=False)
-        out = np.full(arr.size, np.nan)
-        kinked = np.zeros(arr.size, dtype=bool)
-        view = arr.reshape(-1)
-        for j in flat:
-            out[j], kinked[j] = _stencil(L, view, j, h, watch)
-        return flat, out.reshape(arr.shape), kinked.reshape(arr.shape)
+        flat = pick.choice(math.prod(arr.shape), max_entries, replace=False)
+        size = math.prod(arr.shape)
+        out = np.full(size, np.nan)
+        kinked = np.zeros(size, dtype=bool)
+        for j in flat:  # probed through its index in arr (a device array's reshape may be a copy)
+            out[j], kinked[j] = _stencil(L, arr, np.unravel_index(j, tuple(arr.shape)), h, watch)
+        return flat, out.reshape(tuple(arr.shape)), kinked.reshape(tuple(arr.shape))
 
     def entry(g, idx, n, kinked):
         if idx is None:
             return g, n, kinked
         return g.reshape(-1)[idx], n.reshape(-1)[idx], kinked.reshape(-1)[idx]
 
-    analytic = [(f"{i}.{name}", p.grad.copy(), p) for i, l in enumerate(model.layers)
+    analytic = [(f"{i}.{name}", np.array(to_host(p.grad)), p) for i, l in enumerate(model.layers)
                 for name, p in zip(_param_names(l), l.parameters())]
     for name, g, p in analytic:
         results[name] = entry(g, *numeric(p.data))
     codes = getattr(model.layers[0], "columns", None) if type(model.layers[0]).__name__ == "Embedding" else None
     if codes:  # an Embedding's categorical columns are codes, not differentiable: check the others
-        idx = np.flatnonzero(~np.isin(np.arange(X.size) % X.shape[1], codes))
-        probes = [_stencil(L, X.reshape(-1), j, h, watch) for j in idx]
+        idx = np.flatnonzero(~np.isin(np.arange(math.prod(X.shape)) % X.shape[1], codes))
+        probes = [_stencil(L, X, np.unravel_index(j, tuple(X.shape)), h, watch) for j in idx]
         results["X"] = (dX.reshape(-1)[idx], np.array([v for v, _ in probes]), np.array([k for _, k in probes]))
     else:
         results["X"] = entry(dX, *numeric(X))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._array_api import device_of, is_numpy, namespace
 from .activations import log_softmax, sigmoid, softmax
 from .errors import InvalidArgumentError, InvalidDataError, check_choice, check_in_range, check_positive
 
@@ -23,14 +24,34 @@ __all__ = ["Loss", "CrossEntropy", "BinaryCrossEntropy", "MSE", "MAE", "Huber", 
 
 def one_hot(labels: np.ndarray, n_classes: int, dtype=np.float32) -> np.ndarray:
     """Integer labels of shape ``(n,)`` to a one-hot matrix of shape ``(n, n_classes)``."""
+    if not is_numpy(labels):  # any array library: compare each label with 0..K-1
+        xp = namespace(labels)
+        classes = xp.arange(n_classes, dtype=labels.dtype, device=device_of(labels))
+        return xp.astype(labels[:, None] == classes[None, :], dtype)
     out = np.zeros((labels.shape[0], n_classes), dtype=dtype)
     out[np.arange(labels.shape[0]), labels] = 1
     return out
 
 
+def _on(host: np.ndarray, like, cache: dict):
+    """A small host array (class or positive weights) on ``like``'s library, device and dtype, copied
+    there once and kept in ``cache``."""
+    if is_numpy(like):
+        return host.astype(like.dtype)
+    key = (id(namespace(like)), str(device_of(like)), str(like.dtype))
+    if key not in cache:
+        cache.clear()
+        xp = namespace(like)
+        cache[key] = xp.asarray(host, dtype=like.dtype, device=device_of(like))
+    return cache[key]
+
+
 def _weights(sample_weight, n, dtype):
     if sample_weight is None:
         return None
+    if not is_numpy(sample_weight) and hasattr(sample_weight, "__array_namespace__"):
+        xp = namespace(sample_weight)  # validated by fit; kept on its device
+        return xp.reshape(xp.astype(sample_weight, dtype), (-1,))
     from ._validation import check_sample_weight
     w = np.asarray(sample_weight, dtype=dtype).reshape(-1)
     if w.shape[0] == n and not np.any(w):  # an all-zero batch is legal inside fit: it carries nothing
@@ -66,22 +87,38 @@ class Loss:
         sample_weight : ndarray, shape (n,), optional
             Non-negative weights; the mean becomes ``sum(w_i l_i) / sum(w_i)``.
         """
+        total, n = self._forward_sum(outputs, target, sample_weight)
+        return float(total) / n
+
+    def forward_array(self, outputs, target, sample_weight=None):
+        """:meth:`forward`'s mean loss as a 0-d array on the outputs' device: the fit loop adds these
+        up on the device, so no number comes back to the host per batch."""
+        total, n = self._forward_sum(outputs, target, sample_weight)
+        return total / n if n != 1 else total
+
+    def _forward_sum(self, outputs, target, sample_weight):
+        """``(s, n)``: the mean loss is ``s / n``; caches the gradient for :meth:`backward`."""
         self.predicted = None
+        xp = namespace(outputs)
         per_sample, grad = self._forward(outputs, target)
         n, dtype = outputs.shape[0], outputs.dtype
         w = _weights(sample_weight, n, dtype)
         denom = self._normaliser(target, w, n, dtype)
         if denom is None:
             # The batch mean, taken here and only here.
-            self._grad = grad / dtype.type(n)
-            return float(per_sample.sum()) / n
-        total = denom.sum()
-        if total <= 0:  # a batch that carries no weight contributes nothing
-            self._grad = np.zeros_like(grad)
-            return 0.0
-        scale = ((np.ones(n, dtype) if w is None else w) / total).astype(dtype)
+            self._grad = grad / (dtype.type(n) if is_numpy(outputs) else n)
+            return xp.sum(per_sample), n
+        total = xp.sum(denom)
+        if is_numpy(outputs):
+            if total <= 0:  # a batch that carries no weight contributes nothing
+                self._grad = np.zeros_like(grad)
+                return 0.0, 1
+        else:  # no branch on a device number: an all-zero weight gives scale 0, so loss and gradient 0
+            total = total + xp.astype(total == 0, total.dtype)
+        ones = xp.ones(n, dtype=dtype, device=device_of(outputs))
+        scale = xp.astype((ones if w is None else w) / total, dtype)
         self._grad = grad * scale[:, None]
-        return float(np.dot(scale, per_sample))
+        return (np.dot(scale, per_sample) if is_numpy(outputs) else xp.sum(scale * per_sample)), 1
 
     def backward(self) -> np.ndarray:
         """``dL/d outputs``, shape ``(n, k)``, with the batch mean already applied."""
@@ -135,7 +172,7 @@ class CrossEntropy(Loss):
     def _dense_target(self, target, k, dtype):
         if target.ndim == 1:
             return one_hot(target, k, dtype)
-        return target.astype(dtype, copy=False)
+        return target if target.dtype == dtype else namespace(target).astype(target, dtype)
 
     def _forward(self, outputs, target):
         """Per-sample losses ``(n,)`` and the gradient ``(n, K)`` before the batch mean."""
@@ -144,26 +181,28 @@ class CrossEntropy(Loss):
             raise InvalidDataError(f"class_weight has {self.class_weight.shape[0]} entries; "
                                    f"expected one per class ({k})")
         y = self._dense_target(target, k, outputs.dtype)        # q: one-hot or probability rows
+        xp = namespace(outputs)
         if self.label_smoothing:
-            eps = outputs.dtype.type(self.label_smoothing)
+            eps = outputs.dtype.type(self.label_smoothing) if is_numpy(outputs) else self.label_smoothing
             y = y * (1 - eps) + eps / k
         logp = log_softmax(outputs)                             # log p = z - logsumexp(z)
         if self.class_weight is None:
-            per_sample = -(y * logp).sum(axis=1)                # l = -sum_c q_c log p_c
+            per_sample = -xp.sum(y * logp, axis=1)              # l = -sum_c q_c log p_c
             grad = softmax(outputs) - y                         # dl/dz = p - q
             return per_sample, grad
         # torch: each class term is weighted by w_c; the mean divides by sum of w_{y_i}.
-        cw = self.class_weight.astype(outputs.dtype)
+        cw = _on(self.class_weight, outputs, self.__dict__.setdefault("_placed", {}))
         wy = y * cw
-        per_sample = -(wy * logp).sum(axis=1)
-        grad = softmax(outputs) * wy.sum(axis=1, keepdims=True) - wy
+        per_sample = -xp.sum(wy * logp, axis=1)
+        grad = softmax(outputs) * xp.sum(wy, axis=1, keepdims=True) - wy
         return per_sample, grad
 
     def _normaliser(self, target, w, n, dtype):
         if self.class_weight is None:
             return w
         # torch divides the weighted sum by the sum of the true classes' weights w_{y_i}.
-        wy = self._dense_target(target, self.class_weight.shape[0], dtype) @ self.class_weight.astype(dtype)
+        y = self._dense_target(target, self.class_weight.shape[0], dtype)
+        wy = y @ _on(self.class_weight, y, self.__dict__.setdefault("_placed", {}))
         return wy if w is None else wy * w
 
     def get_config(self):
@@ -192,22 +231,23 @@ class BinaryCrossEntropy(Loss):
         self.pos_weight = None if pos_weight is None else np.asarray(pos_weight, dtype=np.float64)
 
     def _forward(self, outputs, target):
-        y = target.reshape(outputs.shape).astype(outputs.dtype, copy=False)
+        y = _as_target(target, outputs)
         z = outputs
-        log1pexp = np.log1p(np.exp(-np.abs(z)))  # log(1 + e^{-|z|}), never overflows
+        xp = namespace(z)
+        log1pexp = xp.log1p(xp.exp(-xp.abs(z)))  # log(1 + e^{-|z|}), never overflows
         if self.pos_weight is None:
-            per = np.maximum(z, 0) - z * y + log1pexp
+            per = xp.maximum(z, 0) - z * y + log1pexp
             grad = sigmoid(z) - y
         else:
-            pw = self.pos_weight.astype(z.dtype)
-            log_sig = -(np.maximum(-z, 0) + log1pexp)       # log sigma(z)
-            log_1m_sig = -(np.maximum(z, 0) + log1pexp)     # log(1 - sigma(z))
+            pw = _on(self.pos_weight, z, self.__dict__.setdefault("_placed", {}))
+            log_sig = -(xp.maximum(-z, 0) + log1pexp)       # log sigma(z)
+            log_1m_sig = -(xp.maximum(z, 0) + log1pexp)     # log(1 - sigma(z))
             per = -(pw * y * log_sig + (1 - y) * log_1m_sig)
             s = sigmoid(z)
             grad = -(pw * y * (1 - s) - (1 - y) * s)
         k = outputs.shape[1]
         # per-sample loss = mean over outputs; gradient scaled to match.
-        return per.mean(axis=1), grad / z.dtype.type(k)
+        return xp.mean(per, axis=1), grad / (z.dtype.type(k) if is_numpy(z) else k)
 
     def get_config(self):
         return {"name": self.name,
@@ -220,9 +260,10 @@ class MSE(Loss):
     name = "mse"
 
     def _forward(self, outputs, target):
-        diff = outputs - target.reshape(outputs.shape).astype(outputs.dtype, copy=False)
+        diff = outputs - _as_target(target, outputs)
         k = outputs.shape[1]
-        return np.mean(diff * diff, axis=1), diff * outputs.dtype.type(2.0 / k)
+        xp = namespace(outputs)
+        return xp.mean(diff * diff, axis=1), diff * (outputs.dtype.type(2.0 / k) if is_numpy(outputs) else 2.0 / k)
 
 
 class MAE(Loss):
@@ -231,9 +272,10 @@ class MAE(Loss):
     name = "mae"
 
     def _forward(self, outputs, target):
-        diff = outputs - target.reshape(outputs.shape).astype(outputs.dtype, copy=False)
+        diff = outputs - _as_target(target, outputs)
         k = outputs.shape[1]
-        return np.mean(np.abs(diff), axis=1), np.sign(diff) / outputs.dtype.type(k)
+        xp = namespace(outputs)
+        return xp.mean(xp.abs(diff), axis=1), xp.sign(diff) / (outputs.dtype.type(k) if is_numpy(outputs) else k)
 
 
 class Huber(Loss):
@@ -247,17 +289,25 @@ class Huber(Loss):
         self.delta = check_positive("delta", delta)
 
     def _forward(self, outputs, target):
-        d = outputs - target.reshape(outputs.shape).astype(outputs.dtype, copy=False)
-        delta = outputs.dtype.type(self.delta)
-        ad = np.abs(d)
+        d = outputs - _as_target(target, outputs)
+        xp = namespace(outputs)
+        delta = outputs.dtype.type(self.delta) if is_numpy(outputs) else self.delta
+        ad = xp.abs(d)
         small = ad <= delta
-        per = np.where(small, 0.5 * d * d, delta * (ad - 0.5 * delta))
-        grad = np.where(small, d, delta * np.sign(d))
+        per = xp.where(small, 0.5 * d * d, delta * (ad - 0.5 * delta))
+        grad = xp.where(small, d, delta * xp.sign(d))
         k = outputs.shape[1]
-        return per.mean(axis=1), grad / outputs.dtype.type(k)
+        return xp.mean(per, axis=1), grad / (outputs.dtype.type(k) if is_numpy(outputs) else k)
 
     def get_config(self):
         return {"name": self.name, "delta": self.delta}
+
+
+def _as_target(target, outputs):
+    """``target`` reshaped to the outputs' shape, in their dtype."""
+    xp = namespace(outputs, target)
+    y = xp.reshape(target, outputs.shape)
+    return y if y.dtype == outputs.dtype else xp.astype(y, outputs.dtype)
 
 
 LOSSES = {"cross_entropy": CrossEntropy, "binary_cross_entropy": BinaryCrossEntropy, "mse": MSE,

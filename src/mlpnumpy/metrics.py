@@ -63,8 +63,31 @@ def r2_from_sums(ss_res: np.ndarray, ss_tot: np.ndarray) -> float:
 def compute(loss_name: str, outputs: np.ndarray, y: np.ndarray) -> dict[str, float]:
     """The metrics that fit a loss: accuracy for classification (element-wise for multi-label),
     MSE and R² for regression."""
+    from ._array_api import is_numpy
+    if not is_numpy(outputs):
+        return _compute_xp(loss_name, outputs, y)
     if loss_name == "cross_entropy":
         return {"accuracy": accuracy(y, np.argmax(outputs, axis=1))}
     if loss_name == "binary_cross_entropy":
         return {"accuracy": float(np.mean((outputs > 0) == (y.reshape(outputs.shape) > 0.5)))}
     return {"mse": mean_squared_error(y, outputs), "r2": r2_score(y, outputs)}
+
+
+def _compute_xp(loss_name: str, outputs, y) -> dict[str, float]:
+    """:func:`compute` for arrays of any Array API library, on their device: only the numbers come back."""
+    from ._array_api import namespace, to_host
+    xp = namespace(outputs, y)
+    n = outputs.shape[0]
+    if loss_name == "cross_entropy":
+        labels = xp.argmax(y, axis=1) if y.ndim == 2 else y
+        hits = xp.astype(xp.argmax(outputs, axis=1) == labels, xp.int64)
+        return {"accuracy": int(xp.sum(hits)) / n}
+    if loss_name == "binary_cross_entropy":
+        hits = xp.astype((outputs > 0) == (xp.reshape(y, outputs.shape) > 0.5), xp.int64)
+        return {"accuracy": int(xp.sum(hits)) / (n * outputs.shape[1])}
+    yt = xp.reshape(y, outputs.shape)
+    d = outputs - yt
+    sse = to_host(xp.sum(d * d, axis=0)).astype(np.float64)
+    dm = yt - xp.mean(yt, axis=0)
+    sst = to_host(xp.sum(dm * dm, axis=0)).astype(np.float64)
+    return {"mse": float(np.sum(sse)) / (n * outputs.shape[1]), "r2": r2_from_sums(sse, sst)}

@@ -14,6 +14,7 @@ from ._validation import check_targets, check_X
 from .errors import InvalidArgumentError, check_in_range
 from .layers import BatchNorm1d, Dense, Dropout, Layer, _check_dtype, layer_config, layer_from_config
 from .losses import Loss, get_loss, output_transform
+from ._array_api import Placement, copy_array, namespace
 from .parameter import Parameter
 
 __all__ = ["Sequential", "MLP"]
@@ -62,6 +63,74 @@ class Sequential:
         self.history = None
         self.epochs_trained = 0
         self.stop_training = False
+        self._placement = Placement()  # NumPy on the CPU until model.to(...) moves it
+        self._placed_by_user = False
+
+    # ------------------------------------------------------------------ where the arrays live
+    @property
+    def placement(self) -> Placement:
+        """Where the model's arrays live: ``placement.xp`` (None for NumPy) and ``placement.device``."""
+        return self.__dict__.get("_placement") or Placement()
+
+    @property
+    def device(self):
+        """The device of the model's parameters (``"cpu"`` for NumPy)."""
+        return "cpu" if self.placement.is_numpy else self.placement.device
+
+    def to(self, target, device=None) -> Sequential:
+        """Move the parameters, buffers and optimizer state to another array library and/or device.
+
+        Parameters
+        ----------
+        target : array, namespace module or library name
+            An array (the model joins its library and device: ``model.to(X)``), a namespace
+            (``torch``, ``cupy``, ``array_api_strict``, ``numpy``) or its name (``"torch"``).
+        device : optional
+            The device within that library (``"cuda"``, ``"cuda:1"``,
+            ``array_api_strict.Device("device1")``); default: the array's, else the library's default.
+
+        Returns the model. Training, prediction, gradcheck and the internals tracker then take arrays of
+        that library on that device; model files, ONNX export and ``to_torch`` copy to the host.
+
+        Raises
+        ------
+        DataTypeError
+            When the device cannot hold the model's dtype (e.g. float64 on a device without it).
+        """
+        from ._array_api import check_float_dtype
+        where = Placement.of(target, device)
+        if not where.is_numpy:
+            check_float_dtype(where.xp, where.device, self.dtype, arg="the model's dtype")
+        move = lambda a: where.move(a)  # noqa: E731
+        for layer in self.layers:
+            layer._apply_arrays(move)
+        if self.optimizer is not None:
+            self.optimizer._apply_arrays(move)
+        self._placement = where
+        self._placed_by_user = True
+        self._pre_arrays = None
+        return self
+
+    def _join(self, X, arg: str = "X") -> None:
+        """Raise naming both places when ``X`` lives elsewhere than the model."""
+        self.placement.check(X, arg)
+
+    def _device_transform(self):
+        """The preprocessor as a function of device arrays (``(X - mean) / scale`` moved once)."""
+        pre = self.preprocessor
+        if pre is None:
+            return None
+        if self.placement.is_numpy:
+            return pre.transform
+        cached = self.__dict__.get("_pre_arrays")
+        if cached is None:
+            mean, scale = getattr(pre, "mean_", None), getattr(pre, "scale_", None)
+            if mean is None or scale is None:
+                raise InvalidArgumentError(f"the model's preprocessor {type(pre).__name__} runs on NumPy only; "
+                                           "transform the data yourself, or use the model on NumPy arrays")
+            cached = self._pre_arrays = (self.placement.move(mean, self.dtype), self.placement.move(scale, self.dtype))
+        mean, scale = cached
+        return lambda x: (x - mean) / scale
 
     # ------------------------------------------------------------------ structure
     @property
@@ -139,9 +208,10 @@ class Sequential:
         return grad if return_input_grad else None
 
     def _prepare_X(self, X) -> np.ndarray:
+        self._join(X)
         X = check_X(X, self.dtype, self.n_features_in)
         if self.preprocessor is not None:
-            X = self.preprocessor.transform(X)
+            X = self._device_transform()(X)
         return X
 
     def decision_function(self, X, batch_size: int = 4096) -> np.ndarray:
@@ -155,7 +225,7 @@ class Sequential:
             fwd = lambda x: self.forward(x, training=False)  # noqa: E731
         if X.shape[0] <= batch_size:
             return fwd(X)
-        return np.concatenate([fwd(X[i:i + batch_size]) for i in range(0, X.shape[0], batch_size)])
+        return namespace(X).concat([fwd(X[i:i + batch_size]) for i in range(0, X.shape[0], batch_size)])
 
     def predict_proba(self, X, batch_size: int = 4096) -> np.ndarray:
         """Class probabilities ``(n, K)`` (softmax), or per-output probabilities (sigmoid) for
@@ -166,10 +236,11 @@ class Sequential:
         """Class indices ``(n,)`` for cross-entropy, 0/1 rows for binary cross-entropy, values for
         regression."""
         out = self.decision_function(X, batch_size)
+        xp = namespace(out)
         if self.loss.output_transform == "softmax":
-            return np.argmax(out, axis=1)
+            return xp.argmax(out, axis=1)
         if self.loss.output_transform == "sigmoid":
-            return (out > 0).astype(np.int64)  # sigmoid(z) > 0.5 exactly when z > 0
+            return xp.astype(out > 0, xp.int64)  # sigmoid(z) > 0.5 exactly when z > 0
         return out
 
     def evaluate(self, X, y, *, return_dict: bool = False, batch_size: int = 4096):
@@ -177,6 +248,7 @@ class Sequential:
         ``loss`` and the metrics."""
         from . import metrics
         out = self.decision_function(X, batch_size)
+        self._join(y, "y")
         y = check_targets(y, out.shape[0], self.loss.name, out.shape[1], self.dtype)
         results = {"loss": self.loss.forward(out, y)}
         results.update(metrics.compute(self.loss.name, out, y))
@@ -234,8 +306,8 @@ class Sequential:
 
     def get_weights(self) -> list[np.ndarray]:
         """Copies of every parameter and buffer, in a fixed order."""
-        out = [p.data.copy() for p in self.parameters()]
-        out += [b.copy() for layer in self.layers for b in layer.buffers().values()]
+        out = [copy_array(p.data) for p in self.parameters()]
+        out += [copy_array(b) for layer in self.layers for b in layer.buffers().values()]
         return out
 
     def set_weights(self, weights: Sequence[np.ndarray]) -> None:
@@ -243,6 +315,14 @@ class Sequential:
         targets = [p.data for p in self.parameters()] + [b for l in self.layers for b in l.buffers().values()]
         if len(weights) != len(targets):
             raise InvalidArgumentError(f"weights has {len(weights)} arrays; the model has {len(targets)}")
+        if not self.placement.is_numpy:  # on a device: each array copied in place there
+            weights = [self.placement.move(w, self.dtype) for w in weights]
+            for i, (t, w) in enumerate(zip(targets, weights)):
+                if tuple(w.shape) != tuple(t.shape):
+                    raise InvalidArgumentError(f"weights[{i}] has shape {tuple(w.shape)}; expected {tuple(t.shape)}")
+            for t, w in zip(targets, weights):
+                t[...] = w
+            return
         for i, (t, w) in enumerate(zip(targets, weights)):
             w = np.asarray(w)
             if w.shape != t.shape:

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ._array_api import copy_array, device_of, is_numpy, namespace, to_device
 from .errors import InvalidArgumentError, check_choice
 from .parameter import Parameter
 
@@ -171,7 +172,10 @@ class Optimizer:
                     if v.shape != p.data.shape:
                         raise InvalidArgumentError(f"optimizer state[{i}][{key!r}] has shape {v.shape}; the "
                                                    f"parameter has {p.data.shape}: the state belongs to another model")
-                    st[key] = v.astype(p.data.dtype, copy=False)
+                    if is_numpy(p.data):
+                        st[key] = v.astype(p.data.dtype, copy=False)
+                    else:  # a state loaded on the host joins its parameter's device
+                        st[key] = to_device(v, namespace(p.data), device_of(p.data), p.data.dtype)
             self._unchecked_state = False
         self.iterations += 1
 
@@ -192,21 +196,26 @@ class Optimizer:
         self.state = None
         self.iterations = 0
 
+    def _apply_arrays(self, fn) -> None:
+        """Replace every state array by ``fn(array)`` (how ``model.to`` moves the optimizer too)."""
+        if self.state is not None:
+            self.state = [{k: fn(v) for k, v in st.items()} for st in self.state]
+
     def state_dict(self) -> dict:
         """Everything needed to resume: ``{"lr", "iterations", "state": [{name: ndarray}] or None}``.
 
         Only numbers, lists, dicts and copies of arrays, so it can be saved without pickle.
         """
         return {"lr": self.lr, "iterations": self.iterations,
-                "state": None if self.state is None else [{k: v.copy() for k, v in s.items()}
+                "state": None if self.state is None else [{k: copy_array(v) for k, v in s.items()}
                                                           for s in self.state]}
 
     def load_state_dict(self, d: dict) -> None:
         """Restore from :meth:`state_dict`; the next ``step`` continues exactly where it left off."""
         try:
             lr, iterations, state = d["lr"], int(d["iterations"]), d["state"]
-            state = None if state is None else [{str(k): np.array(v) for k, v in s.items()}
-                                                for s in state]
+            state = None if state is None else [{str(k): np.array(v) if is_numpy(v) or not hasattr(
+                v, "__array_namespace__") else copy_array(v) for k, v in s.items()} for s in state]
         except (KeyError, TypeError, AttributeError, ValueError) as exc:
             raise InvalidArgumentError(
                 f"state_dict is not an optimizer state ({exc!r}); expected the dict returned by "
@@ -275,7 +284,7 @@ class SGD(Optimizer):
         if self.momentum:
             buf = state.get("momentum_buffer")
             if buf is None:                                           # b_1 = g_1
-                buf = state["momentum_buffer"] = g.copy()
+                buf = state["momentum_buffer"] = copy_array(g)
             else:                                                     # b = mu b + (1 - tau) g
                 buf[...] = self.momentum * buf + (1 - self.dampening) * g
             d = g + self.momentum * buf if self.nesterov else buf
@@ -334,9 +343,10 @@ class AdamW(Optimizer):
         self.decoupled_weight_decay = bool(decoupled_weight_decay)
 
     def _init_state(self, p: Parameter) -> dict[str, np.ndarray]:
-        state = {"exp_avg": np.zeros_like(p.data), "exp_avg_sq": np.zeros_like(p.data)}
+        xp = namespace(p.data)
+        state = {"exp_avg": xp.zeros_like(p.data), "exp_avg_sq": xp.zeros_like(p.data)}
         if self.amsgrad:
-            state["max_exp_avg_sq"] = np.zeros_like(p.data)
+            state["max_exp_avg_sq"] = xp.zeros_like(p.data)
         return state
 
     def _upgrade_state(self, state: dict) -> dict:
@@ -363,11 +373,11 @@ class AdamW(Optimizer):
         v[...] = beta2 * v + (1 - beta2) * g * g                      # v_t
         if self.amsgrad:
             vmax = state["max_exp_avg_sq"]
-            vmax[...] = np.maximum(vmax, v)                           # v^_t = max(v^_{t-1}, v_t)
+            vmax[...] = namespace(v).maximum(vmax, v)                 # v^_t = max(v^_{t-1}, v_t)
             v = vmax
         bias_correction1 = 1 - beta1 ** t
         bias_correction2 = 1 - beta2 ** t
-        denom = np.sqrt(v) / math.sqrt(bias_correction2) + self.eps
+        denom = namespace(v).sqrt(v) / math.sqrt(bias_correction2) + self.eps
         p.data -= (self.lr / bias_correction1) * m / denom
 
 
@@ -424,24 +434,26 @@ class RMSprop(Optimizer):
         self.centered = bool(centered)
 
     def _init_state(self, p: Parameter) -> dict[str, np.ndarray]:
-        state = {"square_avg": np.zeros_like(p.data)}
+        xp = namespace(p.data)
+        state = {"square_avg": xp.zeros_like(p.data)}
         if self.momentum:
-            state["momentum_buffer"] = np.zeros_like(p.data)
+            state["momentum_buffer"] = xp.zeros_like(p.data)
         if self.centered:
-            state["grad_avg"] = np.zeros_like(p.data)
+            state["grad_avg"] = xp.zeros_like(p.data)
         return state
 
     def _update(self, p: Parameter, state: dict) -> None:
         a = self.alpha
         g = self._grad(p)
+        xp = namespace(g)
         v = state["square_avg"]
         v[...] = a * v + (1 - a) * g * g                              # v_t
         if self.centered:
             gbar = state["grad_avg"]
             gbar[...] = a * gbar + (1 - a) * g                        # g-bar_t
-            avg = np.sqrt(v - gbar * gbar) + self.eps
+            avg = xp.sqrt(v - gbar * gbar) + self.eps
         else:
-            avg = np.sqrt(v) + self.eps
+            avg = xp.sqrt(v) + self.eps
         if self.momentum:
             buf = state["momentum_buffer"]
             buf[...] = self.momentum * buf + g / avg                  # b_t
@@ -487,14 +499,14 @@ class Adagrad(Optimizer):
         self.eps = _check("epsilon value", "eps", eps)
 
     def _init_state(self, p: Parameter) -> dict[str, np.ndarray]:
-        return {"sum": np.full_like(p.data, self.initial_accumulator_value)}
+        return {"sum": namespace(p.data).full_like(p.data, self.initial_accumulator_value)}
 
     def _update(self, p: Parameter, state: dict) -> None:
         g = self._grad(p)
         clr = self.lr / (1 + (self.iterations - 1) * self.lr_decay)   # decayed eta_t
         acc = state["sum"]
         acc += g * g                                                  # s_t = s_{t-1} + g^2
-        p.data -= clr * g / (np.sqrt(acc) + self.eps)
+        p.data -= clr * g / (namespace(acc).sqrt(acc) + self.eps)
 
 
 OPTIMIZERS: dict[str, type[Optimizer]] = {

@@ -23,9 +23,11 @@ class Parameter:
     __slots__ = ("data", "grad", "name", "trainable")
 
     def __init__(self, data: np.ndarray, name: str = "param", trainable: bool = True):
-        self.data = np.ascontiguousarray(data)
+        from ._array_api import is_array, namespace
+        # an array of another Array API library (a torch tensor, a CuPy array) stays where it is
+        self.data = data if is_array(data) and not isinstance(data, np.ndarray) else np.ascontiguousarray(data)
         #: ``dL/d data``, same shape and dtype as ``data``; the layer's backward writes it.
-        self.grad = np.zeros_like(self.data)
+        self.grad = namespace(self.data).zeros_like(self.data)
         self.name = name
         #: False: every optimizer leaves ``data`` as it is (torch's ``requires_grad=False``); the
         #: gradient is still computed, since the layers below need the chain rule through it.
@@ -37,8 +39,9 @@ class Parameter:
     def __setstate__(self, state):
         # joblib may hand back read-only memory maps; training needs to write in place
         data, grad = state["data"], state["grad"]
-        self.data = data if data.flags.writeable else data.copy()
-        self.grad = grad if grad.flags.writeable else grad.copy()
+        writeable = lambda a: not isinstance(a, np.ndarray) or a.flags.writeable  # noqa: E731
+        self.data = data if writeable(data) else data.copy()
+        self.grad = grad if writeable(grad) else grad.copy()
         self.name = state["name"]
         self.trainable = state.get("trainable", True)
 
@@ -63,6 +66,12 @@ class Parameter:
             If the shape differs or the values are not finite.
         """
         arg = arg or self.name
+        from ._array_api import device_of, is_array, is_numpy, namespace, to_host
+        if not is_numpy(self.data):  # on a device: check on the host, then copy in place there
+            host = np.array(to_host(self.data))
+            Parameter(host, self.name).assign(to_host(value) if is_array(value) else value, arg)
+            self.data[...] = namespace(self.data).asarray(host, device=device_of(self.data))
+            return
         try:
             value = np.asarray(value)
         except (TypeError, ValueError) as exc:

@@ -49,4 +49,8 @@ def add_l1_grad(params: Sequence[Parameter], l1: float, l1_bias: float = 0.0) ->
     for p in params:
         lam = l1 if is_weight(p) else l1_bias if is_bias(p) else 0.0
         if lam and p.trainable:
-            p.grad += p.grad.dtype.type(lam) * np.sign(p.data)
+            if isinstance(p.grad, np.ndarray):
+                p.grad += p.grad.dtype.type(lam) * np.sign(p.data)
+            else:  # any Array API library, on its device
+                from ._array_api import namespace
+                p.grad += lam * namespace(p.data).sign(p.data)

@@ -14,6 +14,7 @@ import warnings
 import numpy as np
 
 from ._validation import check_sample_weight, check_targets, check_X
+from ._array_api import is_array, namespace, to_host
 from .callbacks import Callback, CallbackList, History, ProgressBar
 from .errors import DivergenceError, InvalidArgumentError, InvalidDataError, check_choice, check_in_range, check_positive
 from .metrics import compute as compute_metrics
@@ -27,8 +28,18 @@ def clip_grad_norm(params, max_norm: float) -> float:
     r"""Scale all gradients together so their global L2 norm is at most ``max_norm``, as
     ``torch.nn.utils.clip_grad_norm_``: :math:`g \leftarrow g \cdot \min(1, c / (\lVert g \rVert + 10^{-6}))`.
 
-    Returns the norm before clipping.
+    Returns the norm before clipping: a float, or for arrays of another library a 0-d array on their
+    device (the clipping then runs there with no number brought back to the host).
     """
+    from ._array_api import is_numpy, namespace
+    params = list(params)
+    if params and not is_numpy(params[0].grad):
+        xp = namespace(params[0].grad)
+        total = xp.sqrt(sum(xp.sum(p.grad * p.grad) for p in params))
+        coef = xp.clip(max_norm / (total + 1e-6), max=1.0)
+        for p in params:
+            p.grad *= coef
+        return total
     total = math.sqrt(sum(float(np.sum(np.square(p.grad, dtype=np.float64))) for p in params))
     coef = max_norm / (total + 1e-6)
     if coef < 1:
@@ -43,7 +54,7 @@ _clip = clip_grad_norm  # the fit argument of the same name shadows it inside fi
 def evaluate_arrays(model, X: np.ndarray, y: np.ndarray, batch_size: int = 4096) -> dict[str, float]:
     """Loss and metrics of already-validated, already-preprocessed arrays, in evaluation mode."""
     outs = [model.forward(X[i:i + batch_size], training=False) for i in range(0, X.shape[0], batch_size)]
-    out = outs[0] if len(outs) == 1 else np.concatenate(outs)
+    out = outs[0] if len(outs) == 1 else namespace(outs[0]).concat(outs)
     res = {"loss": model.loss.forward(out, y)}
     res.update(compute_metrics(model.loss.name, out, y))
     return res
@@ -59,12 +70,20 @@ class _RegressionStats:
     def add(self, out, y):
         d = out - y
         self.n += out.shape[0]
+        if not isinstance(out, np.ndarray):  # summed on the device (in its dtype) until the epoch ends
+            xp = namespace(out)
+            self.sse = self.sse + xp.sum(d * d, axis=0)
+            self.sy = self.sy + xp.sum(y, axis=0)
+            self.syy = self.syy + xp.sum(y * y, axis=0)
+            return
         self.sse = self.sse + np.sum(d * d, axis=0, dtype=np.float64)
         self.sy = self.sy + np.sum(y, axis=0, dtype=np.float64)
         self.syy = self.syy + np.sum(y * y, axis=0, dtype=np.float64)
 
     def result(self) -> dict[str, float]:
         from .metrics import r2_from_sums
+        self.sse, self.sy, self.syy = (np.asarray(to_host(v), dtype=np.float64) if not isinstance(v, float)
+                                       else v for v in (self.sse, self.sy, self.syy))
         sst = np.maximum(self.syy - self.sy * self.sy / self.n, 0.0)  # float64 sums; clip round-off
         return {"mse": float(np.mean(self.sse) / self.n), "r2": r2_from_sums(self.sse, sst)}
 
@@ -132,6 +151,8 @@ class _ReferenceStep:
 
     def forward(self, xb, yb, wb=None):
         out = self.model.forward(xb, training=True)
+        if not isinstance(out, np.ndarray):  # the loss stays on the device: no host round trip per batch
+            return out, self.loss.forward_array(out, yb, wb)
         return out, self.loss.forward(out, yb, wb)
 
     def backward_update(self) -> None:
@@ -234,11 +255,14 @@ def fit(model, X, y, *, epochs: int = 100, lr: float | None = None, batch_size: 
     else:
         clip_grad_norm_value = None
     loss_name, k = model.loss.name, model.n_outputs
+    _place_for_fit(model, X, [("y", y), ("sample_weight", sample_weight),
+                              *((("validation_data[0]", validation_data[0]), ("validation_data[1]", validation_data[1]))
+                                if isinstance(validation_data, (tuple, list)) and len(validation_data) == 2 else ())])
     X = check_X(X, model.dtype, model.n_features_in)
     y = check_targets(y, X.shape[0], loss_name, k, model.dtype)
     sw = check_sample_weight(sample_weight, X.shape[0], model.dtype)
     if loss_name == "cross_entropy" and y.ndim == 1 and X.shape[0] > 1:
-        classes = np.unique(y)
+        classes = np.unique(y) if isinstance(y, np.ndarray) else to_host(namespace(y).unique_values(y))
         if classes.size < 2:
             raise InvalidDataError(f"y holds a single class ({classes[0]}); a classifier needs at least two "
                                    "classes to learn from")
@@ -277,14 +301,23 @@ def fit(model, X, y, *, epochs: int = 100, lr: float | None = None, batch_size: 
     if new_lr is not None:
         opt.lr = float(new_lr)
     rng = model.rng
+    on_device = not model.placement.is_numpy
+    if on_device:  # rows gathered on the device by indices drawn on the host (one copy per epoch)
+        xp, dev = model.placement.xp, model.placement.device
+        gather = lambda A, i: xp.take(A, i, axis=0)  # noqa: E731
+    else:
+        gather = lambda A, i: A[i]  # noqa: E731
     if split:
-        tr, va = train_val_split(y, validation_split, rng, stratify=stratify)
-        Xv, yv = X[va], y[va]
-        X, y = X[tr], y[tr]
-        sw = None if sw is None else sw[tr]
+        tr, va = train_val_split(to_host(y), validation_split, rng, stratify=stratify)
+        if on_device:
+            tr, va = xp.asarray(tr, device=dev), xp.asarray(va, device=dev)
+        Xv, yv = gather(X, va), gather(y, va)
+        X, y = gather(X, tr), gather(y, tr)
+        sw = None if sw is None else gather(sw, tr)
     pre = model.preprocessor
+    pre_transform = model._device_transform()
     if Xv is not None and pre is not None:
-        Xv = pre.transform(Xv)
+        Xv = pre_transform(Xv)
     model.optimizer = opt
     if schedule is not None:
         model.lr_schedule = schedule
@@ -303,7 +336,10 @@ def fit(model, X, y, *, epochs: int = 100, lr: float | None = None, batch_size: 
     loss = model.loss
     # only callbacks that define on_batch_end are called per batch (the hot path skips the rest)
     batch_hooks = CallbackList([c for c in cbs.callbacks
-                                if type(c).on_batch_end is not Callback.on_batch_end or "on_batch_end" in vars(c)])
+                                if (type(c).on_batch_end is not Callback.on_batch_end or "on_batch_end" in vars(c))
+                                # on a device the progress bar moves per epoch: its per-batch numbers would
+                                # each be a host round trip
+                                and not (on_device and isinstance(c, ProgressBar))])
     classify = loss_name == "cross_entropy"
     clip = None if clip_grad_norm_value is None else (lambda ps: _clip(ps, clip_grad_norm_value))
     if l1 or l1_bias:  # the penalty's gradient joins the data's, then clipping sees the sum
@@ -337,21 +373,24 @@ def fit(model, X, y, *, epochs: int = 100, lr: float | None = None, batch_size: 
             snapshot = interrupt.boundary.weights  # parameters and buffers: what a divergence goes back to
             lr_used = opt.lr
             perm = rng.permutation(n) if shuffle else None
+            if on_device and perm is not None:
+                perm = xp.asarray(perm, device=dev)  # drawn on the host from the model's seed, sent once
             total, correct, seen = 0.0, 0, 0
             reg = _RegressionStats() if not classify and loss_name != "binary_cross_entropy" else None
             for b in range(steps):
-                s = b * batch_size
+                s, e = b * batch_size, min((b + 1) * batch_size, n)  # the standard has no stop past the end
                 if perm is None:
-                    xb, yb = X[s:s + batch_size], y[s:s + batch_size]
-                    wb = None if sw is None else sw[s:s + batch_size]
+                    xb, yb = X[s:e], y[s:e]
+                    wb = None if sw is None else sw[s:e]
                 else:
-                    idx = perm[s:s + batch_size]
-                    xb, yb = X[idx], y[idx]
-                    wb = None if sw is None else sw[idx]
+                    idx = perm[s:e]
+                    xb, yb = gather(X, idx), gather(y, idx)
+                    wb = None if sw is None else gather(sw, idx)
                 if pre is not None:
-                    xb = pre.transform(xb)
+                    xb = pre_transform(xb)
                 out, lval = step.forward(xb, yb, wb)
-                if not math.isfinite(lval):
+                # on a device the loss is a 0-d array there: it is checked once, at the epoch's end
+                if not on_device and not math.isfinite(lval):
                     # A non-finite gradient shows up here one step later, through the weights it
                     # spoiled, or at the end-of-epoch check; either way the weights are restored.
                     _handle_divergence(model, snapshot, opt, on_nonfinite, epoch, b, f"the loss is {lval}")
@@ -363,7 +402,14 @@ def fit(model, X, y, *, epochs: int = 100, lr: float | None = None, batch_size: 
                 m = xb.shape[0]
                 total += lval * m
                 seen += m
-                if classify:
+                if on_device and reg is None:  # counted on the device
+                    if classify:
+                        labels = yb if yb.ndim == 1 else xp.argmax(yb, axis=1)
+                        correct = correct + xp.sum(xp.astype(xp.argmax(out, axis=1) == labels, xp.int64))
+                    else:
+                        hits = xp.sum(xp.astype((out > 0) == (yb > 0.5), xp.int64))
+                        correct = correct + xp.astype(hits, out.dtype) / out.shape[1]
+                elif classify:
                     labels = yb if yb.ndim == 1 else np.argmax(yb, axis=1)
                     pred = getattr(loss, "predicted", None)  # the loss's argmax of out, when it found it
                     if pred is None:
@@ -373,10 +419,10 @@ def fit(model, X, y, *, epochs: int = 100, lr: float | None = None, batch_size: 
                     correct += int(np.count_nonzero((out > 0) == (yb > 0.5))) / out.shape[1]
                 else:
                     reg.add(out, yb)
-                if batch_hooks:
-                    batch_logs = {"loss": total / seen}
+                if batch_hooks.callbacks:  # on a device, a callback asking per batch costs a round trip
+                    batch_logs = {"loss": float(total) / seen}
                     if reg is None:
-                        batch_logs["accuracy"] = correct / seen
+                        batch_logs["accuracy"] = float(correct) / seen
                     batch_hooks.on_batch_end(b, batch_logs)
                 if interrupt.requested:
                     history.interrupted = True
@@ -390,7 +436,13 @@ def fit(model, X, y, *, epochs: int = 100, lr: float | None = None, batch_size: 
                 break
             if seen == 0:
                 break
-            if not model.stop_training and not all(np.isfinite(p.data).all() for p in params):
+            if on_device:  # the epoch's numbers come back to the host here, once
+                total, correct = float(total), float(correct)
+                if not math.isfinite(total) and not model.stop_training:
+                    _handle_divergence(model, snapshot, opt, on_nonfinite, epoch, steps - 1,
+                                       f"the epoch's mean loss is {total / seen}")
+                    break
+            if not model.stop_training and not all(_all_finite(p.data) for p in params):
                 # a non-finite weight gradient got past the per-step checks into the weights
                 _handle_divergence(model, snapshot, opt, on_nonfinite, epoch, steps - 1,
                                    "a gradient was not finite and reached the weights")
@@ -420,7 +472,7 @@ def _handle_divergence(model, snapshot, opt, on_nonfinite, epoch, batch, what):
     """Put the model back to the weights (and batch-norm statistics) it had when the epoch began,
     reset an optimizer state the bad gradient reached, then raise or warn."""
     model.set_weights(snapshot)
-    if opt.state is not None and not all(np.isfinite(v).all() for st in opt.state for v in st.values()):
+    if opt.state is not None and not all(_all_finite(v) for st in opt.state for v in st.values()):
         opt.reset()
     msg = (f"training diverged at epoch {epoch + 1}, batch {batch + 1}: {what}; the model is back at the "
            "weights it had when the epoch began. Lower the learning rate, scale the inputs, or clip gradients "
@@ -428,3 +480,25 @@ def _handle_divergence(model, snapshot, opt, on_nonfinite, epoch, batch, what):
     if on_nonfinite == "raise":
         raise DivergenceError(msg)
     warnings.warn(msg, RuntimeWarning, stacklevel=3)
+
+
+def _all_finite(a) -> bool:
+    """Whether every entry of ``a`` (any array library) is finite."""
+    if isinstance(a, np.ndarray):
+        return bool(np.isfinite(a).all())
+    xp = namespace(a)
+    return bool(xp.all(xp.isfinite(a)))
+
+
+def _place_for_fit(model, X, others) -> None:
+    """Where ``fit`` runs: a model never moved by ``model.to`` and never trained follows its data to
+    that library and device (scikit-learn's convention); otherwise every array given must live where
+    the model does, or one error names both places."""
+    if is_array(X) and not model.placement.same_as(X) and not model.__dict__.get("_placed_by_user") \
+            and model.epochs_trained == 0 and model.optimizer is None:
+        model.to(X)
+        model._placed_by_user = False
+    model._join(X, "X")
+    for arg, a in others:
+        if a is not None:
+            model._join(a, arg)

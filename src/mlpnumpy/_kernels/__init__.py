@@ -39,8 +39,15 @@ def resolve_path(path: str | None = None, *arrays) -> str:
                                        "pick one")
         path = env.lower() or "auto"
     path = check_choice("path", path, PATHS)
+    numpy_only = all(isinstance(a, np.ndarray) for a in arrays)
     if path == "auto":
-        return "fast" if all(isinstance(a, np.ndarray) for a in arrays) else "reference"
+        return "fast" if numpy_only else "reference"
+    if path == "fast" and not numpy_only:
+        from .._array_api import describe
+        other = next(a for a in arrays if not isinstance(a, np.ndarray))
+        raise InvalidArgumentError(f"path='fast' runs on NumPy arrays on the CPU only; the data is a "
+                                   f"{describe(other)} array: use path='reference' or 'auto' (which picks it), "
+                                   f"or unset {_ENV}")
     return path
 
 
