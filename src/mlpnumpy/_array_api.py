@@ -245,6 +245,15 @@ class Placement:
         return to_device(a, self.xp, self.device, None if dtype is None else xp_dtype(self.xp, dtype))
 
 
+def host_model(model):
+    """``model`` itself when it lives on NumPy, else a copy of it moved to the host (NumPy): what model
+    files, ONNX export and ``to_torch`` read."""
+    if model.placement.is_numpy:
+        return model
+    import copy
+    return copy.deepcopy(model).to("numpy")
+
+
 # ---------------------------------------------------------------------- randomness on the device
 _M32 = 0xFFFFFFFF
 

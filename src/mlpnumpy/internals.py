@@ -35,7 +35,8 @@ def layer_stats(a: np.ndarray, activation: str | None) -> dict[str, float]:
     ``a < 0.01`` or ``a > 0.99`` for the sigmoid, ``|a| > 0.99`` for tanh. Other activations get
     neither of the last two.
     """
-    a = np.asarray(a, dtype=np.float64)
+    from ._array_api import to_host
+    a = np.asarray(to_host(a), dtype=np.float64)
     out = {"act_mean": float(a.mean()), "act_std": float(a.std())}
     if activation == "relu":
         out["dead_frac"] = float(np.mean(np.all(a <= 0, axis=0)))
@@ -88,7 +89,9 @@ class InternalsTracker(Callback):
             self.every = int(every)
         else:
             raise InvalidArgumentError(f"every={every!r} is invalid; expected 'epoch' or an integer >= 1")
-        self.probe = None if probe is None else np.asarray(probe)
+        from ._array_api import is_array
+        # an array of another library (a torch tensor on the GPU) stays where it is
+        self.probe = None if probe is None else probe if is_array(probe) else np.asarray(probe)
         self.epochs: list[int] = []
         self.records: dict[str, dict[str, list[float]]] = {}
         self.layer_names: dict[str, str] = {}
@@ -109,8 +112,10 @@ class InternalsTracker(Callback):
         self._reset_sums()
 
     def _reset_sums(self):
-        self._prev = {i: l.weight.data.copy() for i, l in self._dense}
-        self._sums = {i: np.zeros(3) for i, _ in self._dense}
+        from ._array_api import copy_array
+        self._prev = {i: copy_array(l.weight.data) for i, l in self._dense}
+        self._sums = {i: np.zeros(3) if isinstance(l.weight.data, np.ndarray) else [0.0, 0.0, 0.0]
+                      for i, l in self._dense}
         self._steps = 0
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -123,7 +128,11 @@ class InternalsTracker(Callback):
             if cache is None:
                 raise NotFittedError(f"InternalsTracker cannot take its probe from the first layer "
                                      f"({first!r}); pass probe=X_sample")
-            self._probe = cache[0].copy()  # the batch's input, already preprocessed
+            from ._array_api import copy_array
+            self._probe = copy_array(cache[0])  # the batch's input, already preprocessed
+        if self._dense and not isinstance(self._dense[0][1].weight.data, np.ndarray):
+            self._batch_on_device()
+            return
         for i, layer in self._dense:
             g = layer.weight.grad
             W = layer.weight.data
@@ -134,9 +143,26 @@ class InternalsTracker(Callback):
             np.copyto(prev, W)
         self._steps += 1
 
+    def _batch_on_device(self):
+        """:meth:`on_batch_end` for a model on another array library: the sums stay on its device
+        until the epoch ends (no number comes back per batch)."""
+        from ._array_api import namespace
+        for i, layer in self._dense:
+            g, W, prev = layer.weight.grad, layer.weight.data, self._prev[i]
+            xp = namespace(W)
+            w_norm = xp.sqrt(xp.sum(prev * prev))
+            d = W - prev
+            ratio = xp.sqrt(xp.sum(d * d)) / xp.where(w_norm > 0, w_norm, xp.zeros_like(w_norm))
+            sums = self._sums[i]
+            self._sums[i] = [sums[0] + xp.mean(g), sums[1] + xp.std(g), sums[2] + ratio]
+            prev[...] = W
+        self._steps += 1
+
     def on_epoch_end(self, epoch, logs=None):
         if logs is None or self._steps == 0:
             return
+        if self._sums and isinstance(next(iter(self._sums.values())), list):  # device sums: now to the host
+            self._sums = {i: np.array([float(v) for v in s]) for i, s in self._sums.items()}
         if (epoch + 1) % self.every and epoch != self._last_epoch:
             return
         values: dict[str, dict[str, float]] = {}

@@ -39,6 +39,8 @@ def to_torch(model):
     the same eps, momentum and running statistics; Dropout -> ``Dropout``. The module has the
     model's dtype and holds copies of its weights. The model's preprocessor is not included.
     """
+    from ._array_api import host_model
+    model = host_model(model)  # a model on a device is translated from a host copy
     torch = require("torch", "torch", "to_torch")
     from torch import nn
 
@@ -196,7 +198,8 @@ def from_torch(module, *, loss="cross_entropy", seed=None):
 
 def _named_tensors(model) -> dict[str, np.ndarray]:
     """Every parameter and buffer of ``model`` as ``layers.<i>.<name>`` (e.g. ``layers.0.W``)."""
-    return model.named_arrays("layers.")
+    from ._array_api import host_model
+    return host_model(model).named_arrays("layers.")
 
 
 def save_safetensors(model, path: str | os.PathLike) -> None:

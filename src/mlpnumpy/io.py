@@ -89,6 +89,8 @@ def save_model(model, path) -> None:
     path : str or path-like
         Written atomically (a temporary file renamed over it); no pickle is used.
     """
+    from ._array_api import host_model
+    model = host_model(model)  # a model on a device is written from a host copy
     meta, arrays = _model_metadata(model, MODEL_FORMAT)
     _write_archive(path, meta, arrays)
 
@@ -331,9 +333,9 @@ def _build_model(ar: _Archive, meta: dict, allowed_extra=lambda k: False):
                                                          "scale": ar.array("preprocessor.scale")})
         except MLPNumpyError as exc:
             raise FileFormatError(f"{ar.name}: invalid preprocessor ({exc})") from None
-    _filechecks.check_loaded_model(model, ar.name)
     model.class_names = _filechecks.check_class_names(meta.get("class_names"), model, ar.name)
     model.metadata = _filechecks.check_metadata(meta.get("metadata"), model, ar.name)
+    _filechecks.check_loaded_model(model, ar.name)
     return model
 
 
@@ -378,7 +380,8 @@ def _schedule_to_json(s) -> dict:
 def _schedule_from_json(d: Any, name: str):
     from .schedules import SCHEDULES
     classes = {c.__name__: c for c in SCHEDULES.values() if c.__name__ != "LambdaLR"}
-    if not isinstance(d, dict) or d.get("class") not in classes or not isinstance(d.get("args"), dict):
+    if not isinstance(d, dict) or not isinstance(d.get("class"), str) or d["class"] not in classes \
+            or not isinstance(d.get("args"), dict):
         raise FileFormatError(f"{name}: the saved lr schedule is not one of: {', '.join(classes)}")
     args = {k: _schedule_from_json(v["__schedule__"], name) if isinstance(v, dict) and "__schedule__" in v
             else v for k, v in d["args"].items()}
@@ -397,6 +400,8 @@ def save_checkpoint(model, path, *, extra: dict | None = None) -> None:
     learning-rate schedule (class, arguments, progress), the state of the model's generator (which
     draws shuffles and dropout masks), ``epochs_trained`` and ``extra`` (any JSON-able dict).
     """
+    from ._array_api import host_model
+    model = host_model(model)  # a model on a device is written from a host copy
     meta, arrays = _model_metadata(model, CHECKPOINT_FORMAT)
     opt = getattr(model, "optimizer", None)
     if opt is not None:
@@ -424,7 +429,8 @@ def save_checkpoint(model, path, *, extra: dict | None = None) -> None:
 def _optimizer_from_json(ar: _Archive, d: Any, n_params: int, params):
     from .optimizers import OPTIMIZERS
     classes = {c.__name__: c for c in OPTIMIZERS.values()}
-    if not isinstance(d, dict) or d.get("class") not in classes or not isinstance(d.get("args"), dict):
+    if not isinstance(d, dict) or not isinstance(d.get("class"), str) or d["class"] not in classes \
+            or not isinstance(d.get("args"), dict):
         raise FileFormatError(f"{ar.name}: the saved optimizer is not one of: {', '.join(classes)}")
     args = {k: tuple(v) if isinstance(v, list) else v for k, v in d["args"].items()}
     try:

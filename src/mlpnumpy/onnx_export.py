@@ -96,7 +96,8 @@ def _resolve(model_or_estimator):
     """``(core model, output transform, binary_two_columns)`` for a model or a fitted estimator."""
     from .model import Sequential
     if isinstance(model_or_estimator, Sequential):
-        return model_or_estimator, model_or_estimator.loss.output_transform, False
+        from ._array_api import host_model  # a model on a device is exported from a host copy
+        return host_model(model_or_estimator), model_or_estimator.loss.output_transform, False
     core = getattr(model_or_estimator, "model_", None)
     if isinstance(core, Sequential):
         est = model_or_estimator
