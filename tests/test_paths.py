@@ -165,7 +165,7 @@ def test_optimizer_update_equals_reference_over_100_steps(K, dtype, name, parall
     monkeypatch.setattr(fast_step, "kernels", lambda: K)
     if parallel:  # numba's loops over both cores, which large parameters take
         if K is numpy_kernels or dtype != np.float32:  # (float32 alone: compiling them is slow)
-            pytest.skip("the NumPy kernels have no parallel loop")
+            pytest.skip("parallel loops: the NumPy kernels have none; numba's are tested in float32")
         monkeypatch.setattr(K, "PARALLEL_FROM", 0)
     size = (40, 30)
     w0 = rng.standard_normal(size).astype(dtype)
