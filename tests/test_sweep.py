@@ -323,14 +323,14 @@ def test_real_cluster_worker_sigkill_and_driver_sigkill_then_resume(tmp_path):
         try:
             _wait(lambda: len(_finished_rows(out / "trials.csv")) >= 2, 90, "two finished trials")
 
-            def running_trial():  # (worker, trial) for a trial that has started on its worker
-                starts = _starts(client, "kw")
+            def running_trial():  # (worker, trial) for a trial that started on its worker in the last 0.3 s
+                now = time.time()  # (a trial takes about a second: it is far from done when the kill lands)
+                fresh = {(int(m["trial"]), m["worker"]) for t, m in client.get_events("mlpnumpy-sweep-kw")
+                         if now - t < 0.3}
                 for w, keys in client.processing().items():
                     for k in keys:
-                        if str(k).startswith("mlpnumpy-trial-"):
-                            n = int(str(k).split("-")[2])
-                            if w in starts.get(n, []):
-                                return w, n
+                        if str(k).startswith("mlpnumpy-trial-") and (int(str(k).split("-")[2]), w) in fresh:
+                            return w, int(str(k).split("-")[2])
                 return None
 
             victim, killed_trial = _wait(running_trial, 60, "a trial running on a worker")
