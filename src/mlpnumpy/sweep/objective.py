@@ -23,6 +23,7 @@ __all__ = ["run_trial", "preload", "prepared_data", "PruningCallback", "data_loa
 
 _LOCK = threading.Lock()
 _SPLITS: dict[tuple, dict] = {}  # (data options, validation split) -> the split arrays
+_KEEP = 2  # data sets a worker keeps loaded
 _LOADS = 0  # data sets this process has read from disk (the test pins it at one per worker)
 
 
@@ -55,6 +56,8 @@ def prepared_data(cfg: dict[str, Any]) -> dict[str, Any]:
     with _LOCK:
         split = _SPLITS.get(key)
         if split is None:
+            while len(_SPLITS) >= _KEEP:  # a long-lived worker serving sweep after sweep: the oldest goes
+                _SPLITS.pop(next(iter(_SPLITS)))
             data = _load_data(cfg)  # the test rows are dropped with it: only the split is kept
             X, y = data["X_train"], data["y_train"]
             tr, va = train_val_split(y, cfg["validation_split"], np.random.default_rng([cfg["seed"], 1]),
