@@ -312,7 +312,7 @@ def run_sweep(opts: dict[str, Any], *, config_file=None, space_path=None, object
             loaded = _preload_all(client, trial_cfg)
         except MLPNumpyError as exc:
             raise type(exc)(f"the Dask workers could not load the data: {exc}") from None
-        where = scheduler or f"a local Dask cluster of {len(loaded)} worker processes"
+        where = scheduler or f"a local Dask cluster of {len(loaded)} worker process{'es' if len(loaded) != 1 else ''}"
 
         # ---- the sweep folder and the study
         out.mkdir(parents=True, exist_ok=True)
