@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ._array_api import namespace
+from ._array_api import is_array, namespace
 from .errors import InvalidArgumentError, check_choice
 
 __all__ = ["Activation", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Identity", "ELU", "GELU", "SELU",
@@ -96,7 +96,7 @@ def sigmoid(z: np.ndarray) -> np.ndarray:
     Uses :math:`e^{-|z|}`, which lies in (0, 1], so nothing overflows and no clipping is needed:
     :math:`\sigma(z) = 1/(1+e^{-|z|})` for :math:`z \ge 0` and :math:`e^{-|z|}/(1+e^{-|z|})` otherwise.
     """
-    if not hasattr(z, "__array_namespace__") and not isinstance(z, np.ndarray):
+    if not is_array(z):  # lists and scalars: NumPy
         z = np.asarray(z)
     xp = namespace(z)
     e = xp.exp(-xp.abs(z))

@@ -225,7 +225,8 @@ class Sequential:
             fwd = lambda x: self.forward(x, training=False)  # noqa: E731
         if X.shape[0] <= batch_size:
             return fwd(X)
-        return namespace(X).concat([fwd(X[i:i + batch_size]) for i in range(0, X.shape[0], batch_size)])
+        n = X.shape[0]  # slices stop inside the array and name every axis, as the Array API standard asks
+        return namespace(X).concat([fwd(X[i:min(i + batch_size, n), ...]) for i in range(0, n, batch_size)])
 
     def predict_proba(self, X, batch_size: int = 4096) -> np.ndarray:
         """Class probabilities ``(n, K)`` (softmax), or per-output probabilities (sigmoid) for

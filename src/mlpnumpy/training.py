@@ -53,7 +53,8 @@ _clip = clip_grad_norm  # the fit argument of the same name shadows it inside fi
 
 def evaluate_arrays(model, X: np.ndarray, y: np.ndarray, batch_size: int = 4096) -> dict[str, float]:
     """Loss and metrics of already-validated, already-preprocessed arrays, in evaluation mode."""
-    outs = [model.forward(X[i:i + batch_size], training=False) for i in range(0, X.shape[0], batch_size)]
+    n = X.shape[0]  # slices stop inside the array and name every axis, as the Array API standard asks
+    outs = [model.forward(X[i:min(i + batch_size, n), ...], training=False) for i in range(0, n, batch_size)]
     out = outs[0] if len(outs) == 1 else namespace(outs[0]).concat(outs)
     res = {"loss": model.loss.forward(out, y)}
     res.update(compute_metrics(model.loss.name, out, y))
@@ -380,7 +381,7 @@ def fit(model, X, y, *, epochs: int = 100, lr: float | None = None, batch_size: 
             for b in range(steps):
                 s, e = b * batch_size, min((b + 1) * batch_size, n)  # the standard has no stop past the end
                 if perm is None:
-                    xb, yb = X[s:e], y[s:e]
+                    xb, yb = X[s:e, ...], y[s:e, ...]
                     wb = None if sw is None else sw[s:e]
                 else:
                     idx = perm[s:e]

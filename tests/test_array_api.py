@@ -1,0 +1,230 @@
+"""The reference path on any Array API library (issue 16): the same tests over NumPy, array_api_strict
+(its default device, its fake ``device1`` and its ``no_float64`` device, which catch arrays made on the
+wrong device and silent float64) and PyTorch CPU tensors, each compared with NumPy's results."""
+from __future__ import annotations
+
+import copy
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mlpnumpy import MLP
+from mlpnumpy._array_api import to_host, uniform
+from mlpnumpy.errors import DataTypeError, InvalidArgumentError, InvalidDataError
+from mlpnumpy.gradcheck import gradcheck
+from mlpnumpy.internals import InternalsTracker
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _strict(device_name=None):
+    xs = pytest.importorskip("array_api_strict")
+    dev = None if device_name is None else xs.Device(device_name)
+    return lambda a: xs.asarray(np.asarray(a), device=dev)
+
+
+def _torch():
+    torch = pytest.importorskip("torch")
+    return lambda a: torch.asarray(np.asarray(a))
+
+
+LIBS = {
+    "numpy": lambda: np.asarray,
+    "strict": lambda: _strict(),
+    "strict-device1": lambda: _strict("device1"),
+    "strict-no_float64": lambda: _strict("no_float64"),
+    "torch-cpu": _torch,
+}
+F64_LIBS = [k for k in LIBS if k != "strict-no_float64"]
+
+
+@pytest.fixture(params=list(LIBS))
+def lib(request):
+    return request.param, LIBS[request.param]()
+
+
+def _data(n=96, d=6, k=3, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(np.int64) + (X[:, 1] > 0.5)
+    return X, y
+
+
+def _kind(a) -> str:
+    return type(a).__module__.split(".")[0]
+
+
+@pytest.mark.parametrize("opt", ["sgd", "adam", "rmsprop"])
+def test_fit_predict_evaluate_match_numpy(lib, opt):
+    name, conv = lib
+    X, y = _data()
+    ref = MLP([6, 8, 3], seed=3, batch_norm=True, dropout=0.0, path="reference")
+    h_ref = ref.fit(X, y, epochs=3, batch_size=20, optimizer=opt, lr=0.05, verbose=0)
+    m = MLP([6, 8, 3], seed=3, batch_norm=True)
+    h = m.fit(conv(X), conv(y), epochs=3, batch_size=20, optimizer=opt, lr=0.05, verbose=0)
+    np.testing.assert_allclose(h.history["loss"], h_ref.history["loss"], rtol=2e-5)
+    assert h.history["accuracy"] == pytest.approx(h_ref.history["accuracy"])
+    for a, b in zip(m.get_weights(), ref.get_weights()):
+        np.testing.assert_allclose(to_host(a), b, rtol=1e-4, atol=1e-5)
+    pred = m.predict(conv(X))
+    assert _kind(pred) == _kind(conv(X))  # same kind of array back
+    np.testing.assert_array_equal(to_host(pred), ref.predict(X))
+    np.testing.assert_allclose(to_host(m.predict_proba(conv(X))), ref.predict_proba(X), rtol=1e-4, atol=1e-6)
+    assert m.evaluate(conv(X), conv(y)) == ref.evaluate(X, y)
+    if name != "numpy":
+        assert m.device == m.placement.device and str(m.placement) != "numpy on cpu"
+
+
+@pytest.mark.parametrize("loss", ["mse", "binary_cross_entropy", "huber"])
+def test_other_losses_and_validation_match_numpy(lib, loss):
+    name, conv = lib
+    X, y = _data()
+    Y = np.stack([y == 1, y == 2], axis=1).astype(np.float32)
+    ref = MLP([6, 8, 2], seed=4, loss=loss, activations="tanh", path="reference")
+    h_ref = ref.fit(X, Y, epochs=2, batch_size=32, validation_split=0.25, verbose=0, clip_grad_norm=0.5)
+    m = MLP([6, 8, 2], seed=4, loss=loss, activations="tanh")
+    h = m.fit(conv(X), conv(Y), epochs=2, batch_size=32, validation_split=0.25, verbose=0, clip_grad_norm=0.5)
+    for key in h_ref.history:
+        if key != "seconds":
+            np.testing.assert_allclose(h.history[key], h_ref.history[key], rtol=1e-4, atol=1e-6, err_msg=key)
+
+
+def test_dropout_masks_reproducible_and_same_on_every_library(lib):
+    name, conv = lib
+    X, y = _data()
+    runs = []
+    for _ in range(2):
+        m = MLP([6, 16, 3], seed=5, dropout=0.3, path="reference")
+        m.to(conv(X)) if name != "numpy" else None
+        runs.append(m.fit(conv(X), conv(y), epochs=2, batch_size=32, verbose=0).history["loss"])
+    assert runs[0] == runs[1]  # reproducible from the model's seed on the device
+    if name == "numpy":
+        return
+    xs_u = to_host(uniform(__import__("array_api_compat").array_namespace(conv(X)), (50, 7), 1234))
+    np_u = uniform(__import__("array_api_compat.numpy", fromlist=["x"]), (50, 7), 1234)
+    np.testing.assert_array_equal(xs_u, np_u)  # the device's numbers are the same on every library
+    assert 0.4 < np_u.mean() < 0.6 and np_u.min() >= 0 and np_u.max() < 1
+
+
+@pytest.mark.parametrize("name", F64_LIBS)
+def test_gradcheck_on_device(name):
+    conv = LIBS[name]()
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(12, 4)), rng.integers(0, 3, 12)
+    m = MLP([4, 5, 3], seed=1, dtype=np.float64, activations="tanh", batch_norm=True, dropout=0.2)
+    if name != "numpy":
+        m.to(conv(X))
+    r = gradcheck(m, conv(X), conv(y), training=True)
+    assert r.passed(1e-6), str(r)
+    # a wrong derivative is caught on the device too
+    from mlpnumpy.activations import Tanh
+
+    class BadTanh(Tanh):
+        def backward(self, grad_a, a, z=None):
+            return super().backward(grad_a, a, z) * 1.1
+
+    bad = MLP([4, 5, 3], seed=1, dtype=np.float64, activations=[BadTanh(), "identity"])
+    if name != "numpy":
+        bad.to(conv(X))
+    assert not gradcheck(bad, conv(X), conv(y)).passed(1e-4)
+
+
+def test_gradcheck_without_float64_names_the_dtypes():
+    conv = LIBS["strict-no_float64"]()
+    X, y = _data(12, 4)
+    m = MLP([4, 5, 3], seed=1).to(conv(X))
+    with pytest.raises(DataTypeError, match="supports float32.*finite differences need float64"):
+        gradcheck(m, conv(X), conv(y))
+
+
+def test_internals_tracker_on_device(lib):
+    name, conv = lib
+    X, y = _data()
+    stats = []
+    for c in (np.asarray, conv):
+        m = MLP([6, 8, 3], seed=2, path="reference")
+        t = InternalsTracker()
+        m.fit(c(X), c(y), epochs=2, batch_size=32, verbose=0, callbacks=[t])
+        stats.append(t.records["layer0"])
+    for key, values in stats[0].items():
+        np.testing.assert_allclose(stats[1][key], values, rtol=1e-3, atol=1e-6, err_msg=key)
+
+
+def test_model_to_moves_optimizer_state_and_files_work(lib, tmp_path):
+    name, conv = lib
+    X, y = _data()
+    ref = MLP([6, 8, 3], seed=6, path="reference")
+    ref.fit(X, y, epochs=1, optimizer="adam", verbose=0)
+    m = copy.deepcopy(ref).to(conv(X))  # trained state, Adam moments included, moved
+    ref.fit(X, y, epochs=1, verbose=0)
+    m.fit(conv(X), conv(y), epochs=1, verbose=0)
+    np.testing.assert_allclose(to_host(m.layers[0].W), ref.layers[0].W, rtol=1e-4, atol=1e-6)
+    m.save(tmp_path / "m.npz")  # from the device through a host copy
+    from mlpnumpy.io import load_model
+    back = load_model(tmp_path / "m.npz")
+    np.testing.assert_allclose(back.predict_proba(X), to_host(m.predict_proba(conv(X))), rtol=1e-5, atol=1e-6)
+    torch = pytest.importorskip("torch")
+    from mlpnumpy.interop import to_torch
+    with torch.no_grad():
+        out = to_torch(m)(torch.asarray(X)).numpy()
+    np.testing.assert_allclose(out, to_host(m.decision_function(conv(X))), rtol=1e-5, atol=1e-5)
+    back.to("numpy")
+    assert back.placement.is_numpy
+
+
+def test_mixing_libraries_or_devices_is_one_clear_error():
+    X, y = _data()
+    strict, dev1 = LIBS["strict"](), LIBS["strict-device1"]()
+    m = MLP([6, 8, 3], seed=0).to(dev1(X))
+    with pytest.raises(InvalidDataError, match=r"X lives on numpy on cpu but the model lives on "
+                                               r"array_api_strict on .*device1"):
+        m.predict(X)
+    with pytest.raises(InvalidDataError, match=r"CPU_DEVICE.*device1"):
+        m.fit(strict(X), strict(y), epochs=1, verbose=0)
+    with pytest.raises(InvalidDataError, match=r"y lives on .*CPU_DEVICE.*device1"):
+        m.fit(dev1(X), strict(y), epochs=1, verbose=0)
+    torch = pytest.importorskip("torch")
+    with pytest.raises(InvalidDataError, match="torch on cpu.*array_api_strict"):
+        m.evaluate(torch.asarray(X), torch.asarray(y))
+    # a trained NumPy model does not silently follow device data: it says how to move it
+    t = MLP([6, 8, 3], seed=0)
+    t.fit(X, y, epochs=1, verbose=0)
+    with pytest.raises(InvalidDataError, match=r"model.to\(X\)"):
+        t.fit(torch.asarray(X), torch.asarray(y), epochs=1, verbose=0)
+    with pytest.raises(InvalidArgumentError, match="path='fast' runs on NumPy arrays"):
+        MLP([6, 8, 3], seed=0, path="fast").fit(torch.asarray(X), torch.asarray(y), epochs=1, verbose=0)
+
+
+def test_unsupported_dtype_names_the_dtypes_that_work():
+    xs = pytest.importorskip("array_api_strict")
+    X, _ = _data()
+    nf = LIBS["strict-no_float64"]()
+    with pytest.raises(DataTypeError, match="dtype=float64 is not supported by array_api_strict.*no_float64.*"
+                                            "supports float32"):
+        MLP([6, 8, 3], dtype=np.float64).to(xs, device=xs.Device("no_float64"))
+    with pytest.raises(DataTypeError, match="float64 is not supported.*supports float32"):
+        MLP([6, 8, 3], dtype=np.float64).fit(nf(X), nf(np.arange(96) % 3), epochs=1, verbose=0)
+    # float32 works there, and nothing silently turns float64
+    m = MLP([6, 8, 3], seed=0)
+    m.to(nf(X))
+    assert str(m.predict_proba(nf(X)).dtype).endswith("float32")
+
+
+def test_auto_picks_fast_for_numpy_and_reference_otherwise():
+    from mlpnumpy._kernels import resolve_path
+    torch = pytest.importorskip("torch")
+    assert resolve_path("auto", np.zeros(2)) == "fast"
+    assert resolve_path("auto", torch.zeros(2)) == "reference"
+
+
+def test_gpu_script_dry_run():
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu.py"), "--dry-run"], capture_output=True,
+                       text=True, env=env, timeout=120)
+    assert r.returncode == 0, r.stderr
+    for what in ("mlpnumpy+numpy", "mlpnumpy+torch", "torch native", "batch 128", "batch 4096", "test acc"):
+        assert what in r.stdout, (what, r.stdout)
