@@ -196,7 +196,8 @@ class EarlyStopping(Callback):
         self.monitor, self.patience, self.min_delta = monitor, int(patience), float(min_delta)
         self.mode = check_choice("mode", mode, ["auto", "min", "max"])
         self.restore_best_weights, self.verbose = restore_best_weights, verbose
-        self._loaded = None
+        self.best_epoch = self.stopped_epoch = self.best_weights = None
+        self.wait, self._start, self._loaded = 0, 0, None
 
     def state_dict(self) -> dict:
         """The watch so far, plain values only: ``{"best", "best_epoch", "wait", "stopped_epoch"}``,
@@ -220,7 +221,7 @@ class EarlyStopping(Callback):
         except (KeyError, TypeError, ValueError) as exc:
             raise InvalidArgumentError(f"state={state!r} is not an EarlyStopping state ({exc!r}); expected "
                                        "the dict returned by EarlyStopping.state_dict()") from None
-        self._loaded = (loaded, None if best_weights is None else [np.array(w) for w in best_weights])
+        self._loaded = (loaded, None if best_weights is None else list(best_weights))
 
     def _better(self, value, best) -> bool:
         if self._sign > 0:
