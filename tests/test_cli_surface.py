@@ -393,7 +393,7 @@ def test_file_errors_name_the_flags_and_leave_no_folder(tmp_path, capsys):
     cases = [(["--data", str(path), "--label-column", "9"], "--label-column=9 is out of range"),
              (["--data", str(tmp_path / "d.npz")], "pass --x-key"),
              (["--data", str(tmp_path / "d.npz"), "--x-key", "nope"], "--x-key='nope' is not in"),
-             (["--data", str(path)], "--validation-split: validation_split=0.1 leaves no validation rows")]
+             (["--data", str(path)], "--validation-split: holding out fraction=0.1 of 8 rows leaves no held-out rows")]
     for args, expected in cases:
         err = _one_line_error(capsys, cli.main(["train", *args, *TINY, "--out", str(tmp_path / "r")]))
         assert expected in err

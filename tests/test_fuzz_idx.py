@@ -64,3 +64,18 @@ def test_unmutated_file_reads():
     assert read_idx(io.BytesIO(_valid(0x0E, (2, 2)))).tolist() == [[0.0, 1.0], [2.0, 3.0]]
     with pytest.raises(FileFormatError):
         read_idx(io.BytesIO(_valid()[:-1]))
+
+
+@SETTINGS
+@given(st.lists(st.integers(0, 6), min_size=1, max_size=4), st.lists(st.integers(0, 6), min_size=1, max_size=4),
+       st.booleans(), st.integers(0, 64))
+def test_max_shape_bounds_every_file(dims, bound, compress, extra):
+    # issue 19: a header's shape is checked against the data set's before any data is read, gzip or not
+    data = _valid(0x08, tuple(dims)) + bytes(extra)
+    try:
+        out = read_idx(io.BytesIO(gzip.compress(data) if compress else data), max_shape=tuple(bound))
+    except FileFormatError as exc:
+        fits = len(dims) == len(bound) and all(d <= b for d, b in zip(dims, bound))
+        assert not fits or extra, exc  # refused only when too large, or with trailing bytes
+        return
+    assert len(out.shape) == len(bound) and all(d <= b for d, b in zip(out.shape, bound))

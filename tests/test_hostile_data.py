@@ -343,3 +343,67 @@ def test_the_class_cap_is_configurable(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("MLPNUMPY_MAX_CLASSES", "many")
     with pytest.raises(InvalidArgumentError, match="MLPNUMPY_MAX_CLASSES='many' is not an integer"):
         check_class_labels(np.array([0, 1]), "f.csv")
+
+
+# ------------------------------------------------------------------------------------ raw errors
+def test_one_hot_targets_must_be_probability_rows():
+    from mlpnumpy import MLP
+    X = np.zeros((4, 3), np.float32)
+    m = MLP([3, 2], seed=0)
+    with pytest.raises(InvalidDataError, match=r"y\[1, 0\]=5.0 is not a probability"):
+        m.fit(X, np.array([[1, 0], [5.0, 0], [0, 1], [0, 1]]), epochs=1, verbose=0)
+    with pytest.raises(InvalidDataError, match="row 0 sums to 0.5"):
+        m.fit(X, np.array([[0.5, 0], [1, 0], [0, 1], [0, 1]]), epochs=1, verbose=0)
+    m.fit(X, np.array([[0.9, 0.1], [1, 0], [0, 1], [0.2, 0.8]]), epochs=1, verbose=0)  # soft labels are fine
+
+
+@pytest.mark.parametrize("cw,what", [(0, "shape ()"), ([0, 0], "all zero"), ([1, -1], r"class_weight\[1\]=-1.0"),
+                                     ([1, float("nan")], r"class_weight\[1\]=nan")])
+def test_class_weight_is_checked_with_a_clear_error(cw, what):
+    from mlpnumpy import MLP
+    with pytest.raises(InvalidArgumentError, match=what):
+        MLP([3, 2], seed=0, loss={"name": "cross_entropy", "class_weight": cw})
+
+
+def test_raw_errors_of_odd_array_files_are_clear(tmp_path):
+    np.savez(tmp_path / "s.npz", X=np.float64(3), y=np.array([1]))
+    np.save(tmp_path / "zero.npy", np.zeros((0, 3)))
+    np.save(tmp_path / "label_only.npy", np.zeros((4, 1)))
+    np.save(tmp_path / "ok.npy", np.zeros((4, 3)))
+    for path, kw, err, what in [("s.npz", {}, FileFormatError, "a single number"),
+                                ("zero.npy", {}, FileFormatError, "no data rows"),
+                                ("label_only.npy", {}, FileFormatError, "no feature columns besides the label column"),
+                                ("ok.npy", {"label_column": True}, InvalidArgumentError,
+                                 "label_column=True is not a column index")]:
+        with pytest.raises(err, match=what):
+            load_array_file(tmp_path / path, **kw)
+
+
+def test_a_tiny_file_blames_the_test_split_not_validation_split(tmp_path, capsys):
+    from mlpnumpy import cli
+    (tmp_path / "three.csv").write_text("1,2,0\n3,4,1\n5,6,0\n")
+    assert cli.main(["train", "--data", str(tmp_path / "three.csv"), "--epochs", "1",
+                     "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert "20% of its rows are the test set" in err and "validation_split" not in err and "validation rows" not in err
+
+
+def test_a_png_bomb_is_a_clear_exit_2(tmp_path, capsys):
+    pytest.importorskip("PIL")
+    import zlib
+    from mlpnumpy import MLP, cli
+    m = MLP([64, 10], seed=0)
+    m.metadata = {"image_shape": [8, 8], "pixel_max": 1.0}
+    m.save(tmp_path / "m.npz")
+
+    def chunk(t, d):
+        return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xffffffff)
+    w = h = 20000  # 400 M pixels in 390 kB
+    comp = zlib.compressobj(9)
+    row = b"\x00" + bytes(w)
+    data = b"".join(comp.compress(row) for _ in range(h)) + comp.flush()
+    (tmp_path / "bomb.png").write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0))
+                                        + chunk(b"IDAT", data) + chunk(b"IEND", b""))
+    assert cli.main(["predict", str(tmp_path / "m.npz"), str(tmp_path / "bomb.png")]) == 2
+    err = capsys.readouterr().err
+    assert "bomb.png: the image is too large to read safely" in err and err.count("\n") == 1

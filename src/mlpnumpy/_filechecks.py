@@ -142,28 +142,45 @@ def _check_arrays(model, name: str) -> None:
                                       "expected finite numbers")
 
 
-def _probe(model, name: str) -> None:
-    """The model's outputs for inputs of 0, +1 and -1 (after any preprocessing) are finite.
-
-    A last net under the checks above: a file whose every number is in range can still make a model
-    that overflows (weights of 1e38 in float32); such a model is refused rather than predicting NaN.
-    """
+def probe_inputs(model) -> np.ndarray:
+    """Inputs a loaded model must map to finite outputs: 0 and +-1 in the model's own input space
+    (after preprocessing), and the two ends of the training data's range when the file records it;
+    an Embedding's columns get valid codes (0, and the largest in the second row)."""
     n = model.n_features_in
     x = np.zeros((3, n), dtype=model.dtype)
     x[1], x[2] = 1, -1
+    rng = (getattr(model, "metadata", None) or {}).get("input_range")
+    if rng is not None:
+        ends = np.array([[rng[0]] * n, [rng[1]] * n], dtype=np.float64)
+        pre = getattr(model, "preprocessor", None)
+        with np.errstate(all="ignore"):
+            if pre is not None:
+                ends = (ends - pre.mean_) / pre.scale_
+            x = np.concatenate([x, ends.astype(model.dtype)])
     first = model.layers[0]
     if type(first).__name__ == "Embedding":  # codes: 0 and the largest one
         x[:, first.columns] = 0
         x[1, first.columns] = np.asarray(first.cardinalities) - 1
+    return x
+
+
+def _probe(model, name: str) -> None:
+    """The model's outputs for :func:`probe_inputs` are finite.
+
+    A last net under the checks above: a file whose every number is in range can still make a model
+    that overflows (weights of 1e38 in float32); such a model is refused rather than predicting NaN.
+    """
+    x = probe_inputs(model)
     with np.errstate(all="ignore"):
         try:
-            out = model.forward(x, training=False)
+            out = model.forward(x, training=False) if np.isfinite(x).all() else x
         finally:
             for layer in model.layers:
                 layer.clear_cache()
     if not np.isfinite(out).all():
-        raise FileFormatError(f"{name}: the model's outputs for inputs of 0 and +-1 are not finite (its "
-                              "weights overflow the model's dtype); the file is corrupt or hostile")
+        raise FileFormatError(f"{name}: the model's outputs for inputs of 0 and +-1 (and at the ends of its "
+                              "recorded input_range) are not finite: its weights or preprocessing overflow the "
+                              f"model's {model.dtype}; the file is corrupt or hostile")
 
 
 def check_loaded_model(model, name: str) -> None:

@@ -6,8 +6,8 @@ import numpy as np
 
 from .errors import DataTypeError, InvalidArgumentError, InvalidDataError
 
-__all__ = ["check_X", "check_targets", "check_sample_weight", "check_class_labels", "max_classes",
-           "DEFAULT_MAX_CLASSES", "ENV_MAX_CLASSES"]
+__all__ = ["check_X", "check_targets", "check_sample_weight", "check_class_labels", "check_class_weight",
+           "max_classes", "DEFAULT_MAX_CLASSES", "ENV_MAX_CLASSES"]
 
 #: Most classes a data file may define (its largest label + 1, or its distinct names): a label of
 #: 10**12 must not build 10**12 class names or an output layer that wide.
@@ -108,8 +108,15 @@ def check_targets(y, n_rows: int, loss_name: str, n_outputs: int, dtype, arg: st
         if a.ndim == 2:
             if a.shape[1] != n_outputs:
                 raise InvalidDataError(f"{arg} has one-hot width {a.shape[1]}; the model has {n_outputs} outputs")
-            if np.any(a < 0):
-                raise InvalidDataError(f"{arg} has negative target probabilities; expected rows in [0, 1]")
+            if np.any(a < 0) or np.any(a > 1):
+                r, c = np.argwhere((a < 0) | (a > 1))[0]
+                raise InvalidDataError(f"{arg}[{r}, {c}]={float(a[r, c])!r} is not a probability; one-hot or probability "
+                                       "rows hold values in [0, 1] (class indices go in a 1-D y)")
+            sums = a.sum(axis=1, dtype=np.float64)
+            off = np.abs(sums - 1) > 1e-3
+            if off.any():
+                r = int(np.flatnonzero(off)[0])
+                raise InvalidDataError(f"{arg} row {r} sums to {sums[r]:.6g}; one-hot or probability rows sum to 1")
             return np.ascontiguousarray(a, dtype=dtype)
         raise InvalidDataError(f"{arg} has shape {a.shape}; expected labels (n,) or one-hot rows (n, {n_outputs})")
     # binary cross-entropy and regression: rows of n_outputs values
@@ -294,3 +301,28 @@ def _check_sample_weight_xp(sample_weight, n_rows, dtype):
     if not bool(xp.any(w > 0)):
         raise InvalidDataError("sample_weight is all zero; at least one weight must be > 0")
     return w
+
+
+def check_class_weight(class_weight) -> np.ndarray | None:
+    """``class_weight`` as a float64 vector: one finite weight >= 0 per class, at least one > 0.
+
+    A scalar, NaN, a negative weight or all zeros (a loss of 0/0) is refused naming the value.
+    """
+    if class_weight is None:
+        return None
+    try:
+        cw = np.asarray(class_weight, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InvalidArgumentError(f"class_weight={class_weight!r} is not a list of numbers; expected one "
+                                   "weight >= 0 per class") from None
+    if cw.ndim != 1 or cw.size == 0:
+        raise InvalidArgumentError(f"class_weight={class_weight!r} has shape {cw.shape}; expected a 1-D list of "
+                                   "one weight >= 0 per class")
+    bad = ~np.isfinite(cw) | (cw < 0)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise InvalidArgumentError(f"class_weight[{i}]={float(cw[i])!r} is invalid; expected finite weights >= 0")
+    if not (cw > 0).any():
+        raise InvalidArgumentError("class_weight is all zero; expected at least one weight > 0 (a loss weighted by "
+                                   "zeros everywhere is 0/0)")
+    return cw

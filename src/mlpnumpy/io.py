@@ -312,7 +312,7 @@ def _build_model(ar: _Archive, meta: dict, allowed_extra=lambda k: False):
                   or allowed_extra(k))
     try:
         model = Sequential.from_config(config)
-    except (MLPNumpyError, KeyError, TypeError, ValueError) as exc:
+    except (MLPNumpyError, KeyError, TypeError, ValueError, OverflowError) as exc:
         raise FileFormatError(f"{ar.name}: the model config cannot be rebuilt ({exc})") from None
     # The config was checked against the file; the model built from it must hold the same arrays.
     want = {k: a.shape for k, a in _model_arrays(model).items()}
@@ -388,7 +388,7 @@ def _schedule_from_json(d: Any, name: str):
     try:
         s = classes[d["class"]](**args)
         s.load_state_dict(d["state"])
-    except (MLPNumpyError, KeyError, TypeError, ValueError) as exc:
+    except (MLPNumpyError, KeyError, TypeError, ValueError, OverflowError) as exc:
         raise FileFormatError(f"{name}: the saved lr schedule cannot be rebuilt ({exc})") from None
     return s
 
@@ -435,7 +435,7 @@ def _optimizer_from_json(ar: _Archive, d: Any, n_params: int, params):
     args = {k: tuple(v) if isinstance(v, list) else v for k, v in d["args"].items()}
     try:
         opt = classes[d["class"]](**args)
-    except (MLPNumpyError, TypeError, ValueError) as exc:
+    except (MLPNumpyError, TypeError, ValueError, OverflowError) as exc:
         raise FileFormatError(f"{ar.name}: the saved optimizer cannot be rebuilt ({exc})") from None
     keys = d.get("state_keys")
     state = None
@@ -460,7 +460,7 @@ def _optimizer_from_json(ar: _Archive, d: Any, n_params: int, params):
         raise FileFormatError(f"{ar.name}: unexpected arrays {', '.join(sorted(stray)[:5])}")
     try:
         opt.load_state_dict({"lr": d.get("lr"), "iterations": d.get("iterations"), "state": state})
-    except MLPNumpyError as exc:
+    except (MLPNumpyError, OverflowError) as exc:
         raise FileFormatError(f"{ar.name}: invalid optimizer state ({exc})") from None
     return opt
 

@@ -164,10 +164,8 @@ class CrossEntropy(Loss):
     def __init__(self, label_smoothing: float = 0.0, class_weight=None):
         super().__init__()
         self.label_smoothing = check_in_range("label_smoothing", label_smoothing, 0.0, 1.0)
-        self.class_weight = None if class_weight is None else np.asarray(class_weight, dtype=np.float64)
-        if self.class_weight is not None and (not np.all(np.isfinite(self.class_weight))
-                                              or np.any(self.class_weight < 0)):
-            raise InvalidArgumentError("class_weight must be finite and >= 0")
+        from ._validation import check_class_weight
+        self.class_weight = check_class_weight(class_weight)  # one finite weight >= 0 per class, one > 0
 
     def _dense_target(self, target, k, dtype):
         if target.ndim == 1:

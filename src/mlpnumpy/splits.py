@@ -37,7 +37,7 @@ def train_val_split(y: np.ndarray, fraction: float, rng: np.random.Generator, st
     """
     n = y.shape[0]
     if n < 2:
-        raise InvalidArgumentError(f"validation_split={fraction} needs at least 2 rows to split; got {n}")
+        raise InvalidArgumentError(f"holding out fraction={fraction} of the rows needs at least 2 rows; got {n}")
     if not stratify:
         perm = rng.permutation(n)
         k = held_out_size(y, fraction, stratify=False)
@@ -49,8 +49,8 @@ def train_val_split(y: np.ndarray, fraction: float, rng: np.random.Generator, st
         held.append(idx[rng.permutation(idx.size)][:k])
     held = np.sort(np.concatenate(held))
     if held.size == 0:
-        raise InvalidArgumentError(f"validation_split={fraction} leaves no validation rows "
-                                   f"({n} rows); use a larger fraction")
+        raise InvalidArgumentError(f"holding out fraction={fraction} of {n} rows leaves no held-out rows (every "
+                                   "class keeps at least one row to train on); expected more rows, or a larger fraction")
     mask = np.ones(n, bool)
     mask[held] = False
     return np.flatnonzero(mask), held

@@ -39,6 +39,9 @@ def _split_column(table: np.ndarray, label_column: int | None, where: str
                               f"column {label_column}, got shape {table.shape}; pass "
                               "label_column=None for features only")
     n = table.shape[1]
+    if isinstance(label_column, bool) or not isinstance(label_column, (int, np.integer)):
+        raise InvalidArgumentError(f"label_column={label_column!r} is not a column index; expected an integer "
+                                   "(negative counts from the end) or None")
     if not -n <= label_column < n:
         raise InvalidArgumentError(f"label_column={label_column} is out of range for {where} with "
                                    f"{n} columns; expected -{n}..{n - 1}, a column name, or None")
@@ -141,6 +144,14 @@ def load_array_file(path: str | os.PathLike, *, label_column: int | str | None =
         X, y = _load_npz(path, name, x_key, y_key, max_bytes, dtype.itemsize)
     if X.dtype.kind not in "biuf":
         raise DataTypeError(f"{name}: features have dtype {X.dtype}; expected numbers")
+    if X.ndim == 0:
+        raise FileFormatError(f"{name}: the features are a single number (a 0-d array); expected rows of "
+                              "features, shape (n_samples, n_features)")
+    if X.shape[0] == 0:
+        raise FileFormatError(f"{name}: has no data rows (features of shape {X.shape}); expected at least one row")
+    if X.ndim == 2 and X.shape[1] == 0:
+        raise FileFormatError(f"{name}: has no feature columns{' besides the label column' if y is not None else ''}"
+                              f"; expected at least one feature per row")
     if y is not None:
         if y.ndim != 1 or len(y) != len(X):
             raise FileFormatError(f"{name}: labels of shape {y.shape} do not match {len(X)} rows of "
