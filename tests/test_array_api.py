@@ -228,3 +228,69 @@ def test_gpu_script_dry_run():
     assert r.returncode == 0, r.stderr
     for what in ("mlpnumpy+numpy", "mlpnumpy+torch", "torch native", "batch 128", "batch 4096", "test acc"):
         assert what in r.stdout, (what, r.stdout)
+
+
+_SKLEARN_SCRIPT = r"""
+import os, sys, warnings
+import numpy as np
+import sklearn
+from mlpnumpy._array_api import to_host
+from mlpnumpy.sklearn import MLPClassifier, MLPRegressor
+warnings.simplefilter("ignore")
+libs = sys.argv[1:]
+rng = np.random.default_rng(0)
+X = rng.normal(size=(120, 5)).astype(np.float32)
+y = (X[:, 0] > 0).astype(np.int64) + (X[:, 1] > 0.3)
+yr = X[:, :2].sum(1).astype(np.float32)
+kw = dict(hidden_layer_sizes=(8,), max_iter=4, random_state=0)
+refs = [MLPClassifier(solver="sgd", learning_rate_init=0.1, **kw).fit(X, y),
+        MLPClassifier(**kw).fit(X, y > 0), MLPRegressor(**kw).fit(X, yr)]
+import array_api_strict as xs
+convs = {"strict-device1": lambda a: xs.asarray(a, device=xs.Device("device1")),
+         "strict-no_float64": lambda a: xs.asarray(a, device=xs.Device("no_float64"))}
+try:
+    import torch
+    convs["torch-cpu"] = torch.asarray
+except ImportError:
+    pass
+for name in libs:
+    if name not in convs:
+        print("SKIP", name); continue
+    c = convs[name]
+    with sklearn.config_context(array_api_dispatch=True):
+        ests = [MLPClassifier(solver="sgd", learning_rate_init=0.1, **kw).fit(c(X), c(y)),
+                MLPClassifier(**kw).fit(c(X), c((y > 0).astype(np.int64))), MLPRegressor(**kw).fit(c(X), c(yr))]
+        for est, ref, target in zip(ests, refs, [y, (y > 0).astype(np.int64), yr]):
+            assert type(est.coefs_[0]) is type(c(X)), type(est.coefs_[0])
+            np.testing.assert_allclose(est.loss_curve_, ref.loss_curve_, rtol=1e-5)
+            pred = est.predict(c(X))
+            assert type(pred) is type(c(X))  # the input's kind of array back, on its device
+            assert str(getattr(pred, "device", "")) == str(getattr(c(X), "device", ""))
+            np.testing.assert_allclose(to_host(pred), ref.predict(X), rtol=1e-4, atol=1e-5)
+            if hasattr(est, "predict_proba"):
+                np.testing.assert_allclose(to_host(est.predict_proba(c(X))), ref.predict_proba(X), atol=1e-5)
+            if name != "strict-no_float64":  # scikit-learn 1.9's accuracy_score/r2_score cast to float64 there
+                assert abs(float(est.score(c(X), c(target))) - ref.score(X, target)) < 1e-4
+        try:
+            MLPClassifier(solver="lbfgs", **kw).fit(c(X), c(y))
+        except ValueError as exc:
+            assert "solver='lbfgs' is not supported" in str(exc), exc
+        else:
+            raise AssertionError("lbfgs on a device was accepted")
+    print("OK", name)
+"""
+
+
+def test_sklearn_array_api_dispatch():
+    """scikit-learn's convention: with array_api_dispatch=True the drop-in fits and predicts on the input's
+    library and device and returns that kind of array (stochastic solvers; run in a child process, as
+    scikit-learn needs SCIPY_ARRAY_API=1 before scipy is imported)."""
+    pytest.importorskip("sklearn")
+    pytest.importorskip("array_api_strict")
+    env = {**os.environ, "SCIPY_ARRAY_API": "1", "PYTHONPATH": str(ROOT / "src")}
+    libs = ["strict-device1", "strict-no_float64", "torch-cpu"]
+    r = subprocess.run([sys.executable, "-c", _SKLEARN_SCRIPT, *libs], capture_output=True, text=True, env=env,
+                       timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "OK strict-device1" in r.stdout and "OK strict-no_float64" in r.stdout, r.stdout
+    assert "OK torch-cpu" in r.stdout or "SKIP torch-cpu" in r.stdout, r.stdout

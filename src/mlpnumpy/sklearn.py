@@ -41,6 +41,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
+from ._array_api import device_of, is_array, namespace, to_host
 from .activations import sigmoid, softmax
 from .callbacks import Callback, ProgressBar
 from .errors import DivergenceError, InvalidArgumentError, InvalidDataError
@@ -87,7 +88,7 @@ class _SklearnSGD:
         self.learning_rate_init = learning_rate_init
         self.learning_rate = float(learning_rate_init)
         self.lr_schedule, self.momentum, self.nesterov, self.power_t = lr_schedule, momentum, nesterov, power_t
-        self.velocities = [np.zeros_like(p.data) for p in params]
+        self.velocities = [namespace(p.data).zeros_like(p.data) for p in params]
 
     @property
     def lr(self) -> float:  # what mlpnumpy schedules drive
@@ -137,8 +138,8 @@ class _SklearnAdam(_SklearnSGD):
         self.lr_schedule = "constant"
         self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
         self.t = 0
-        self.ms = [np.zeros_like(p.data) for p in params]
-        self.vs = [np.zeros_like(p.data) for p in params]
+        self.ms = [namespace(p.data).zeros_like(p.data) for p in params]
+        self.vs = [namespace(p.data).zeros_like(p.data) for p in params]
 
     @property
     def lr(self) -> float:
@@ -155,7 +156,10 @@ class _SklearnAdam(_SklearnSGD):
         for p, m, v in zip(params, self.ms, self.vs):
             m[...] = b1 * m + (1 - b1) * p.grad
             v[...] = b2 * v + (1 - b2) * p.grad ** 2
-            p.data += -self.learning_rate * m / (np.sqrt(v) + self.epsilon)
+            # a NumPy float64 scalar on purpose for NumPy arrays (float32 weights step in float64, as
+            # sklearn's); a Python float for other libraries, which take no NumPy scalars
+            lr = self.learning_rate if isinstance(v, np.ndarray) else float(self.learning_rate)
+            p.data += -lr * m / (namespace(v).sqrt(v) + self.epsilon)
 
 
 class _OwnOptimizer:
@@ -211,9 +215,79 @@ def _binary_log_loss(y, p, w):
     return -np.average(xlogy(y, p) + xlogy(1 - y, 1 - p), weights=w, axis=0).sum()
 
 
-_OUTPUT_ACTIVATIONS = {"identity": lambda z: z, "softmax": softmax, "logistic": sigmoid, "exp": np.exp}
+def _xlogy(xp, x, y):
+    """``x * log(y)``, 0 where ``x == 0`` (scipy's ``xlogy``) for any array library."""
+    return xp.where(x == 0, xp.zeros_like(y), x * xp.log(xp.where(x == 0, xp.ones_like(y), y)))
+
+
+def _average0(xp, a, w):
+    """``np.average(a, weights=w, axis=0)`` for any array library."""
+    if w is None:
+        return xp.mean(a, axis=0)
+    return xp.sum(a * xp.reshape(w, (-1, 1)), axis=0) / xp.sum(w)
+
+
+# The same four losses for arrays of other libraries (array_api_dispatch=True), 0-d arrays on their
+# device: the fit loop adds them up there and brings the epoch's loss back once.
+def _squared_loss_xp(y, p, w):
+    xp = namespace(p)
+    return 0.5 * xp.mean(_average0(xp, (y - p) ** 2, w))
+
+
+def _poisson_loss_xp(y, p, w):
+    xp = namespace(p)
+    return xp.sum(_average0(xp, _xlogy(xp, y, y / p) - y + p, w))
+
+
+def _log_loss_xp(y, p, w):
+    xp = namespace(p)
+    eps = float(xp.finfo(p.dtype).eps)
+    p = xp.clip(p, eps, 1 - eps)
+    if p.shape[1] == 1:
+        p = xp.concat([1 - p, p], axis=1)
+    if y.shape[1] == 1:
+        y = xp.concat([1 - y, y], axis=1)
+    return -xp.sum(_average0(xp, _xlogy(xp, y, p), w))
+
+
+def _binary_log_loss_xp(y, p, w):
+    xp = namespace(p)
+    eps = float(xp.finfo(p.dtype).eps)
+    p = xp.clip(p, eps, 1 - eps)
+    return -xp.sum(_average0(xp, _xlogy(xp, y, p) + _xlogy(xp, 1 - y, 1 - p), w))
+
+
+_OUTPUT_ACTIVATIONS = {"identity": lambda z: z, "softmax": softmax, "logistic": sigmoid,
+                       "exp": lambda z: namespace(z).exp(z)}
 _LOSSES = {("squared_error", "identity"): _squared_loss, ("poisson", "exp"): _poisson_loss,
            ("log_loss", "softmax"): _log_loss, ("log_loss", "logistic"): _binary_log_loss}
+_LOSSES_XP = {("squared_error", "identity"): _squared_loss_xp, ("poisson", "exp"): _poisson_loss_xp,
+              ("log_loss", "softmax"): _log_loss_xp, ("log_loss", "logistic"): _binary_log_loss_xp}
+
+
+def _np_dtype(dt) -> np.dtype:
+    """The NumPy dtype named like ``dt`` (any library's float32/float64)."""
+    from ._array_api import dtype_name
+    return np.dtype(dtype_name(dt))
+
+
+def _dispatched(X) -> bool:
+    """Whether ``X`` is to be used where it lives: scikit-learn's ``array_api_dispatch`` is on and ``X`` is
+    an array of another Array API library (a torch tensor, a CuPy array); otherwise inputs become NumPy."""
+    from sklearn import get_config
+    return bool(get_config().get("array_api_dispatch")) and not isinstance(X, np.ndarray) and \
+        not sp.issparse(X) and is_array(X)
+
+
+def _sum(a):
+    return a.sum() if isinstance(a, np.ndarray) else namespace(a).sum(a)
+
+
+def _all_finite(a) -> bool:
+    if isinstance(a, np.ndarray):
+        return bool(np.isfinite(a).all())
+    xp = namespace(a)
+    return bool(xp.all(xp.isfinite(a)))
 # The core model's loss, which sets its output transform (ONNX export, model.predict_proba).
 _CORE_LOSS = {"softmax": "cross_entropy", "logistic": "binary_cross_entropy", "identity": "mse", "exp": "mse"}
 
@@ -434,6 +508,13 @@ class _BaseMLP(BaseEstimator):
         if not hasattr(self, "_best_weights"):
             self._best_weights = self.model_.get_weights()
 
+    def _device_X(self, X):
+        """``X`` for prediction on the model's device (array_api_dispatch=True), checked there."""
+        from ._validation import check_X
+        self._ensure_model()
+        self.model_._join(X)
+        return check_X(X, self.model_.dtype, self.n_features_in_)
+
     def _sync_attributes(self, writeable: bool = False) -> None:
         """Copy any ``coefs_``/``intercepts_`` the user replaced into the layers, then alias them again.
 
@@ -443,10 +524,10 @@ class _BaseMLP(BaseEstimator):
         if writeable:
             for layer in self.model_.layers:
                 for prm in layer.parameters():
-                    if not prm.data.flags.writeable:
+                    if isinstance(prm.data, np.ndarray) and not prm.data.flags.writeable:
                         prm.data, prm.grad = prm.data.copy(), prm.grad.copy()
                 for name, buf in layer.buffers().items():
-                    if not buf.flags.writeable:
+                    if isinstance(buf, np.ndarray) and not buf.flags.writeable:
                         setattr(layer, name, buf.copy())
         for i, layer in enumerate(self._dense):
             for attr, arr in (("W", self.coefs_[i]), ("b", self.intercepts_[i])):
@@ -565,16 +646,25 @@ class _BaseMLP(BaseEstimator):
 
     def _forward_pass_fast(self, X, check_input: bool = True) -> np.ndarray:
         self._ensure_model()
-        if check_input:
+        if _dispatched(X):
+            X = self._device_X(X)
+        elif check_input:
             X = validate_data(self, X, accept_sparse=["csr", "csc"], dtype=self.model_.dtype, reset=False)
         self._sync_attributes()
         return self._output(X)
 
     def _penalty(self) -> float:
+        if not isinstance(self.coefs_[0], np.ndarray):  # a 0-d array on the device
+            xp = namespace(self.coefs_[0])
+            return sum(xp.sum(W * W) for W in self.coefs_)
         return sum(float(np.dot(W.ravel(), W.ravel())) for W in self.coefs_)
 
     def _l1_penalty(self) -> float:
         l1, l1_bias = getattr(self, "l1", 0.0), getattr(self, "l1_bias", 0.0)
+        if not isinstance(self.coefs_[0], np.ndarray):
+            xp = namespace(self.coefs_[0])
+            return (l1 * sum(xp.sum(xp.abs(W)) for W in self.coefs_) if l1 else 0.0) + \
+                (l1_bias * sum(xp.sum(xp.abs(b)) for b in self.intercepts_ if b is not None) if l1_bias else 0.0)
         return l1 * sum(float(np.abs(W).sum()) for W in self.coefs_) + \
             l1_bias * sum(float(np.abs(b).sum()) for b in self.intercepts_ if b is not None)
 
@@ -582,28 +672,30 @@ class _BaseMLP(BaseEstimator):
         """sklearn's objective on a batch: the mean loss plus ``alpha / (2 n) * sum ||W||^2``
         (``n`` the batch's weight sum), plus ``(l1 * sum|W| + l1_bias * sum|b|) / n`` when asked;
         batch-norm parameters are not penalised."""
-        loss = _LOSSES[(self.loss, self.out_activation_)](y, p, sample_weight)
-        sw_sum = p.shape[0] if sample_weight is None else sample_weight.sum()
+        losses = _LOSSES if isinstance(p, np.ndarray) else _LOSSES_XP
+        loss = losses[(self.loss, self.out_activation_)](y, p, sample_weight)
+        sw_sum = p.shape[0] if sample_weight is None else _sum(sample_weight)
         return loss + ((0.5 * self.alpha) * self._penalty() + self._l1_penalty()) / sw_sum
 
     def _backprop(self, X, y, sample_weight) -> float:
         """Loss of one batch; fills every parameter's ``grad`` with the objective's gradient."""
         p = self._output(X, training=True)
         loss = self._loss(p, y, sample_weight)
-        sw_sum = X.shape[0] if sample_weight is None else sample_weight.sum()
+        sw_sum = X.shape[0] if sample_weight is None else _sum(sample_weight)
         # Valid for the canonical pairs only (softmax + log-loss, logistic + binary log-loss,
         # identity + squared error, exp + Poisson): d loss / d z = p - y per sample.
         delta = p - y
+        xp = namespace(delta)
         if sample_weight is not None:
-            delta *= sample_weight.reshape(-1, 1)
+            delta *= xp.reshape(sample_weight, (-1, 1))
         self._backward(X, delta)   # layers sum over the batch; the mean is taken just below
         l1, l1_bias = getattr(self, "l1", 0.0), getattr(self, "l1_bias", 0.0)
         for layer in self._dense:
             layer.weight.grad += self.alpha * layer.weight.data
             if l1:
-                layer.weight.grad += l1 * np.sign(layer.weight.data)
+                layer.weight.grad += l1 * xp.sign(layer.weight.data)
             if l1_bias and layer.bias is not None:
-                layer.bias.grad += l1_bias * np.sign(layer.bias.data)
+                layer.bias.grad += l1_bias * xp.sign(layer.bias.data)
         for prm in self.model_.parameters():
             prm.grad /= sw_sum
         return loss
@@ -628,16 +720,31 @@ class _BaseMLP(BaseEstimator):
             dtype = _check_dtype(self.dtype)
         else:  # scikit-learn's rule: float32 input trains in float32, anything else in float64
             dtype = [np.float64, np.float32]
-        X, y = self._validate_input(X, y, incremental, reset=first_pass, dtype=dtype)
-        if sample_weight is not None:
-            sample_weight = _check_sample_weight(sample_weight, X)
-        sample_weight = self._class_weighted(y, sample_weight, X.dtype)
+        on_device = _dispatched(X)
+        if on_device:
+            self._check_device_fit(X, first_pass, validation_data)
+            X, y = self._validate_on_device(X, y, incremental, first_pass, dtype)
+            if sample_weight is not None:
+                from ._validation import check_sample_weight
+                from ._array_api import Placement
+                Placement.of(X).check(sample_weight, "sample_weight")
+                sample_weight = check_sample_weight(sample_weight, X.shape[0], _np_dtype(X.dtype))
+        else:
+            X, y = self._validate_input(X, y, incremental, reset=first_pass, dtype=dtype)
+            if sample_weight is not None:
+                sample_weight = _check_sample_weight(sample_weight, X)
+            sample_weight = self._class_weighted(y, sample_weight, X.dtype)
         if y.ndim == 1:
-            y = y.reshape((-1, 1))
+            y = namespace(y).reshape(y, (-1, 1))
         layer_units = [X.shape[1]] + hidden + [y.shape[1]]
         self._random_state = check_random_state(self.random_state)
         if first_pass:
-            self._initialize(y, layer_units, X.dtype)
+            self._initialize(y, layer_units, _np_dtype(X.dtype))
+            if on_device:  # drawn on the host as scikit-learn draws them, then moved once
+                self.model_.to(X)
+                self.coefs_ = [l.W for l in self._dense]
+                self.intercepts_ = [l.b for l in self._dense]
+                self._best_weights = self.model_.get_weights()
         else:
             self._sync_attributes(writeable=True)
             if [d.in_features for d in self._dense] + [self._dense[-1].out_features] != layer_units:
@@ -646,16 +753,46 @@ class _BaseMLP(BaseEstimator):
                                            "; fit again with warm_start=False")
         # the early-stopping split stratifies on the labels before the cast (boolean indicators for
         # a classifier, so that an error names the class as scikit-learn does: 'True', not '1.0')
-        y_strat, y = y, y.astype(X.dtype)
+        y_strat, y = y, namespace(y).astype(y, X.dtype)
         val = self._validation_arrays(validation_data, X.dtype)
         if self._stochastic:
             self._fit_stochastic(X, y, sample_weight, incremental, val, y_strat)
         else:
             self._fit_lbfgs(X, y, sample_weight)
-        if not all(np.isfinite(w).all() for w in self.coefs_ + self.intercepts_):
+        if not all(_all_finite(w) for w in self.coefs_ + self.intercepts_):
             raise SolverDivergenceError("Solver produced non-finite parameter weights. The input data may "
                                         "contain large values and need to be preprocessed.")
         return self
+
+    def _check_device_fit(self, X, first_pass, validation_data) -> None:
+        """What fitting on another array library's device covers (array_api_dispatch=True): the
+        stochastic solvers without early stopping, validation data or class weights."""
+        what = ("solver='lbfgs'" if not self._stochastic else "early_stopping=True" if self.early_stopping
+                else "validation_data" if validation_data is not None
+                else "class_weight" if getattr(self, "class_weight", None) is not None else None)
+        if what is not None:
+            raise InvalidArgumentError(f"{what} is not supported on {type(X).__module__.split('.')[0]} arrays with "
+                                       "array_api_dispatch=True; expected a stochastic solver ('sgd' or 'adam') "
+                                       "without it, or NumPy inputs")
+        if not first_pass:
+            self._ensure_model()
+            self.model_._join(X)
+
+    def _validate_on_device(self, X, y, incremental, reset, dtype):
+        """``(X, Y)`` checked where they live (mlpnumpy's checks): X 2-D and finite in the training dtype,
+        targets encoded there; only the class values come to the host."""
+        from ._validation import check_X
+        xp = namespace(X)
+        if isinstance(dtype, list):  # scikit-learn's rule: float32 stays float32, the rest is float64
+            dtype = np.float32 if str(X.dtype).endswith("float32") else np.float64
+        X = check_X(X, dtype, None if reset else self.n_features_in_)
+        if reset:
+            self.n_features_in_ = X.shape[1]
+        if not is_array(y) or namespace(y) is not xp or device_of(y) != device_of(X):
+            from ._array_api import describe
+            raise InvalidDataError(f"y lives on {describe(y) if is_array(y) else type(y).__name__} but X on "
+                                   f"{describe(X)}; expected both on one library and device")
+        return X, self._encode_targets_on_device(xp, X, y, incremental, reset)
 
     def _class_weighted(self, y, sample_weight, dtype):
         if self.class_weight is None:
@@ -737,6 +874,15 @@ class _BaseMLP(BaseEstimator):
                 self.validation_loss_curve_ = []
         n_samples = X_train.shape[0]
         sample_idx = np.arange(n_samples, dtype=int)
+        on_device = not isinstance(X_train, np.ndarray) and not sp.issparse(X_train)
+        if on_device:  # rows gathered on the device by indices shuffled on the host, sent once per epoch
+            xp, dev = namespace(X_train), device_of(X_train)
+
+            def rows(A, idx):
+                return A[idx, ...] if isinstance(idx, slice) else xp.take(A, idx, axis=0)
+        else:
+            def rows(A, idx):
+                return A[idx]
         if self.batch_size == "auto":
             batch_size = min(200, n_samples)
         else:
@@ -773,18 +919,19 @@ class _BaseMLP(BaseEstimator):
                 if self.shuffle:
                     sample_idx = shuffle(sample_idx, random_state=self._random_state)
                 accumulated_loss = 0.0
+                order = xp.asarray(sample_idx, device=dev) if on_device and self.shuffle else sample_idx
                 for b, batch_slice in enumerate(gen_batches(n_samples, batch_size)):
-                    batch_idx = sample_idx[batch_slice] if self.shuffle else batch_slice
-                    sw_batch = None if sample_weight_train is None else sample_weight_train[batch_idx]
-                    batch_loss = self._backprop(X_train[batch_idx], y_train[batch_idx], sw_batch)
+                    batch_idx = order[batch_slice] if self.shuffle else batch_slice
+                    sw_batch = None if sample_weight_train is None else rows(sample_weight_train, batch_idx)
+                    batch_loss = self._backprop(rows(X_train, batch_idx), rows(y_train, batch_idx), sw_batch)
                     accumulated_loss += batch_loss * (batch_slice.stop - batch_slice.start)
                     self._optimizer.step(params)
                     if self._schedule is not None and self._schedule.interval == "step":
                         self._schedule.step()
                     for cb in callbacks:
-                        cb.on_batch_end(b, {"loss": batch_loss})
+                        cb.on_batch_end(b, {"loss": float(batch_loss)})
                 self.n_iter_ += 1
-                self.loss_ = accumulated_loss / X_train.shape[0]
+                self.loss_ = float(accumulated_loss) / X_train.shape[0]
                 self.t_ += n_samples
                 self.loss_curve_.append(self.loss_)
                 if self.verbose:
@@ -1010,6 +1157,25 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                                  f"'y' has {classes}.")
         return X, self._label_binarizer.transform(y).astype(bool)
 
+    def _encode_targets_on_device(self, xp, X, y, incremental, reset):
+        """Labels ``(n,)`` on the device to LabelBinarizer's boolean indicator rows, computed there; the
+        classes (K values) come to the host, where ``classes_`` is kept."""
+        if y.ndim != 1:
+            raise InvalidDataError("multilabel targets are not supported on another array library's device "
+                                   "(array_api_dispatch=True); expected labels of shape (n_samples,)")
+        classes = np.asarray(to_host(xp.unique_values(y)))
+        if not hasattr(self, "classes_") or (not self.warm_start and not incremental):
+            if not hasattr(self, "_label_binarizer") or not incremental:
+                self._label_binarizer = LabelBinarizer().fit(classes)
+            self.classes_ = self._label_binarizer.classes_
+        elif len(np.setdiff1d(classes, self.classes_, assume_unique=True)):
+            raise InvalidDataError(f"`y` has classes not in `self.classes_`. `self.classes_` has {self.classes_}. "
+                                   f"'y' has {classes}.")
+        known = xp.asarray(self.classes_, dtype=y.dtype, device=device_of(y))
+        if self._label_binarizer.y_type_ == "multiclass":
+            return y[:, None] == known[None, :]
+        return (y == known[-1])[:, None]
+
     def predict(self, X):
         """Class labels, shape (n_samples,) or (n_samples, n_labels) for multilabel targets."""
         check_is_fitted(self)
@@ -1017,13 +1183,20 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     def _predict(self, X, check_input=True):
         y_pred = self._forward_pass_fast(X, check_input=check_input)
+        if not isinstance(y_pred, np.ndarray):  # on the device: the classes are taken there
+            xp = namespace(y_pred)
+            known = xp.asarray(self.classes_, device=device_of(y_pred))
+            if self.n_outputs_ == 1:  # LabelBinarizer's threshold, (neg_label + pos_label) / 2
+                return xp.take(known, xp.astype(xp.reshape(y_pred, (-1,)) > 0.5, xp.int64), axis=0)
+            return xp.take(known, xp.argmax(y_pred, axis=1), axis=0)
         if self.n_outputs_ == 1:
             y_pred = y_pred.ravel()
         return self._label_binarizer.inverse_transform(y_pred)
 
     def _score(self, X, y, sample_weight=None):
         y_pred = self._predict(X, check_input=False)
-        if np.issubdtype(y_pred.dtype, np.floating) and not np.isfinite(y_pred).all():
+        if isinstance(y_pred, np.ndarray) and np.issubdtype(y_pred.dtype, np.floating) and \
+                not np.isfinite(y_pred).all():
             return np.nan
         return accuracy_score(y, y_pred, sample_weight=sample_weight)
 
@@ -1043,6 +1216,9 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         """Probabilities, shape (n_samples, n_classes), columns in the order of ``classes_``."""
         check_is_fitted(self)
         y_pred = self._forward_pass_fast(X)
+        if not isinstance(y_pred, np.ndarray):  # on the device
+            xp = namespace(y_pred)
+            return xp.concat([1 - y_pred, y_pred], axis=1) if self.n_outputs_ == 1 else y_pred
         if self.n_outputs_ == 1:
             y_pred = y_pred.ravel()
         if y_pred.ndim == 1:
@@ -1052,6 +1228,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     def predict_log_proba(self, X):
         """``log(predict_proba(X))``."""
         y_prob = self.predict_proba(X)
+        if not isinstance(y_prob, np.ndarray):
+            return namespace(y_prob).log(y_prob)
         return np.log(y_prob, out=y_prob)
 
     def __sklearn_tags__(self):
@@ -1090,6 +1268,17 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
             raise InvalidDataError("loss='poisson' needs y >= 0 (counts or rates); got negative targets")
         return X, y
 
+    def _encode_targets_on_device(self, xp, X, y, incremental, reset):
+        """Targets cast to the training dtype where they live."""
+        y = xp.astype(y, X.dtype)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = xp.reshape(y, (-1,))
+        if not bool(xp.all(xp.isfinite(y))):
+            raise InvalidDataError("y contains NaN or infinity; expected finite targets")
+        if self.loss == "poisson" and bool(xp.any(y < 0)):
+            raise InvalidDataError("loss='poisson' needs y >= 0 (counts or rates); got negative targets")
+        return y
+
     def predict(self, X):
         """Predictions, shape (n_samples,) or (n_samples, n_outputs)."""
         check_is_fitted(self)
@@ -1097,11 +1286,11 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
     def _predict(self, X, check_input=True):
         y_pred = self._forward_pass_fast(X, check_input=check_input)
-        return y_pred.ravel() if y_pred.shape[1] == 1 else y_pred
+        return namespace(y_pred).reshape(y_pred, (-1,)) if y_pred.shape[1] == 1 else y_pred
 
     def _score(self, X, y, sample_weight=None):
         y_pred = self._predict(X, check_input=False)
-        if not np.isfinite(y_pred).all():
+        if not _all_finite(y_pred):
             return np.nan
         return r2_score(y, y_pred, sample_weight=sample_weight)
 
