@@ -10,7 +10,7 @@ ROOT = DOCS.parent
 CHAPTERS = ["01-neuron-and-forward-pass.md", "02-chain-rule-dense-layer.md", "03-softmax-cross-entropy.md",
             "04-gradient-checking.md", "05-initialisation.md", "06-training-a-classifier.md",
             "07-batch-normalisation.md", "08-dropout.md", "09-gradient-checking-pitfalls.md",
-            "10-training-diagnostics.md"]
+            "10-training-diagnostics.md", "11-overfitting-and-regularisation.md"]
 BLOCK = re.compile(r"^```python[ \t]*([\w-]*)[ \t]*\n(.*?)^```[ \t]*$", re.S | re.M)
 REF = re.compile(r"`(src/mlpnumpy/[\w/]+\.py)(?::\s*([\w.]+))?`")
 

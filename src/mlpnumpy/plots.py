@@ -248,8 +248,8 @@ def plot_decision_boundary(model, X, y, path, *, class_names: Sequence[str] | No
 def plot_boundary_grid(snapshots, X, y, path, *, class_names: Sequence[str] | None = None,
                        cols: int = 4) -> str:
     """Decision boundaries over training, one panel per snapshot of a
-    :class:`~mlpnumpy.boundary.BoundarySnapshots` (or a list of ``(epoch, BoundaryGrid)``), titled by
-    epoch, the points on each; returns ``path``."""
+    :class:`~mlpnumpy.boundary.BoundarySnapshots` (or a list of ``(epoch, BoundaryGrid)``; a text in
+    place of the epoch is the panel's title, to compare models), the points on each; returns ``path``."""
     snaps = list(getattr(snapshots, "snapshots", snapshots))
     if not snaps:
         raise InvalidArgumentError("snapshots is empty; train with a BoundarySnapshots callback first")
@@ -263,7 +263,7 @@ def plot_boundary_grid(snapshots, X, y, path, *, class_names: Sequence[str] | No
     for i, (ax, (epoch, grid)) in enumerate(zip(axes.ravel(), snaps)):
         ax.axis("on")
         _draw_boundary(ax, grid, X, y, k, class_names, legend=i == 0)
-        ax.set_title(f"epoch {epoch}", fontsize=9)
+        ax.set_title(epoch if isinstance(epoch, str) else f"epoch {epoch}", fontsize=9)
         ax.set_xticks([])
         ax.set_yticks([])
     return _save(fig, path)
