@@ -226,7 +226,8 @@ def test_gpu_script_dry_run():
     r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu.py"), "--dry-run"], capture_output=True,
                        text=True, env=env, timeout=120)
     assert r.returncode == 0, r.stderr
-    for what in ("mlpnumpy+numpy", "mlpnumpy+torch", "torch native", "batch 128", "batch 4096", "test acc"):
+    for what in ("mlpnumpy+numpy (cpu, ref)", "mlpnumpy+torch (cpu)", "torch native", "batch 128", "batch 4096",
+                 "test acc"):
         assert what in r.stdout, (what, r.stdout)
 
 
