@@ -25,9 +25,9 @@ import numpy as np
 def _data(dry_run: bool):
     if dry_run:  # tiny random data in the real shapes
         rng = np.random.default_rng(0)
-        X = rng.random((600, 784), dtype=np.float32)
-        y = rng.integers(0, 10, 600)
-        return X[:500], y[:500], X[500:], y[500:]
+        X = rng.random((320, 784), dtype=np.float32)
+        y = rng.integers(0, 10, 320)
+        return X[:256], y[:256], X[256:], y[256:]
     from mlpnumpy.datasets import load
     d = load("fashion-mnist")
     return d.X_train, d.y_train, d.X_test, d.y_test
