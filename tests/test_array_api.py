@@ -295,3 +295,26 @@ def test_sklearn_array_api_dispatch():
     assert r.returncode == 0, r.stdout + r.stderr
     assert "OK strict-device1" in r.stdout and "OK strict-no_float64" in r.stdout, r.stdout
     assert "OK torch-cpu" in r.stdout or "SKIP torch-cpu" in r.stdout, r.stdout
+
+
+def test_embedding_and_residual_blocks_on_device(lib):
+    name, conv = lib
+    rng = np.random.default_rng(0)
+    X = np.c_[rng.normal(size=(60, 3)), rng.integers(0, 4, 60), rng.integers(0, 3, 60)].astype(np.float32)
+    y = rng.integers(0, 3, 60)
+    for kw in ({"categorical": {3: 4, 4: 3}}, {"residual": True, "batch_norm": True}):
+        dims = [5, 8, 3] if "categorical" in kw else [5, 8, 8, 3]
+        ref = MLP(dims, seed=1, path="reference", **kw).fit(X, y, epochs=2, batch_size=16, verbose=0)
+        got = MLP(dims, seed=1, **kw).fit(conv(X), conv(y), epochs=2, batch_size=16, verbose=0)
+        np.testing.assert_allclose(got.history["loss"], ref.history["loss"], rtol=1e-5)
+    m = MLP([5, 8, 3], seed=1, categorical={3: 4, 4: 3})
+    m.fit(conv(X), conv(y), epochs=1, verbose=0)
+    bad = X.copy()
+    bad[3, 3] = 7
+    with pytest.raises(InvalidDataError, match=r"categorical column 3 holds 7 \(row 3\)"):
+        m.predict(conv(bad))
+    if name in F64_LIBS:  # the embedding tables' gradients, checked on the device
+        m64 = MLP([5, 8, 3], seed=1, categorical={3: 4, 4: 3}, dtype=np.float64)
+        if name != "numpy":
+            m64.to(conv(X.astype(np.float64)))
+        assert gradcheck(m64, conv(X.astype(np.float64)), conv(y)).passed(1e-6, ignore_kinks=True)

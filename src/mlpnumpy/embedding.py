@@ -8,6 +8,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from ._array_api import device_of, is_numpy, namespace, to_host
 from .errors import InvalidArgumentError, InvalidDataError, NotFittedError, check_positive
 from .layers import _LAYER_TYPES, Layer, _check_dtype
 from .parameter import Parameter
@@ -126,8 +127,50 @@ class Embedding(Layer):
                                        f"codes 0..{k - 1}, the categories the embedding was made for")
         return raw.astype(np.int64)
 
+    def _device_constants(self, xp, dev, dtype):
+        """Column indices, cardinalities and the numeric columns' placement matrix on ``dev`` (copied
+        there once per library, device and dtype, not per batch)."""
+        key = (xp.__name__, str(dev), str(dtype))
+        cached = self.__dict__.get("_on_device")
+        if cached is None or cached[0] != key:
+            place = np.zeros((len(self.numeric), self.in_features))
+            place[np.arange(len(self.numeric)), self.numeric] = 1
+            as_dev = lambda a, dt: xp.asarray(np.asarray(a), dtype=dt, device=dev)  # noqa: E731
+            cached = self._on_device = (key, as_dev(self.numeric, xp.int64), as_dev(self.columns, xp.int64),
+                                        as_dev(self.cardinalities, dtype), as_dev(place, dtype))
+        return cached[1:]
+
+    def _forward_xp(self, x):
+        """:meth:`forward` for arrays of other libraries, on their device (gathers by ``take``)."""
+        xp, dev = namespace(x), device_of(x)
+        numeric, columns, ks, _ = self._device_constants(xp, dev, x.dtype)
+        raw = xp.take(x, columns, axis=1)
+        ok = xp.isfinite(raw) & (raw == xp.round(raw)) & (raw >= 0) & (raw < ks)
+        if not bool(xp.all(ok)):  # one number back per batch: the codes are the user's data
+            self.codes(to_host(x))  # raises naming the first bad code
+        codes = xp.astype(raw, xp.int64)
+        self._cache = codes
+        parts = [xp.take(x, numeric, axis=1)] + [xp.take(t.data, codes[:, j], axis=0)
+                                                  for j, t in enumerate(self.tables)]
+        return xp.concat(parts, axis=1)
+
+    def _backward_xp(self, grad_out):
+        xp, dev = namespace(grad_out), device_of(grad_out)
+        codes, start = self._cache, len(self.numeric)
+        for j, (t, k, d) in enumerate(zip(self.tables, self.cardinalities, self.dims)):
+            # rows sharing a code add up: one-hot(codes).T @ grad, the standard having no scatter-add
+            hot = xp.astype(codes[:, j][:, None] == xp.arange(k, dtype=xp.int64, device=dev)[None, :],
+                            grad_out.dtype)
+            t.grad = hot.T @ grad_out[:, start:start + d]
+            start += d
+        if not self.needs_input_grad:
+            return None
+        return grad_out[:, :len(self.numeric)] @ self._device_constants(xp, dev, grad_out.dtype)[3]
+
     def forward(self, x, training=False):
         """``x`` (n, in_features) to ``[numeric, E_0[codes_0], ...]`` (n, output width)."""
+        if not is_numpy(x):
+            return self._forward_xp(x)
         codes = self.codes(x)
         parts = [x[:, self.numeric]] + [t.data[codes[:, j]] for j, t in enumerate(self.tables)]
         self._cache = codes
@@ -136,6 +179,8 @@ class Embedding(Layer):
     def backward(self, grad_out):
         if self._cache is None:
             raise NotFittedError("Embedding.backward called before forward; call forward(x) first")
+        if not is_numpy(grad_out):
+            return self._backward_xp(grad_out)
         codes = self._cache
         start = len(self.numeric)
         for j, (t, d) in enumerate(zip(self.tables, self.dims)):
