@@ -36,6 +36,7 @@ lr = { low = 1e-3, high = 3e-2, log = true }
 activation = { choices = ["relu", "tanh"] }
 epochs = 4
 l1 = 1e-5
+augment = "shift"
 """
 # Trials long enough (about a second) to be caught running on a worker.
 SLOW_SPACE = """
@@ -91,7 +92,7 @@ def test_trials_see_the_training_rows_only_never_the_test_set():
     cfg = config.resolve({"data": "digits"})
     d = objective.prepared_data(cfg)
     ds = load("digits")
-    assert set(d) == {"X_train", "y_train", "X_val", "y_val", "n_classes", "name", "categorical"}
+    assert set(d) == {"X_train", "y_train", "X_val", "y_val", "n_classes", "name", "categorical", "image_shape"}
     assert len(d["X_train"]) + len(d["X_val"]) == len(ds.X_train)
     from mlpnumpy.splits import held_out_size
     assert len(d["X_val"]) == held_out_size(ds.y_train, 0.1, stratify=True)  # 10% of train's rows

@@ -46,8 +46,8 @@ def prepared_data(cfg: dict[str, Any]) -> dict[str, Any]:
     ``[seed, 1]``), so that a trial's validation metric is the one ``train`` reports.
 
     Returns a dict with ``X_train``, ``y_train``, ``X_val``, ``y_val`` (shapes ``(n, d)`` and
-    ``(n,)``), ``n_classes``, ``name`` and ``categorical`` (``{column: categories}`` or None). The
-    test split is never returned: sweeps do not see it.
+    ``(n,)``), ``n_classes``, ``name``, ``categorical`` (``{column: categories}`` or None) and
+    ``image_shape``. The test split is never returned: sweeps do not see it.
     """
     global _LOADS
     from ..cli import _load_data
@@ -64,7 +64,7 @@ def prepared_data(cfg: dict[str, Any]) -> dict[str, Any]:
                                      stratify=True)
             split = _SPLITS[key] = {"X_train": X[tr], "y_train": y[tr], "X_val": X[va], "y_val": y[va],
                                     "n_classes": len(data["class_names"]), "name": data["name"],
-                                    "categorical": data.get("categorical")}
+                                    "categorical": data.get("categorical"), "image_shape": data.get("image_shape")}
             _LOADS += 1
     return dict(split)
 
@@ -183,7 +183,11 @@ def run_trial(task: dict[str, Any]) -> dict[str, Any]:
         steps = -(-len(Xtr) // cfg["batch_size"])
         optimizer, schedule = _build_optimizer(cfg), _build_schedule(cfg, steps)
         callback = PruningCallback(_mirror_trial(task), monitor)
-        callbacks = []
+        # the callbacks that change training, in train's order (--augment shift draws from the model's
+        # generator at each epoch's start, before anything else does)
+        from ..augment import augmentation_for
+        augment = augmentation_for(cfg["augment"], Xtr, d["image_shape"])
+        callbacks = [] if augment is None else [augment]
         if cfg["early_stopping"] is not None:
             callbacks.append(EarlyStopping("val_loss", patience=cfg["early_stopping"], restore_best_weights=True))
         callbacks.append(callback)

@@ -22,7 +22,7 @@ __all__ = ["Dimension", "SearchSpace", "DEFAULT_SPACE_TOML", "SEARCHABLE", "load
 #: split the objective is measured on, where results go) are the same for every trial.
 SEARCHABLE = ("hidden", "activation", "init", "optimizer", "lr", "momentum", "schedule", "epochs", "batch_size",
               "dropout", "batch_norm", "weight_decay", "label_smoothing", "early_stopping", "dtype", "standardize",
-              "l1", "l1_bias", "residual")
+              "l1", "l1_bias", "residual", "augment")
 
 #: The space used when ``--space`` is not given (``mlpnumpy sweep --show-space`` prints it).
 DEFAULT_SPACE_TOML = """\
