@@ -474,3 +474,38 @@ def test_sklearn_estimators_take_l1_and_the_new_activations():
     b = MLPClassifier((16,), activation="mish", max_iter=100, random_state=0, l1=1.0).fit(X, y)
     assert np.abs(b.coefs_[0]).sum() < 0.8 * np.abs(a.coefs_[0]).sum()
     assert MLPClassifier(activation=["selu"]).fit(X, y).model_.layers[0].activation.name == "selu"
+
+
+_L = lambda meta: meta["config"]["layers"]  # noqa: E731
+
+
+@pytest.mark.parametrize("mutate,msg", [
+    (lambda m: _L(m)[0].__setitem__("in_features", "x"), "in_features='x' is not a positive integer"),
+    (lambda m: _L(m)[0].__setitem__("columns", [9]), "are not distinct columns"),
+    (lambda m: _L(m)[0].__setitem__("dims", [2, 3]), "equal lists of cardinalities and dims"),
+    (lambda m: _L(m).insert(1, dict(_L(m)[0])), "is not the first layer"),
+    (lambda m: _L(m)[2].__setitem__("layers", None), "has no list of layers"),
+    (lambda m: _L(m)[2]["layers"][0].__setitem__("out_features", 9), "x \\+ f\\(x\\) needs one width"),
+    (lambda m: _L(m)[1].__setitem__("trainable", "no"), "trainable='no' is not true or false"),
+    (lambda m: _L(m).insert(2, {"type": "LayerNorm", "num_features": 5}), "LayerNorm.*do not line up"),
+])
+def test_model_files_with_bad_new_layers_are_refused(tmp_path, mutate, msg):
+    import io as _io
+    import zipfile
+
+    from mlpnumpy.errors import FileFormatError
+    path = tmp_path / "m.npz"
+    save_model(MLP([4, 8, 8, 2], residual=True, categorical={1: 3}, seed=0), path)
+    with zipfile.ZipFile(path) as z:
+        entries = {n: z.read(n) for n in z.namelist()}
+    meta = json.loads(np.load(_io.BytesIO(entries["__mlpnumpy__.npy"])).tobytes())
+    mutate(meta)
+    buf = _io.BytesIO()
+    np.save(buf, np.frombuffer(json.dumps(meta).encode(), np.uint8))
+    entries["__mlpnumpy__.npy"] = buf.getvalue()
+    bad = tmp_path / "bad.npz"
+    with zipfile.ZipFile(bad, "w") as z:
+        for n, v in entries.items():
+            z.writestr(n, v)
+    with pytest.raises(FileFormatError, match=msg):
+        load_model(bad)

@@ -267,6 +267,7 @@ def _layer_shapes(cfg: Any, key: str, where: str, name: str, shapes: dict[str, t
         for j, c in enumerate(inner):
             _layer_shapes(c, f"{key}.{j}", f"{where}.{j}", name, shapes, depth + 1)
     elif kind == "Embedding":
+        _int(cfg.get("in_features"), f"{where} in_features", name)
         cards, dims = cfg.get("cardinalities"), cfg.get("dims")
         if not isinstance(cards, list) or not isinstance(dims, list) or len(cards) != len(dims) or not cards:
             raise FileFormatError(f"{name}: {where} (Embedding) needs equal lists of cardinalities and dims")
