@@ -93,6 +93,57 @@ def test_other_losses_and_validation_match_numpy(lib, loss):
             np.testing.assert_allclose(h.history[key], h_ref.history[key], rtol=1e-4, atol=1e-6, err_msg=key)
 
 
+OPTIMIZERS = {
+    "sgd-nesterov-wd": lambda: __import__("mlpnumpy").optimizers.SGD(0.05, momentum=0.9, nesterov=True,
+                                                                    weight_decay=1e-3),
+    "adamw-amsgrad": lambda: __import__("mlpnumpy").optimizers.AdamW(0.01, amsgrad=True),
+    "rmsprop-centered": lambda: __import__("mlpnumpy").optimizers.RMSprop(0.01, momentum=0.5, centered=True),
+    "adagrad": lambda: __import__("mlpnumpy").optimizers.Adagrad(0.05, lr_decay=0.01),
+}
+
+
+@pytest.mark.parametrize("schedule", ["onecycle", "plateau"])
+def test_every_optimizer_schedule_l1_and_sample_weight_match_numpy(lib, schedule):
+    name, conv = lib
+    X, y = _data()
+    w = np.random.default_rng(1).random(96).astype(np.float32)
+    for opt in OPTIMIZERS.values():
+        kw = dict(epochs=3, batch_size=20, lr_schedule=schedule, verbose=0, l1=1e-3)
+        ref = MLP([6, 8, 3], seed=7, path="reference")
+        h_ref = ref.fit(X, y, sample_weight=w, optimizer=opt(), **kw)
+        m = MLP([6, 8, 3], seed=7)
+        h = m.fit(conv(X), conv(y), sample_weight=conv(w), optimizer=opt(), **kw)
+        np.testing.assert_allclose(h.history["loss"], h_ref.history["loss"], rtol=2e-5)
+        np.testing.assert_allclose(h.history["lr"], h_ref.history["lr"], rtol=1e-12)
+        np.testing.assert_allclose(to_host(m.layers[-1].W), ref.layers[-1].W, rtol=1e-4, atol=1e-5)
+
+
+def test_no_host_round_trip_per_batch(monkeypatch):
+    """On a device, fit brings numbers back per epoch, not per batch: every conversion of an
+    array_api_strict array to a Python number or a NumPy array is counted."""
+    xs = pytest.importorskip("array_api_strict")
+    Array = type(xs.asarray(0.0))
+    calls = {"n": 0}
+    for meth in ("__float__", "__int__", "__bool__", "__index__", "__array__", "__dlpack__"):
+        original = getattr(Array, meth)
+
+        def counted(self, *a, _original=original, **k):
+            calls["n"] += 1
+            return _original(self, *a, **k)
+        monkeypatch.setattr(Array, meth, counted)
+    X, y = _data()
+    dev1 = LIBS["strict-device1"]()
+    counts = []
+    for epochs in (2, 4):
+        m = MLP([6, 8, 3], seed=0, dropout=0.2)
+        calls["n"] = 0
+        m.fit(dev1(X), dev1(y), epochs=epochs, batch_size=4, optimizer="adam", verbose=1)  # 24 batches an epoch
+        counts.append(calls["n"])
+    per_epoch = (counts[1] - counts[0]) / 2
+    # the epoch's loss and accuracy, and one finiteness check per weight array: none per batch
+    assert per_epoch <= 2 + len(m.named_arrays()) < 24, counts
+
+
 def test_dropout_masks_reproducible_and_same_on_every_library(lib):
     name, conv = lib
     X, y = _data()
@@ -174,6 +225,23 @@ def test_model_to_moves_optimizer_state_and_files_work(lib, tmp_path):
     np.testing.assert_allclose(out, to_host(m.decision_function(conv(X))), rtol=1e-5, atol=1e-5)
     back.to("numpy")
     assert back.placement.is_numpy
+
+
+def test_optimizer_state_and_divergence_stay_on_device(lib):
+    name, conv = lib
+    X, y = _data()
+    m = MLP([6, 8, 3], seed=0)
+    m.fit(conv(X), conv(y), epochs=1, optimizer="adam", verbose=0)
+    sd = m.optimizer.state_dict()
+    m.optimizer.load_state_dict(sd)  # what an interrupted epoch's restore does
+    assert all(_kind(v) == _kind(conv(X)) for st in m.optimizer.state for v in st.values())
+    before = [to_host(a).copy() for a in m.get_weights()]
+    from mlpnumpy.errors import DivergenceError
+    with pytest.raises(DivergenceError, match="back at the weights it had when the epoch began"):
+        m.fit(conv(X * 1e30), conv(y), epochs=1, optimizer="sgd", lr=1e30, verbose=0)
+    for a, b in zip(m.get_weights(), before):
+        np.testing.assert_array_equal(to_host(a), b)
+        assert _kind(a) == _kind(conv(X))
 
 
 def test_mixing_libraries_or_devices_is_one_clear_error():

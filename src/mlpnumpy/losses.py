@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._array_api import device_of, is_numpy, namespace
+from ._array_api import device_of, is_array, is_numpy, namespace
 from .activations import log_softmax, sigmoid, softmax
 from .errors import InvalidArgumentError, InvalidDataError, check_choice, check_in_range, check_positive
 
@@ -49,7 +49,7 @@ def _on(host: np.ndarray, like, cache: dict):
 def _weights(sample_weight, n, dtype):
     if sample_weight is None:
         return None
-    if not is_numpy(sample_weight) and hasattr(sample_weight, "__array_namespace__"):
+    if not is_numpy(sample_weight) and is_array(sample_weight):
         xp = namespace(sample_weight)  # validated by fit; kept on its device
         return xp.reshape(xp.astype(sample_weight, dtype), (-1,))
     from ._validation import check_sample_weight

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ._array_api import copy_array, device_of, is_numpy, namespace, to_device
+from ._array_api import copy_array, device_of, is_array, is_numpy, namespace, to_device
 from .errors import InvalidArgumentError, check_choice
 from .parameter import Parameter
 
@@ -214,8 +214,8 @@ class Optimizer:
         """Restore from :meth:`state_dict`; the next ``step`` continues exactly where it left off."""
         try:
             lr, iterations, state = d["lr"], int(d["iterations"]), d["state"]
-            state = None if state is None else [{str(k): np.array(v) if is_numpy(v) or not hasattr(
-                v, "__array_namespace__") else copy_array(v) for k, v in s.items()} for s in state]
+            state = None if state is None else [{str(k): np.array(v) if is_numpy(v) or not is_array(v)
+                                                 else copy_array(v) for k, v in s.items()} for s in state]
         except (KeyError, TypeError, AttributeError, ValueError) as exc:
             raise InvalidArgumentError(
                 f"state_dict is not an optimizer state ({exc!r}); expected the dict returned by "
