@@ -509,3 +509,32 @@ def test_model_files_with_bad_new_layers_are_refused(tmp_path, mutate, msg):
             z.writestr(n, v)
     with pytest.raises(FileFormatError, match=msg):
         load_model(bad)
+
+
+def test_l1_gradient_is_the_penalised_losss_derivative():
+    """backward + add_l1_grad equals finite differences of loss + l1_penalty (float64, weights away from 0)."""
+    from mlpnumpy.gradcheck import relative_error
+    X, y = _rng(26).normal(size=(8, 3)), np.arange(8) % 2
+    m = MLP([3, 4, 2], "tanh", seed=0, dtype=np.float64)
+    params = m.parameters()
+    for layer in m.dense_layers:
+        layer.b = _rng(27).uniform(0.1, 0.5, layer.b.shape) * np.sign(_rng(28).normal(size=layer.b.shape))
+
+    def objective():
+        return m.loss.forward(m.forward(X, training=True), y) + l1_penalty(params, 0.03, 0.01)
+
+    objective()
+    m.backward(m.loss.backward())
+    add_l1_grad(params, 0.03, 0.01)
+    for p in params:
+        assert np.abs(p.data).min() > 1e-3  # |w| is differentiable there
+        numeric = np.zeros_like(p.data)
+        for i in np.ndindex(p.data.shape):
+            old = p.data[i]
+            p.data[i] = old + 1e-6
+            up = objective()
+            p.data[i] = old - 1e-6
+            down = objective()
+            p.data[i] = old
+            numeric[i] = (up - down) / 2e-6
+        assert relative_error(p.grad, numeric) < 1e-7, p.name
