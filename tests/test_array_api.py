@@ -282,6 +282,21 @@ def test_unsupported_dtype_names_the_dtypes_that_work():
     assert str(m.predict_proba(nf(X)).dtype).endswith("float32")
 
 
+def test_model_to_accepts_a_library_and_its_device_spelling():
+    torch = pytest.importorskip("torch")
+    xs = pytest.importorskip("array_api_strict")
+    X = torch.zeros(2, 3)
+    m = MLP([3, 4, 2], seed=0).to(torch, device="cpu")  # a string, where tensors report torch.device
+    assert _kind(m.predict(X)) == "torch"
+    m.to("array_api_strict", device=xs.Device("device1"))
+    assert m.predict(xs.zeros((2, 3), device=xs.Device("device1"))).device == xs.Device("device1")
+    m.to(X, device="cpu")
+    assert _kind(m.predict(X)) == "torch"
+    assert m.to("numpy").placement.is_numpy and isinstance(m.predict(np.zeros((2, 3))), np.ndarray)
+    with pytest.raises(InvalidArgumentError, match="not an importable array library"):
+        m.to("no_such_array_library")
+
+
 def test_auto_picks_fast_for_numpy_and_reference_otherwise():
     from mlpnumpy._kernels import resolve_path
     torch = pytest.importorskip("torch")

@@ -193,7 +193,9 @@ class Placement:
         if is_array(target):
             if isinstance(target, np.ndarray):
                 return cls()
-            return cls(namespace(target), device_of(target) if device is None else device)
+            if device is None:
+                return cls(namespace(target), device_of(target))
+            target = namespace(target)
         if isinstance(target, str):
             import importlib
             if target == "numpy":
@@ -210,10 +212,10 @@ class Placement:
         if not hasattr(target, "asarray"):
             raise InvalidArgumentError(f"target={target!r} is neither an array nor an array namespace; expected "
                                        "e.g. a torch tensor, the torch module, or 'cupy'")
-        xp = namespace(target.asarray([0.0], device=device) if device is not None else target.asarray([0.0]))
-        if device is None:
-            device = device_of(xp.asarray([0.0]))
-        return cls(xp, device)
+        # the library's own spelling of the device ("cuda" -> device(type='cuda', index=0)), which is what
+        # its arrays report and what they are compared with
+        probe = target.asarray([0.0], device=device) if device is not None else target.asarray([0.0])
+        return cls(namespace(probe), device_of(probe))
 
     def same_as(self, x) -> bool:
         if isinstance(x, np.ndarray):
