@@ -337,8 +337,17 @@ def check_schedule_state(sched, name: str) -> None:
             raise FileFormatError(f"{name}: lr schedule {key}={v!r} is invalid; expected a finite number >= 0 "
                                   "(or null before the first epoch)")
     last = getattr(sched, "last_epoch", 0)
-    if not _is_int(last) or last < 0:
-        raise FileFormatError(f"{name}: lr schedule last_epoch={last!r} is invalid; expected an integer >= 0")
+    if not _is_int(last) or not 0 <= last <= 2 ** 53:
+        raise FileFormatError(f"{name}: lr schedule last_epoch={last!r} is invalid; expected an integer in "
+                              "[0, 2**53]")
+    if sched.base_lr is not None and hasattr(sched, "lr_at") and getattr(sched, "after", None) is None:
+        try:  # the rate at its stored progress must be one it can compute, and a rate
+            now = float(sched.lr_at(last))
+        except (ArithmeticError, ValueError, TypeError, AttributeError) as exc:
+            raise FileFormatError(f"{name}: lr schedule cannot go on from last_epoch={last} ({exc})") from None
+        if not (math.isfinite(now) and now >= 0):
+            raise FileFormatError(f"{name}: lr schedule gives lr={now!r} at last_epoch={last}; expected a finite "
+                                  "rate >= 0")
     if (sched.base_lr is None) != (sched.last_lr is None):
         raise FileFormatError(f"{name}: lr schedule base_lr={sched.base_lr!r} and last_lr={sched.last_lr!r} "
                               "disagree; expected both set (after the first epoch) or both null")

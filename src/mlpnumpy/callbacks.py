@@ -7,7 +7,6 @@ import math
 import os
 import sys
 import time
-import warnings
 from collections.abc import Iterable
 
 import numpy as np
@@ -250,11 +249,11 @@ class EarlyStopping(Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         value = (logs or {}).get(self.monitor)
-        if value is None:
-            warnings.warn(f"EarlyStopping: monitor={self.monitor!r} is not in the logs "
-                          f"({', '.join(logs or {})}); pass validation data or monitor another key",
-                          stacklevel=2)
-            return
+        if value is None:  # an error at the first epoch's end: a watch that never sees its key never stops
+            hint = "; pass validation data (validation_split or validation_data) to get val_ keys" \
+                if self.monitor.startswith("val_") else ""
+            raise InvalidArgumentError(f"EarlyStopping: monitor={self.monitor!r} is not in the epoch's logs; expected "
+                                       f"one of: {', '.join(logs or {}) or '(no keys)'}{hint}")
         if self._better(value, self.best) or self.best_epoch is None:
             self.best, self.best_epoch, self.wait = value, epoch, 0
             if self.restore_best_weights:

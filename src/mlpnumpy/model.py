@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ._modellock import reads_model
 from ._validation import check_targets, check_X
 from .errors import InvalidArgumentError, check_in_range
 from .layers import BatchNorm1d, Dense, Dropout, Layer, _check_dtype, layer_config, layer_from_config
@@ -228,11 +229,13 @@ class Sequential:
         n = X.shape[0]  # slices stop inside the array and name every axis, as the Array API standard asks
         return namespace(X).concat([fwd(X[i:min(i + batch_size, n), ...]) for i in range(0, n, batch_size)])
 
+    @reads_model  # another thread's prediction waits for a running fit (see mlpnumpy._modellock)
     def predict_proba(self, X, batch_size: int = 4096) -> np.ndarray:
         """Class probabilities ``(n, K)`` (softmax), or per-output probabilities (sigmoid) for
         binary cross-entropy; regression models return their outputs."""
         return output_transform(self.loss.output_transform, self.decision_function(X, batch_size))
 
+    @reads_model
     def predict(self, X, batch_size: int = 4096) -> np.ndarray:
         """Class indices ``(n,)`` for cross-entropy, 0/1 rows for binary cross-entropy, values for
         regression."""
@@ -244,6 +247,7 @@ class Sequential:
             return xp.astype(out > 0, xp.int64)  # sigmoid(z) > 0.5 exactly when z > 0
         return out
 
+    @reads_model
     def evaluate(self, X, y, *, return_dict: bool = False, batch_size: int = 4096):
         """Accuracy (classification) or R² (regression) on ``(X, y)``; with ``return_dict`` a dict of
         ``loss`` and the metrics."""

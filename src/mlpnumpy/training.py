@@ -16,6 +16,7 @@ import numpy as np
 from ._validation import check_sample_weight, check_targets, check_X
 from ._array_api import is_array, namespace, to_host
 from .callbacks import Callback, CallbackList, History, ProgressBar
+from ._modellock import exclusive_fit
 from .errors import DivergenceError, InvalidArgumentError, InvalidDataError, check_choice, check_in_range, check_positive
 from .metrics import compute as compute_metrics
 from .optimizers import SGD, Optimizer, get_optimizer
@@ -177,6 +178,7 @@ def _resolve_optimizer(model, optimizer, lr) -> tuple[Optimizer, float | None]:
     return get_optimizer(optimizer, lr), None
 
 
+@exclusive_fit  # one fit per model at a time; predict from another thread waits (mlpnumpy._modellock)
 def fit(model, X, y, *, epochs: int = 100, lr: float | None = None, batch_size: int = 32,
         optimizer=None, lr_schedule=None, validation_data=None, validation_split: float = 0.0,
         shuffle: bool = True, callbacks=(), verbose=True, sample_weight=None,
@@ -443,10 +445,11 @@ def fit(model, X, y, *, epochs: int = 100, lr: float | None = None, batch_size: 
                     _handle_divergence(model, snapshot, opt, on_nonfinite, epoch, steps - 1,
                                        f"the epoch's mean loss is {total / seen}")
                     break
-            if not model.stop_training and not all(_all_finite(p.data) for p in params):
-                # a non-finite weight gradient got past the per-step checks into the weights
+            if not model.stop_training and not all(_all_finite(a) for a in model.named_arrays().values()):
+                # a non-finite gradient got past the per-step checks into the weights, or the batch-norm
+                # statistics overflowed: every array prediction uses is checked, buffers included
                 _handle_divergence(model, snapshot, opt, on_nonfinite, epoch, steps - 1,
-                                   "a gradient was not finite and reached the weights")
+                                   "a weight or batch-norm statistic is not finite")
                 break
             logs = {"loss": total / seen}
             if reg is None:
