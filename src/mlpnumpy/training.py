@@ -189,6 +189,10 @@ def fit(model, X, y, *, epochs: int = 100, lr: float | None = None, batch_size: 
     Parameters
     ----------
     X : array, shape (n, n_features)
+        NumPy, or an array of any Array API library (PyTorch, CuPy, array_api_strict) on any device:
+        the model then trains there (a model never moved by ``model.to`` and never trained follows its
+        data), with every array of the call on that library and device; only the per-epoch numbers
+        come back to the host.
     y : array, shape (n,) integer labels or (n, K) one-hot/probability rows for cross-entropy;
         (n, k) targets for the other losses.
     epochs : int
