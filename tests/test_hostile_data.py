@@ -407,3 +407,12 @@ def test_a_png_bomb_is_a_clear_exit_2(tmp_path, capsys):
     assert cli.main(["predict", str(tmp_path / "m.npz"), str(tmp_path / "bomb.png")]) == 2
     err = capsys.readouterr().err
     assert "bomb.png: the image is too large to read safely" in err and err.count("\n") == 1
+
+
+def test_a_validation_set_with_an_unseen_class_is_refused():
+    pytest.importorskip("sklearn")
+    from mlpnumpy.sklearn import MLPClassifier
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(30, 4)), np.arange(30) % 3
+    with pytest.raises(InvalidDataError, match="validation_data holds class 3, which the training targets do not"):
+        MLPClassifier(max_iter=2, random_state=0).fit(X, y, validation_data=(X[:4], np.array([0, 1, 2, 3])))

@@ -816,6 +816,10 @@ class _BaseMLP(BaseEstimator):
         Xv = validate_data(self, Xv, accept_sparse="csr", dtype=dtype, reset=False)
         yv = np.asarray(yv)
         if is_classifier(self):
+            unseen = np.setdiff1d(np.unique(yv), self.classes_) if yv.ndim == 1 else []
+            if len(unseen):  # LabelBinarizer would make it an all-zero row: a silent, always-wrong target
+                raise InvalidDataError(f"validation_data holds class {unseen[0].item()!r}, which the training targets do "
+                                       f"not have; expected classes among: {', '.join(map(str, self.classes_))}")
             Yv = self._label_binarizer.transform(yv).astype(dtype)
         else:
             Yv = yv.astype(dtype).reshape(yv.shape[0], -1)
