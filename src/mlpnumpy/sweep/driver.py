@@ -81,7 +81,9 @@ def make_pruner(name: str, max_epochs: int):
     """Optuna's median or Hyperband pruner, or none; steps are epochs (1-based)."""
     import optuna
     if name == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=1)
+        # no verdict on the first epochs (a fifth of them, at least 2): a one-cycle or warm-up schedule
+        # starts slowly, and its first epoch says little about where it ends
+        return optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=max(2, max_epochs // 5))
     if name == "hyperband":
         return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max(1, max_epochs), reduction_factor=3)
     return optuna.pruners.NopPruner()
