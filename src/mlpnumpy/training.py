@@ -234,7 +234,9 @@ def fit(model, X, y, *, epochs: int = 100, lr: float | None = None, batch_size: 
         Which code trains: the reference path (the layers', loss's and optimizer's own methods, the
         maths as written) or the fast path (:mod:`mlpnumpy._kernels`: fused kernels, the same
         results within rounding). Default: the model's ``path``, else ``$MLPNUMPY_PATH``, else
-        ``"auto"`` (fast for NumPy arrays).
+        ``"auto"`` (fast for NumPy arrays). On the fast path, plain and momentum SGD fold the weight
+        gradient of large layers into their update, so ``layer.dW`` is not kept after a step unless a
+        per-batch callback (which may read it) or gradient clipping asks for the gradients.
 
     Returns
     -------
