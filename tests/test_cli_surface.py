@@ -290,9 +290,9 @@ def test_train_help_shows_per_data_set_defaults_and_the_formats(capsys):
     out = " ".join(capsys.readouterr().out.split())
     assert "(default: digits off, others on)" in out  # --standardize: the digits recipe turns it off
     epochs = cli._default("epochs")  # --epochs: every recipe's own, then the files' default
-    assert epochs.startswith("default: digits 30, synthetic 10, ") and epochs.endswith(", others 20")
+    assert epochs.startswith("default: digits 50, synthetic 10, ") and epochs.endswith(", others 20")
     assert f"({epochs})" in out
-    assert "digits 256 128 30 32 0.002 off cosine 0" in out  # the recipes table
+    assert "digits 512 50 32 0.0034 off cosine 0.13 0.38 2e-05" in out  # the recipes table
     assert "the LAST column is the label unless --label-column" in out
     assert "labels in array y (or Y); other names with --x-key/--y-key" in out
 
@@ -418,7 +418,7 @@ def test_text_labels_in_evaluate_and_predict_errors(tmp_path, capsys):
 
 def test_a_data_set_name_in_capitals_gets_its_recipe():
     from mlpnumpy import config
-    assert config.resolve({"data": "DIGITS"})["epochs"] == config.DATA_DEFAULTS["digits"]["epochs"] == 30
+    assert config.resolve({"data": "DIGITS"})["epochs"] == config.DATA_DEFAULTS["digits"]["epochs"] == 50
 
 
 def test_gradcheck_rows_beyond_the_data_is_refused(capsys):
