@@ -83,13 +83,13 @@ def drawn(monkeypatch):
     """Call a plot function; get back its figure drawn by Agg and the renderer, to measure extents."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     figs = []
-    real_save = plots._save
+    real_save = plots.save_figure
 
     def keep(fig, path, *a, **k):
         figs.append(fig)
         return real_save(fig, path, *a, **k)
 
-    monkeypatch.setattr(plots, "_save", keep)
+    monkeypatch.setattr(plots, "save_figure", keep)
 
     def draw(fn, *args, **kwargs):
         fn(*args, **kwargs)

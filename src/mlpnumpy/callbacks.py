@@ -9,11 +9,9 @@ import sys
 import time
 from collections.abc import Iterable
 
-import numpy as np
+from .errors import InvalidArgumentError, check_choice, check_positive
 
-from .errors import InvalidArgumentError, check_choice
-
-__all__ = ["Callback", "CallbackList", "History", "ProgressBar", "EarlyStopping", "ModelCheckpoint",
+__all__ = ["Callback", "CallbackList", "History", "ProgressBar", "MonitorCallback", "EarlyStopping", "ModelCheckpoint",
            "CSVLogger", "TerminateOnNaN", "LearningRateScheduler", "LambdaCallback"]
 
 
@@ -170,32 +168,66 @@ class ProgressBar(Callback):
             self._open_line = False
 
 
-class EarlyStopping(Callback):
-    """Stop when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs.
-
-    With ``restore_best_weights=True`` the model ends with the weights of its best epoch. Its state
-    is reset at ``on_train_begin``, so one instance can serve several fits, unless
-    :meth:`load_state_dict` gave it a state to go on from (a resumed run's).
+class MonitorCallback(Callback):
+    """What :class:`EarlyStopping` and :class:`ModelCheckpoint` share (Keras's ``MonitorCallback``):
+    one log key watched in one direction, and :meth:`is_improvement`, the one test of "better".
 
     Parameters
     ----------
     monitor : str
         A key of the epoch logs (``"val_loss"``, ``"val_accuracy"``, ``"loss"``, ...).
     mode : {"auto", "min", "max"}
-        ``"auto"``: maximise names containing ``accuracy``/``r2``, minimise the rest.
+        ``"auto"``: maximise names containing ``acc``/``r2``, minimise the rest.
+    min_delta : float >= 0
+        How much better than the best a value must be to count.
+    """
+
+    def __init__(self, monitor: str = "val_loss", mode: str = "auto", min_delta: float = 0.0):
+        if not isinstance(monitor, str) or not monitor:
+            raise InvalidArgumentError(f"monitor={monitor!r} is not a log key; expected a name such as "
+                                       "'val_loss' or 'loss'")
+        self.monitor = monitor
+        self.mode = check_choice("mode", mode, ["auto", "min", "max"])
+        self.min_delta = float(check_positive("min_delta", min_delta, allow_zero=True))
+        self.best_epoch = None
+        self.reset_monitor()
+
+    @property
+    def sign(self) -> int:
+        """+1 when larger is better, -1 when smaller is."""
+        mode = self.mode
+        if mode == "auto":
+            mode = "max" if ("acc" in self.monitor or "r2" in self.monitor) else "min"
+        return 1 if mode == "max" else -1
+
+    def reset_monitor(self) -> None:
+        """Forget the best value seen (a new fit starts watching afresh)."""
+        self.best = -math.inf * self.sign
+        self.best_epoch = None
+
+    def is_improvement(self, value, best=None) -> bool:
+        """Whether ``value`` beats ``best`` (default: the best so far) by more than ``min_delta``."""
+        best = self.best if best is None else best
+        if self.sign > 0:
+            return value > best + self.min_delta
+        return value < best - self.min_delta
+
+
+class EarlyStopping(MonitorCallback):
+    """Stop when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs.
+
+    With ``restore_best_weights=True`` the model ends with the weights of its best epoch. Its state
+    is reset at ``on_train_begin``, so one instance can serve several fits, unless
+    :meth:`load_state_dict` gave it a state to go on from (a resumed run's). ``monitor``, ``mode``
+    and ``min_delta`` are :class:`MonitorCallback`'s.
     """
 
     def __init__(self, monitor: str = "val_loss", patience: int = 5, min_delta: float = 0.0,
                  mode: str = "auto", restore_best_weights: bool = False, verbose: bool = False):
-        if not isinstance(patience, (int, np.integer)) or patience < 0:
-            raise InvalidArgumentError(f"patience={patience!r} is invalid; expected an integer >= 0")
-        if not isinstance(min_delta, (int, float, np.integer, np.floating)) or isinstance(min_delta, bool) \
-                or not math.isfinite(min_delta) or min_delta < 0:
-            raise InvalidArgumentError(f"min_delta={min_delta!r} is invalid; expected a finite number >= 0")
-        self.monitor, self.patience, self.min_delta = monitor, int(patience), float(min_delta)
-        self.mode = check_choice("mode", mode, ["auto", "min", "max"])
+        self.patience = int(check_positive("patience", patience, integer=True, allow_zero=True))
+        super().__init__(monitor, mode, min_delta)
         self.restore_best_weights, self.verbose = restore_best_weights, verbose
-        self.best_epoch = self.stopped_epoch = self.best_weights = None
+        self.stopped_epoch = self.best_weights = None
         self.wait, self._start, self._loaded = 0, 0, None
 
     def state_dict(self) -> dict:
@@ -222,18 +254,8 @@ class EarlyStopping(Callback):
                                        "the dict returned by EarlyStopping.state_dict()") from None
         self._loaded = (loaded, None if best_weights is None else list(best_weights))
 
-    def _better(self, value, best) -> bool:
-        if self._sign > 0:
-            return value > best + self.min_delta
-        return value < best - self.min_delta
-
     def on_train_begin(self, logs=None):
-        mode = self.mode
-        if mode == "auto":
-            mode = "max" if ("acc" in self.monitor or "r2" in self.monitor) else "min"
-        self._sign = 1 if mode == "max" else -1
-        self.best = -math.inf * self._sign
-        self.best_epoch = None
+        self.reset_monitor()
         self.best_weights = None
         self.wait = 0
         self.stopped_epoch = None
@@ -254,7 +276,7 @@ class EarlyStopping(Callback):
                 if self.monitor.startswith("val_") else ""
             raise InvalidArgumentError(f"EarlyStopping: monitor={self.monitor!r} is not in the epoch's logs; expected "
                                        f"one of: {', '.join(logs or {}) or '(no keys)'}{hint}")
-        if self._better(value, self.best) or self.best_epoch is None:
+        if self.is_improvement(value) or self.best_epoch is None:
             self.best, self.best_epoch, self.wait = value, epoch, 0
             if self.restore_best_weights:
                 self.best_weights = self.model.get_weights()
@@ -272,7 +294,7 @@ class EarlyStopping(Callback):
                   f"{self.best:.4f} at epoch {self._start + self.best_epoch + 1}")
 
 
-class ModelCheckpoint(Callback):
+class ModelCheckpoint(MonitorCallback):
     """Save the model after each epoch (or only when ``monitor`` improves), atomically.
 
     Parameters
@@ -287,21 +309,21 @@ class ModelCheckpoint(Callback):
 
     def __init__(self, filepath, monitor: str = "val_loss", save_best_only: bool = False, mode: str = "auto",
                  include_optimizer: bool = True):
+        super().__init__(monitor, mode)
         self.filepath = os.fspath(filepath)
-        self.monitor, self.save_best_only = monitor, save_best_only
+        self.save_best_only = save_best_only
         self.include_optimizer = include_optimizer
-        self._es = EarlyStopping(monitor=monitor, mode=mode)
 
     def on_train_begin(self, logs=None):
-        self._es.on_train_begin()
+        self.reset_monitor()
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
         if self.save_best_only:
             value = logs.get(self.monitor)
-            if value is None or not (self._es.best_epoch is None or self._es._better(value, self._es.best)):
+            if value is None or not (self.best_epoch is None or self.is_improvement(value)):
                 return
-            self._es.best, self._es.best_epoch = value, epoch
+            self.best, self.best_epoch = value, epoch
         path = self.filepath.format(epoch=epoch + 1, **logs)
         from .io import save_checkpoint, save_model
         if self.include_optimizer:

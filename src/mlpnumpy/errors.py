@@ -104,6 +104,21 @@ def check_in_range(arg: str, value: Any, low: float, high: float, *, high_open: 
     return v
 
 
+def check_number(arg: str, value: Any, low: float = 0.0, high: float | None = None, *,
+                 label: str | None = None) -> float:
+    """Return ``float(value)`` if it is a finite real in ``[low, high)`` (``high=None``: no upper
+    bound), else raise. With ``label`` the message starts as PyTorch's (``Invalid learning rate: ...``),
+    then names the argument, the value and what is accepted."""
+    import numbers
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value) \
+        and value >= low and (high is None or value < high)
+    if not ok:
+        accepted = f"a finite number >= {low:g}" if high is None else f"a number in [{low:g}, {high:g})"
+        start = f"Invalid {label}: " if label else ""
+        raise InvalidArgumentError(f"{start}{arg}={value!r}; expected {accepted}")
+    return float(value)
+
+
 def require(module: str, extra: str, purpose: str):
     """Import an optional dependency or raise :class:`MissingDependencyError` saying how to install it."""
     import importlib

@@ -124,12 +124,12 @@ class InternalsTracker(Callback):
     def on_batch_end(self, batch, logs=None):
         if self._probe is None:
             first = self.model.layers[0]
-            cache = getattr(first, "_cache", None)
-            if cache is None:
+            x = first.last_input()
+            if x is None:
                 raise NotFittedError(f"InternalsTracker cannot take its probe from the first layer "
                                      f"({first!r}); pass probe=X_sample")
             from ._array_api import copy_array
-            self._probe = copy_array(cache[0])  # the batch's input, already preprocessed
+            self._probe = copy_array(x)  # the batch's input, already preprocessed
         if self._dense and not isinstance(self._dense[0][1].weight.data, np.ndarray):
             self._batch_on_device()
             return
@@ -266,5 +266,5 @@ def plot_internals(history_or_dict, path: str | os.PathLike, *, title: str | Non
             ax.legend(fontsize=7)
         ax.grid(alpha=0.3)
     fig.suptitle(title or "Network internals per epoch")
-    from .plots import _save
-    return _save(fig, path)
+    from .plots import save_figure
+    return save_figure(fig, path)

@@ -407,7 +407,7 @@ def save_checkpoint(model, path, *, extra: dict | None = None) -> None:
     opt = getattr(model, "optimizer", None)
     if opt is not None:
         sd = opt.state_dict()
-        hyper = {k: list(v) if isinstance(v, tuple) else v for k, v in opt._hyperparameters().items()}
+        hyper = {k: list(v) if isinstance(v, tuple) else v for k, v in opt.get_config().items()}
         state_keys = None
         if sd["state"] is not None:
             state_keys = []

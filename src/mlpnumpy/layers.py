@@ -111,6 +111,11 @@ class Layer:
         """Drop the arrays cached for backward (to free memory after training)."""
         self._cache = None
 
+    def last_input(self):
+        """The input of the last training-mode forward pass, when the layer keeps it for backward
+        (Dense does), else None: what tools that watch training (the internals tracker) read."""
+        return None
+
     def __repr__(self) -> str:
         cfg = {k: v for k, v in self.get_config().items() if k != "type"}
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in cfg.items())})"
@@ -217,6 +222,15 @@ class Dense(Layer):
         a = self.activation.forward(z)
         self._cache = (x, z, a)
         return a
+
+    def last_input(self):
+        """``x`` (n, in) of the last forward pass, or None."""
+        return None if self._cache is None else self._cache[0]
+
+    def last_pre_activation(self):
+        """``z = x @ W + b`` (n, out) of the last forward pass, or None (also when a fast path kept
+        only the output)."""
+        return None if self._cache is None else self._cache[1]
 
     def backward(self, grad_out):
         """``grad_out = dL/da`` (n, out) to ``dL/dx`` (n, in); fills ``dW`` (in, out) and ``db`` (out,)."""

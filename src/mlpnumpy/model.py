@@ -189,7 +189,7 @@ class Sequential:
             if return_hidden:
                 rec = {"layer": type(layer).__name__, "x": x, "a": out}
                 if isinstance(layer, Dense):
-                    rec["z"] = layer._cache[1]
+                    rec["z"] = layer.last_pre_activation()
                 hidden.append(rec)
         return (out, hidden) if return_hidden else out
 

@@ -11,30 +11,20 @@ from __future__ import annotations
 
 import contextlib
 import math
-import numbers
 from collections.abc import Sequence
 
 import numpy as np
 
 from ._array_api import copy_array, device_of, is_array, is_numpy, namespace, to_device
-from .errors import InvalidArgumentError, check_choice
+from .errors import InvalidArgumentError, check_choice, check_number
 from .parameter import Parameter
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "get_optimizer", "OPTIMIZERS"]
 
 
 def _check(label: str, arg: str, value, low: float = 0.0, high: float | None = None) -> float:
-    """Return ``float(value)`` if it is a finite real in ``[low, high)``, else raise like PyTorch.
-
-    The message starts as torch's (``Invalid learning rate: ...``) and then names the argument, the
-    value and what is accepted.
-    """
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value) \
-        and value >= low and (high is None or value < high)
-    if not ok:
-        accepted = f"a finite number >= {low:g}" if high is None else f"a number in [{low:g}, {high:g})"
-        raise InvalidArgumentError(f"Invalid {label}: {arg}={value!r}; expected {accepted}")
-    return float(value)
+    """:func:`mlpnumpy.errors.check_number` with PyTorch's opening (``Invalid learning rate: ...``)."""
+    return check_number(arg, value, low, high, label=label)
 
 
 class Optimizer:
@@ -229,12 +219,14 @@ class Optimizer:
         """A state entry saved by an older mlpnumpy, in today's names and meaning (as is by default)."""
         return state
 
-    def _hyperparameters(self) -> dict:
+    def get_config(self) -> dict:
+        """The constructor arguments that rebuild this optimizer (``type(opt)(**opt.get_config())``),
+        learning rate included; the state is :meth:`state_dict`'s."""
         return {"lr": self.lr, **{k: v for k, v in vars(self).items()
                                   if not k.startswith("_") and k not in ("state", "iterations")}}
 
     def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self._hyperparameters().items())
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
         return f"{type(self).__name__}({args})"
 
 

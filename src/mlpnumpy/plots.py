@@ -14,7 +14,8 @@ import numpy as np
 from ._atomic import atomic_write
 from .errors import InvalidArgumentError, require
 
-__all__ = ["plot_history", "plot_weight_histograms", "plot_confusion_matrix", "plot_misclassified",
+__all__ = ["save_figure", "plot_history", "plot_weight_histograms", "plot_confusion_matrix",
+           "plot_misclassified",
            "plot_seed_figure", "plot_decision_boundary", "plot_boundary_grid"]
 
 DPI = 100
@@ -25,7 +26,7 @@ def _subplots(*args, figsize, layout=None, **kwargs):
     window, nothing left open (a notebook's or GUI's own backend is untouched).
 
     ``layout="constrained"`` lets matplotlib make room for titles at draw time (needed where axes
-    keep a fixed aspect, as images do); otherwise :func:`_save` applies ``tight_layout``."""
+    keep a fixed aspect, as images do); otherwise :func:`save_figure` applies ``tight_layout``."""
     require("matplotlib", "plot", "Plotting")
     from matplotlib.figure import Figure
     fig = Figure(figsize=figsize, layout=layout)
@@ -39,7 +40,7 @@ def _integer_epochs(ax) -> None:
     ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
 
 
-def _save(fig, path, dpi: int = DPI) -> str:
+def save_figure(fig, path, dpi: int = DPI) -> str:
     """Write ``fig`` as a PNG, atomically (a temporary file renamed into place)."""
     path = os.fspath(path)
     from matplotlib.layout_engine import ConstrainedLayoutEngine
@@ -82,7 +83,7 @@ def plot_history(history, path) -> str:
         ax.grid(True, alpha=0.3)
         if ax.get_legend_handles_labels()[0]:
             ax.legend()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_weight_histograms(model, path, bins: int = 50) -> str:
@@ -99,7 +100,7 @@ def plot_weight_histograms(model, path, bins: int = 50) -> str:
         ax.set_xlabel("weight")
         ax.grid(True, alpha=0.3)
     axes[0][0].set_ylabel("count")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_confusion_matrix(cm, class_names: Sequence[str] | None, path) -> str:
@@ -127,7 +128,7 @@ def plot_confusion_matrix(cm, class_names: Sequence[str] | None, path) -> str:
             for j in range(k):
                 ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=7,
                         color="white" if cm[i, j] > threshold else "black")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_misclassified(X, y_true, y_pred, class_names: Sequence[str] | None, image_shape, path,
@@ -167,7 +168,7 @@ def plot_misclassified(X, y_true, y_pred, class_names: Sequence[str] | None, ima
     if len(wrong) == 0:
         axes[0][0].text(0.5, 0.5, "no misclassified images", ha="center", va="center")
     fig.suptitle("Misclassified (true / predicted)", fontsize=10)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_seed_figure(losses, first_layer_W, path) -> str:
@@ -187,7 +188,7 @@ def plot_seed_figure(losses, first_layer_W, path) -> str:
     axes[1].set_ylabel("Frequency")
     axes[1].set_title("First Layer Weight Distribution")
     axes[1].grid(True)
-    return _save(fig, path, dpi=150)
+    return save_figure(fig, path, dpi=150)
 
 
 def _draw_boundary(ax, grid, X, y, n_classes: int, class_names=None, legend: bool = True) -> None:
@@ -242,7 +243,7 @@ def plot_decision_boundary(model, X, y, path, *, class_names: Sequence[str] | No
     ax.set_title(title or f"Decision boundary (accuracy on these points {acc:.3f})", fontsize=10)
     ax.set_xlabel("x1")
     ax.set_ylabel("x2")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_boundary_grid(snapshots, X, y, path, *, class_names: Sequence[str] | None = None,
@@ -266,4 +267,4 @@ def plot_boundary_grid(snapshots, X, y, path, *, class_names: Sequence[str] | No
         ax.set_title(epoch if isinstance(epoch, str) else f"epoch {epoch}", fontsize=9)
         ax.set_xticks([])
         ax.set_yticks([])
-    return _save(fig, path)
+    return save_figure(fig, path)

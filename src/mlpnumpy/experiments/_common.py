@@ -39,9 +39,9 @@ def new_figure(purpose: str, **kwargs):
 
 
 def save_figure(fig, path: str) -> str:
-    """Write a figure atomically (see :func:`mlpnumpy.plots._save`)."""
-    from ..plots import _save
-    return _save(fig, path)
+    """Write a figure atomically (see :func:`mlpnumpy.plots.save_figure`)."""
+    from ..plots import save_figure
+    return save_figure(fig, path)
 
 
 def plot_runs(results: dict, panels, title: str, purpose: str, path: str) -> str:
