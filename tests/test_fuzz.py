@@ -248,4 +248,4 @@ def test_fuzz_csv_chunks_and_limits(tmp_path):
         X, y = load_array_file(p, max_bytes=1 << 16)
         assert X.nbytes <= 1 << 16 and np.isfinite(X).all() and X.dtype == np.float32
         assert y is None or len(y) == len(X)
-    fuzz(seeds, target, 6, tmp_path, ".csv")
+    fuzz(seeds, target, 6, tmp_path, ".csv", budget=BUDGET / 2)

@@ -215,6 +215,7 @@ class Sequential:
             X = self._device_transform()(X)
         return X
 
+    @reads_model
     def decision_function(self, X, batch_size: int = 4096) -> np.ndarray:
         """Raw outputs (logits) for ``X`` in evaluation mode, in batches of ``batch_size`` rows."""
         X = self._prepare_X(X)
