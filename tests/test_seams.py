@@ -84,3 +84,83 @@ def test_tools_read_layers_through_public_methods():
     np.testing.assert_array_equal(first.last_input(), X)
     np.testing.assert_allclose(first.last_pre_activation(), X @ first.W + first.b, rtol=1e-6)
     np.testing.assert_array_equal(hidden[0]["z"], first.last_pre_activation())
+
+
+# ---------------------------------------------------------------- one training driver
+def _small_data():
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(60, 4))
+    return X, (X[:, 0] + X[:, 1] > 0).astype(int)
+
+
+def test_fit_and_the_estimators_run_the_same_driver(monkeypatch):
+    pytest.importorskip("sklearn")
+    from mlpnumpy import driver
+    from mlpnumpy.sklearn import MLPClassifier
+    runs = []
+    real = driver.TrainingDriver.run
+
+    def spy(self, epochs, run_epoch, **kw):
+        runs.append((type(self.model).__name__, epochs))
+        return real(self, epochs, run_epoch, **kw)
+
+    monkeypatch.setattr(driver.TrainingDriver, "run", spy)
+    X, y = _small_data()
+    MLP([4, 5, 2], seed=0).fit(X.astype(np.float32), y, epochs=2, verbose=0)
+    with pytest.warns(Warning):  # max_iter reached
+        MLPClassifier((5,), max_iter=3, random_state=0).fit(X, y)
+    assert runs == [("MLP", 2), ("Sequential", 3)]
+
+
+@pytest.mark.parametrize("kind", ["fit", "sklearn"])
+def test_per_batch_hooks_and_schedules_behave_alike(kind):
+    """Both engines call a per-batch hook once per batch, step a per-step schedule once per batch and
+    log the rate each epoch started with."""
+    from mlpnumpy.callbacks import Callback
+    from mlpnumpy.schedules import StepLR
+    X, y = _small_data()
+    batches, rates = [], []
+
+    class Watch(Callback):
+        def on_batch_end(self, batch, logs=None):
+            batches.append(batch)
+
+        def on_epoch_end(self, epoch, logs=None):
+            rates.append(logs["lr"])
+
+    schedule = StepLR(1, gamma=0.5)
+    if kind == "fit":
+        MLP([4, 3, 2], seed=0).fit(X.astype(np.float32), y, epochs=3, batch_size=20, lr=0.1, optimizer="sgd",
+                                    lr_schedule=schedule, callbacks=[Watch()], verbose=0)
+    else:
+        pytest.importorskip("sklearn")
+        from mlpnumpy.sklearn import MLPClassifier
+        with pytest.warns(Warning):
+            MLPClassifier((3,), solver="sgd", batch_size=20, max_iter=3, learning_rate_init=0.1, lr_schedule=schedule,
+                          callbacks=[Watch()], random_state=0).fit(X, y)
+    assert batches == [0, 1, 2] * 3
+    np.testing.assert_allclose(rates, [0.1, 0.05, 0.025])
+
+
+def test_estimator_ctrl_c_warns_and_finishes_as_scikit_learn_does():
+    pytest.importorskip("sklearn")
+    from mlpnumpy.callbacks import Callback
+    from mlpnumpy.sklearn import MLPClassifier
+    X, y = _small_data()
+    ended, weights = [], []
+
+    class CtrlC(Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            weights.append(self.model.layers[0].W.copy())
+            if epoch == 2:
+                self.model.layers[0].W += 10.0  # spoiled after the best was kept: finish must undo it
+                raise KeyboardInterrupt
+
+        def on_train_end(self, logs=None):
+            ended.append(True)
+
+    est = MLPClassifier((5,), max_iter=10, random_state=0, callbacks=[CtrlC()], restore_best_weights=True)
+    with pytest.warns(UserWarning, match="Training interrupted by user"):
+        est.fit(X, y)
+    assert ended == [True] and est.n_iter_ == 3  # the third epoch's end was interrupted
+    np.testing.assert_array_equal(est.coefs_[0], weights[int(np.argmin(est.loss_curve_))])

@@ -10,7 +10,6 @@ at their defaults. This module is the optional part: it imports scikit-learn at 
 from __future__ import annotations
 
 import copy
-import time
 import warnings
 from numbers import Integral, Real
 
@@ -44,6 +43,7 @@ from sklearn.utils.validation import (
 from ._array_api import device_of, is_array, namespace, to_host
 from .activations import sigmoid, softmax
 from .callbacks import Callback, ProgressBar
+from .driver import TrainingDriver, all_finite as _all_finite
 from .errors import DivergenceError, InvalidArgumentError, InvalidDataError
 from .layers import ActivationLayer, BatchNorm1d, Dense, Dropout, _check_dtype
 from .model import Sequential
@@ -283,11 +283,6 @@ def _sum(a):
     return a.sum() if isinstance(a, np.ndarray) else namespace(a).sum(a)
 
 
-def _all_finite(a) -> bool:
-    if isinstance(a, np.ndarray):
-        return bool(np.isfinite(a).all())
-    xp = namespace(a)
-    return bool(xp.all(xp.isfinite(a)))
 # The core model's loss, which sets its output transform (ONNX export, model.predict_proba).
 _CORE_LOSS = {"softmax": "cross_entropy", "logistic": "binary_cross_entropy", "identity": "mse", "exp": "mse"}
 
@@ -907,77 +902,66 @@ class _BaseMLP(BaseEstimator):
                 if self._schedule is not None:
                     self._schedule.begin(self._optimizer)
         callbacks = list(self.callbacks) + ([ProgressBar()] if self.progress_bar else [])
-        for cb in callbacks:
-            cb.params = {"epochs": self.max_iter, "steps": steps, "batch_size": batch_size, "samples": n_samples}
-            cb.set_model(model)
-        model.stop_training = False
+        driver = TrainingDriver(model, callbacks, self._optimizer, schedule=self._schedule, begin_schedule=False,
+                                interrupt="warn", on_device=on_device,
+                                params={"epochs": self.max_iter, "steps": steps, "batch_size": batch_size,
+                                        "samples": n_samples})
         keep_best = early_stopping or self.restore_best_weights
-        for cb in callbacks:
-            cb.on_train_begin({})
-        try:
-            self.n_iter_ = 0
-            for it in range(self.max_iter):
-                for cb in callbacks:
-                    cb.on_epoch_begin(it, {})
-                epoch_start = time.perf_counter()
-                if self.shuffle:
-                    sample_idx = shuffle(sample_idx, random_state=self._random_state)
-                accumulated_loss = 0.0
-                order = xp.asarray(sample_idx, device=dev) if on_device and self.shuffle else sample_idx
-                for b, batch_slice in enumerate(gen_batches(n_samples, batch_size)):
-                    batch_idx = order[batch_slice] if self.shuffle else batch_slice
-                    sw_batch = None if sample_weight_train is None else rows(sample_weight_train, batch_idx)
-                    batch_loss = self._backprop(rows(X_train, batch_idx), rows(y_train, batch_idx), sw_batch)
-                    accumulated_loss += batch_loss * (batch_slice.stop - batch_slice.start)
-                    self._optimizer.step(params)
-                    if self._schedule is not None and self._schedule.interval == "step":
-                        self._schedule.step()
-                    for cb in callbacks:
-                        cb.on_batch_end(b, {"loss": float(batch_loss)})
-                self.n_iter_ += 1
-                self.loss_ = float(accumulated_loss) / X_train.shape[0]
-                self.t_ += n_samples
-                self.loss_curve_.append(self.loss_)
-                if self.verbose:
-                    print(f"Iteration {self.n_iter_}, loss = {self.loss_:.8f}")
-                logs = {"loss": self.loss_, "lr": self._optimizer.lr,
-                        "seconds": time.perf_counter() - epoch_start}
-                if X_val is not None:
-                    self.validation_loss_curve_.append(self._loss(self._output(X_val), Y_val, sw_val))
-                    logs["val_loss"] = self.validation_loss_curve_[-1]
-                improved = self._update_no_improvement_count(early_stopping, X_val, y_val, sw_val)
-                if X_val is not None:
-                    logs["val_accuracy" if is_classifier(self) else "val_r2"] = self.validation_scores_[-1]
-                if improved and keep_best:
-                    self._best_weights = model.get_weights()
-                self._optimizer.iteration_ends(self.t_)
-                if self._schedule is not None and self._schedule.interval == "epoch":
-                    self._schedule.step(logs.get("val_loss", self.loss_))
-                for cb in callbacks:
-                    cb.on_epoch_end(it, logs)
-                if self._no_improvement_count > self.n_iter_no_change:
-                    if early_stopping:
-                        msg = (f"Validation score did not improve more than tol={self.tol:f} for "
-                               f"{self.n_iter_no_change} consecutive epochs.")
-                    else:
-                        msg = (f"Training loss did not improve more than tol={self.tol:f} for "
-                               f"{self.n_iter_no_change} consecutive epochs.")
-                    if self._optimizer.trigger_stopping(msg, self.verbose):
-                        break
-                    self._no_improvement_count = 0
-                if model.stop_training:
-                    break
-                if incremental:
-                    break
-                if self.n_iter_ == self.max_iter:
-                    warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and the "
-                                  "optimization hasn't converged yet.", ConvergenceWarning, stacklevel=2)
-        except KeyboardInterrupt:
-            warnings.warn("Training interrupted by user.")
-        if keep_best:  # early stopping keeps the best epoch's weights, as sklearn does
-            model.set_weights(self._best_weights)
-        for cb in callbacks:
-            cb.on_train_end({})
+
+        def run_epoch(it: int) -> dict:
+            """One pass of scikit-learn's solver over the batches, then its bookkeeping."""
+            nonlocal sample_idx
+            if self.shuffle:
+                sample_idx = shuffle(sample_idx, random_state=self._random_state)
+            accumulated_loss = 0.0
+            order = xp.asarray(sample_idx, device=dev) if on_device and self.shuffle else sample_idx
+            for b, batch_slice in enumerate(gen_batches(n_samples, batch_size)):
+                batch_idx = order[batch_slice] if self.shuffle else batch_slice
+                sw_batch = None if sample_weight_train is None else rows(sample_weight_train, batch_idx)
+                batch_loss = self._backprop(rows(X_train, batch_idx), rows(y_train, batch_idx), sw_batch)
+                accumulated_loss += batch_loss * (batch_slice.stop - batch_slice.start)
+                self._optimizer.step(params)
+                driver.step_done(b, lambda: {"loss": float(batch_loss)})
+            self.n_iter_ += 1
+            self.loss_ = float(accumulated_loss) / X_train.shape[0]
+            self.t_ += n_samples
+            self.loss_curve_.append(self.loss_)
+            if self.verbose:
+                print(f"Iteration {self.n_iter_}, loss = {self.loss_:.8f}")
+            logs = {"loss": self.loss_}
+            if X_val is not None:
+                self.validation_loss_curve_.append(self._loss(self._output(X_val), Y_val, sw_val))
+                logs["val_loss"] = self.validation_loss_curve_[-1]
+            improved = self._update_no_improvement_count(early_stopping, X_val, y_val, sw_val)
+            if X_val is not None:
+                logs["val_accuracy" if is_classifier(self) else "val_r2"] = self.validation_scores_[-1]
+            if improved and keep_best:
+                self._best_weights = model.get_weights()
+            self._optimizer.iteration_ends(self.t_)
+            return logs
+
+        def converged(it: int, logs: dict) -> bool:
+            """scikit-learn's stopping rules, after the callbacks have seen the epoch."""
+            if self._no_improvement_count > self.n_iter_no_change:
+                what = "Validation score" if early_stopping else "Training loss"
+                msg = (f"{what} did not improve more than tol={self.tol:f} for "
+                       f"{self.n_iter_no_change} consecutive epochs.")
+                if self._optimizer.trigger_stopping(msg, self.verbose):
+                    return True
+                self._no_improvement_count = 0
+            if model.stop_training or incremental:
+                return True
+            if self.n_iter_ == self.max_iter:
+                warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and the "
+                              "optimization hasn't converged yet.", ConvergenceWarning, stacklevel=5)
+            return False
+
+        def restore_best() -> None:
+            if keep_best:  # early stopping keeps the best epoch's weights, as sklearn does
+                model.set_weights(self._best_weights)
+
+        self.n_iter_ = 0
+        driver.run(self.max_iter, run_epoch, after_epoch=converged, finish=restore_best)
 
     def _update_no_improvement_count(self, early_stopping, X_val, y_val, sw_val) -> bool:
         """sklearn's convergence bookkeeping. Returns whether this epoch is the best so far: by

@@ -6,18 +6,15 @@ shuffle it); every batch, the last partial one included, takes one optimizer ste
 from __future__ import annotations
 
 import math
-import signal
-import threading
-import time
-import warnings
 
 import numpy as np
 
 from ._validation import check_sample_weight, check_targets, check_X
 from ._array_api import is_array, namespace, to_host
-from .callbacks import Callback, CallbackList, History, ProgressBar
+from .callbacks import CallbackList, History, ProgressBar
+from .driver import TrainingDriver, all_finite
 from ._modellock import exclusive_fit
-from .errors import DivergenceError, InvalidArgumentError, InvalidDataError, check_choice, check_in_range, check_positive
+from .errors import InvalidArgumentError, InvalidDataError, check_choice, check_in_range, check_positive
 from .metrics import compute as compute_metrics
 from .optimizers import SGD, Optimizer, get_optimizer
 from .splits import held_out_size, train_val_split
@@ -88,58 +85,6 @@ class _RegressionStats:
                                        else v for v in (self.sse, self.sy, self.syy))
         sst = np.maximum(self.syy - self.sy * self.sy / self.n, 0.0)  # float64 sums; clip round-off
         return {"mse": float(np.mean(self.sse) / self.n), "r2": r2_from_sums(self.sse, sst)}
-
-
-class _Boundary:
-    """The training state at an epoch boundary: parameters and buffers, optimizer state and rate,
-    schedule progress, the generator's state and ``epochs_trained``. ``restore()`` puts it all back,
-    so an interrupted epoch is undone and a later fit redoes it exactly as an uninterrupted run would."""
-
-    def __init__(self, model, opt, schedule):
-        self.model, self.opt, self.schedule = model, opt, schedule
-        self.weights = model.get_weights()
-        self.opt_state = opt.state_dict()
-        self.schedule_state = None if schedule is None else schedule.state_dict()
-        self.rng_state = model.rng.bit_generator.state
-        self.epochs_trained = model.epochs_trained
-
-    def restore(self) -> None:
-        self.model.set_weights(self.weights)
-        self.opt.load_state_dict(self.opt_state)
-        if self.schedule is not None:
-            self.schedule.load_state_dict(self.schedule_state)
-        self.opt.lr = self.opt_state["lr"]
-        self.model.rng.bit_generator.state = self.rng_state  # in place: dropout layers share it
-        self.model.epochs_trained = self.epochs_trained
-
-
-class _Interrupt:
-    """Turns the first Ctrl-C into a flag the loop reads after the current batch (and between
-    epochs); a second one raises KeyboardInterrupt as usual. Either way the unfinished epoch is
-    undone: the model ends at ``boundary``, the start of the epoch, never part-way through one."""
-
-    def __init__(self):
-        self.requested = False
-        self.boundary: _Boundary | None = None
-        self._old = None
-
-    def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
-            self._old = signal.getsignal(signal.SIGINT)
-            signal.signal(signal.SIGINT, self._handle)
-        return self
-
-    def _handle(self, signum, frame):
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-
-    def __exit__(self, exc_type, exc, tb):
-        if self._old is not None:
-            signal.signal(signal.SIGINT, self._old)
-        if exc_type is KeyboardInterrupt and self.boundary is not None:
-            self.boundary.restore()  # the second Ctrl-C may land mid-step: back to the epoch's start
-        return False
 
 
 class _ReferenceStep:
@@ -334,21 +279,13 @@ def fit(model, X, y, *, epochs: int = 100, lr: float | None = None, batch_size: 
     model.history = history
     if verbose and not any(isinstance(c, ProgressBar) for c in user_callbacks):
         user_callbacks.append(ProgressBar("epochs" if verbose == 2 else "auto"))
-    # History last, as in Keras: callbacks may add keys to the epoch's logs before it records them.
-    cbs = CallbackList([*user_callbacks, history])
     n = X.shape[0]
     steps = -(-n // batch_size)
-    for c in cbs.callbacks:
-        c.params = {"epochs": epochs, "steps": steps, "batch_size": batch_size, "samples": n}
-    cbs.set_model(model)
-    params = model.parameters()
+    # History last, as in Keras: callbacks may add keys to the epoch's logs before it records them.
+    driver = TrainingDriver(model, [*user_callbacks, history], opt, schedule=schedule, on_device=on_device,
+                            params={"epochs": epochs, "steps": steps, "batch_size": batch_size, "samples": n},
+                            history=history)
     loss = model.loss
-    # only callbacks that define on_batch_end are called per batch (the hot path skips the rest)
-    batch_hooks = CallbackList([c for c in cbs.callbacks
-                                if (type(c).on_batch_end is not Callback.on_batch_end or "on_batch_end" in vars(c))
-                                # on a device the progress bar moves per epoch: its per-batch numbers would
-                                # each be a host round trip
-                                and not (on_device and isinstance(c, ProgressBar))])
     classify = loss_name == "cross_entropy"
     clip = None if clip_grad_norm_value is None else (lambda ps: _clip(ps, clip_grad_norm_value))
     if l1 or l1_bias:  # the penalty's gradient joins the data's, then clipping sees the sum
@@ -363,141 +300,85 @@ def fit(model, X, y, *, epochs: int = 100, lr: float | None = None, batch_size: 
         from ._kernels.step import FastStep
         # a callback run per batch may read the gradients (ProgressBar does not): keep them then
         step = FastStep(model, loss, opt, clip=clip,
-                        keep_grads=any(not isinstance(c, ProgressBar) for c in batch_hooks.callbacks))
+                        keep_grads=any(not isinstance(c, ProgressBar) for c in driver.batch_hooks.callbacks))
     else:
         step = _ReferenceStep(model, loss, opt, clip)
-    model.stop_training = False
 
-    with _Interrupt() as interrupt:
-        cbs.on_train_begin({})
-        if schedule is not None:
-            schedule.begin(opt)
-        for epoch in range(epochs):
-            if interrupt.requested:  # Ctrl-C during the last epoch's validation or callbacks
-                history.interrupted = True
-                break
-            interrupt.boundary = _Boundary(model, opt, schedule)
-            cbs.on_epoch_begin(epoch, {})
-            t0 = time.perf_counter()
-            snapshot = interrupt.boundary.weights  # parameters and buffers: what a divergence goes back to
-            lr_used = opt.lr
-            perm = rng.permutation(n) if shuffle else None
-            if on_device and perm is not None:
-                perm = xp.asarray(perm, device=dev)  # drawn on the host from the model's seed, sent once
-            total, correct, seen = 0.0, 0, 0
-            reg = _RegressionStats() if not classify and loss_name != "binary_cross_entropy" else None
-            for b in range(steps):
-                s, e = b * batch_size, min((b + 1) * batch_size, n)  # the standard has no stop past the end
-                if perm is None:
-                    xb, yb = X[s:e, ...], y[s:e, ...]
-                    wb = None if sw is None else sw[s:e]
-                else:
-                    idx = perm[s:e]
-                    xb, yb = gather(X, idx), gather(y, idx)
-                    wb = None if sw is None else gather(sw, idx)
-                if pre is not None:
-                    xb = pre_transform(xb)
-                out, lval = step.forward(xb, yb, wb)
-                # on a device the loss is a 0-d array there: it is checked once, at the epoch's end
-                if not on_device and not math.isfinite(lval):
-                    # A non-finite gradient shows up here one step later, through the weights it
-                    # spoiled, or at the end-of-epoch check; either way the weights are restored.
-                    _handle_divergence(model, snapshot, opt, on_nonfinite, epoch, b, f"the loss is {lval}")
-                    model.stop_training = True
-                    break
-                step.backward_update()
-                if schedule is not None and schedule.interval == "step":
-                    schedule.step()
-                m = xb.shape[0]
-                total += lval * m
-                seen += m
-                if on_device and reg is None:  # counted on the device
-                    if classify:
-                        labels = yb if yb.ndim == 1 else xp.argmax(yb, axis=1)
-                        correct = correct + xp.sum(xp.astype(xp.argmax(out, axis=1) == labels, xp.int64))
-                    else:
-                        hits = xp.sum(xp.astype((out > 0) == (yb > 0.5), xp.int64))
-                        correct = correct + xp.astype(hits, out.dtype) / out.shape[1]
-                elif classify:
-                    labels = yb if yb.ndim == 1 else np.argmax(yb, axis=1)
-                    pred = getattr(loss, "predicted", None)  # the loss's argmax of out, when it found it
-                    if pred is None:
-                        pred = np.argmax(out, axis=1)
-                    correct += int(np.count_nonzero(pred == labels))
-                elif reg is None:  # multi-label: element-wise accuracy
-                    correct += int(np.count_nonzero((out > 0) == (yb > 0.5))) / out.shape[1]
-                else:
-                    reg.add(out, yb)
-                if batch_hooks.callbacks:  # on a device, a callback asking per batch costs a round trip
-                    batch_logs = {"loss": float(total) / seen}
-                    if reg is None:
-                        batch_logs["accuracy"] = float(correct) / seen
-                    batch_hooks.on_batch_end(b, batch_logs)
-                if interrupt.requested:
-                    history.interrupted = True
-                    model.stop_training = True
-                    break
-            if history.interrupted:
-                # Not recorded as an epoch: the model goes back to the epoch's start, so its weights,
-                # epochs_trained and History describe whole epochs, and training on (or --resume from
-                # the last epoch's checkpoint) redoes this epoch bit for bit.
-                interrupt.boundary.restore()
-                break
-            if seen == 0:
-                break
-            if on_device:  # the epoch's numbers come back to the host here, once
-                total, correct = float(total), float(correct)
-                if not math.isfinite(total) and not model.stop_training:
-                    _handle_divergence(model, snapshot, opt, on_nonfinite, epoch, steps - 1,
-                                       f"the epoch's mean loss is {total / seen}")
-                    break
-            if not model.stop_training and not all(_all_finite(a) for a in model.named_arrays().values()):
-                # a non-finite gradient got past the per-step checks into the weights, or the batch-norm
-                # statistics overflowed: every array prediction uses is checked, buffers included
-                _handle_divergence(model, snapshot, opt, on_nonfinite, epoch, steps - 1,
-                                   "a weight or batch-norm statistic is not finite")
-                break
-            logs = {"loss": total / seen}
-            if reg is None:
-                logs["accuracy"] = correct / seen
+    def run_epoch(epoch: int) -> dict | None:
+        """One pass over the batches; the epoch's logs, or None when it ended without them."""
+        perm = rng.permutation(n) if shuffle else None
+        if on_device and perm is not None:
+            perm = xp.asarray(perm, device=dev)  # drawn on the host from the model's seed, sent once
+        total, correct, seen = 0.0, 0, 0
+        reg = _RegressionStats() if not classify and loss_name != "binary_cross_entropy" else None
+        for b in range(steps):
+            s, e = b * batch_size, min((b + 1) * batch_size, n)  # the standard has no stop past the end
+            if perm is None:
+                xb, yb = X[s:e, ...], y[s:e, ...]
+                wb = None if sw is None else sw[s:e]
             else:
-                logs.update(reg.result())
-            if Xv is not None:
-                for key, v in evaluate_arrays(model, Xv, yv).items():
-                    logs["val_" + key] = v
-            logs["lr"] = lr_used
-            logs["seconds"] = time.perf_counter() - t0
-            model.epochs_trained += 1
-            if schedule is not None and schedule.interval == "epoch":
-                schedule.step(logs.get(getattr(schedule, "monitor", "val_loss"), logs["loss"]))
-            cbs.on_epoch_end(epoch, logs)
-            if model.stop_training:
+                idx = perm[s:e]
+                xb, yb = gather(X, idx), gather(y, idx)
+                wb = None if sw is None else gather(sw, idx)
+            if pre is not None:
+                xb = pre_transform(xb)
+            out, lval = step.forward(xb, yb, wb)
+            # on a device the loss is a 0-d array there: it is checked once, at the epoch's end
+            if not on_device and not math.isfinite(lval):
+                # A non-finite gradient shows up here one step later, through the weights it
+                # spoiled, or at the end-of-epoch check; either way the weights are restored.
+                driver.diverged(epoch, b, f"the loss is {lval}", on_nonfinite)
                 break
-        interrupt.boundary = None
-        cbs.on_train_end({})
+            step.backward_update()
+            m = xb.shape[0]
+            total += lval * m
+            seen += m
+            if on_device and reg is None:  # counted on the device
+                if classify:
+                    labels = yb if yb.ndim == 1 else xp.argmax(yb, axis=1)
+                    correct = correct + xp.sum(xp.astype(xp.argmax(out, axis=1) == labels, xp.int64))
+                else:
+                    hits = xp.sum(xp.astype((out > 0) == (yb > 0.5), xp.int64))
+                    correct = correct + xp.astype(hits, out.dtype) / out.shape[1]
+            elif classify:
+                labels = yb if yb.ndim == 1 else np.argmax(yb, axis=1)
+                pred = getattr(loss, "predicted", None)  # the loss's argmax of out, when it found it
+                if pred is None:
+                    pred = np.argmax(out, axis=1)
+                correct += int(np.count_nonzero(pred == labels))
+            elif reg is None:  # multi-label: element-wise accuracy
+                correct += int(np.count_nonzero((out > 0) == (yb > 0.5))) / out.shape[1]
+            else:
+                reg.add(out, yb)
+            # on a device, a callback asking per batch costs a round trip
+            if driver.step_done(b, lambda: {"loss": float(total) / seen,
+                                            **({"accuracy": float(correct) / seen} if reg is None else {})}):
+                return None  # Ctrl-C: the driver undoes the epoch
+        if seen == 0:
+            return None
+        if on_device:  # the epoch's numbers come back to the host here, once
+            total, correct = float(total), float(correct)
+            if not math.isfinite(total) and not model.stop_training:
+                driver.diverged(epoch, steps - 1, f"the epoch's mean loss is {total / seen}", on_nonfinite)
+                return None
+        if not model.stop_training and not all(all_finite(a) for a in model.named_arrays().values()):
+            # a non-finite gradient got past the per-step checks into the weights, or the batch-norm
+            # statistics overflowed: every array prediction uses is checked, buffers included
+            driver.diverged(epoch, steps - 1, "a weight or batch-norm statistic is not finite", on_nonfinite)
+            return None
+        logs = {"loss": total / seen}
+        if reg is None:
+            logs["accuracy"] = correct / seen
+        else:
+            logs.update(reg.result())
+        if Xv is not None:
+            for key, v in evaluate_arrays(model, Xv, yv).items():
+                logs["val_" + key] = v
+        model.epochs_trained += 1
+        return logs
+
+    driver.run(epochs, run_epoch)
     return history
-
-
-def _handle_divergence(model, snapshot, opt, on_nonfinite, epoch, batch, what):
-    """Put the model back to the weights (and batch-norm statistics) it had when the epoch began,
-    reset an optimizer state the bad gradient reached, then raise or warn."""
-    model.set_weights(snapshot)
-    if opt.state is not None and not all(_all_finite(v) for st in opt.state for v in st.values()):
-        opt.reset()
-    msg = (f"training diverged at epoch {epoch + 1}, batch {batch + 1}: {what}; the model is back at the "
-           "weights it had when the epoch began. Lower the learning rate, scale the inputs, or clip gradients "
-           "(clip_grad_norm=1.0)")
-    if on_nonfinite == "raise":
-        raise DivergenceError(msg)
-    warnings.warn(msg, RuntimeWarning, stacklevel=3)
-
-
-def _all_finite(a) -> bool:
-    """Whether every entry of ``a`` (any array library) is finite."""
-    if isinstance(a, np.ndarray):
-        return bool(np.isfinite(a).all())
-    xp = namespace(a)
-    return bool(xp.all(xp.isfinite(a)))
 
 
 def _place_for_fit(model, X, others) -> None:
