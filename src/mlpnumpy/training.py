@@ -196,6 +196,11 @@ def fit(model, X, y, *, epochs: int = 100, lr: float | None = None, batch_size: 
     unfinished epoch is undone: weights, buffers, optimizer state, schedule, generator state and
     ``epochs_trained`` go back to the epoch's start, so the model holds whole epochs only and another
     ``fit`` (optimizer omitted) continues exactly as an uninterrupted run would have.
+
+    One model trains one ``fit`` at a time: a second ``fit`` of it (from another thread, or from a
+    callback) raises :class:`~mlpnumpy.errors.InvalidArgumentError`, and ``predict``/``evaluate`` called
+    from another thread wait until the running ``fit`` returns (they would otherwise overwrite layer
+    caches the training step is about to read); callbacks in the training thread predict freely.
     """
     # ---- validate everything before touching any state
     epochs = check_positive("epochs", epochs, integer=True)
