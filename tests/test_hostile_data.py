@@ -416,3 +416,14 @@ def test_a_validation_set_with_an_unseen_class_is_refused():
     X, y = rng.normal(size=(30, 4)), np.arange(30) % 3
     with pytest.raises(InvalidDataError, match="validation_data holds class 3, which the training targets do not"):
         MLPClassifier(max_iter=2, random_state=0).fit(X, y, validation_data=(X[:4], np.array([0, 1, 2, 3])))
+
+
+def test_train_says_what_it_decided_about_a_csv_header(tmp_path, capsys):
+    from mlpnumpy import cli
+    rows = "".join(f"{i % 7},{i % 5},{i % 2}\n" for i in range(20))
+    (tmp_path / "h.csv").write_text("a,b,label\n" + rows)
+    assert cli.main(["train", "--data", str(tmp_path / "h.csv"), "--epochs", "1", "--out", str(tmp_path / "r")]) == 0
+    assert "h.csv: first row taken as the header (none of its cells is a number)" in capsys.readouterr().out
+    (tmp_path / "n.csv").write_text(rows)
+    assert cli.main(["train", "--data", str(tmp_path / "n.csv"), "--epochs", "1", "--out", str(tmp_path / "r2")]) == 0
+    assert "n.csv: first row read as data" in capsys.readouterr().out

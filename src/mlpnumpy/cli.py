@@ -217,6 +217,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # ------------------------------------------------------------------------------------------- data
+@contextlib.contextmanager
+def _said(logger_name: str, say):
+    """Print the INFO messages of ``logger_name`` through ``say`` while the block runs."""
+    import logging
+    logger = logging.getLogger(logger_name)
+
+    class _Say(logging.Handler):
+        def emit(self, record):
+            say(record.getMessage())
+    handler, level = _Say(logging.INFO), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
 def _load_data(cfg: dict[str, Any]) -> dict[str, Any]:
     """Train and test arrays for ``cfg["data"]`` (a name or a file), flattened, in ``cfg["dtype"]``,
     with what the model file should record about them (``metadata``)."""
@@ -612,7 +631,8 @@ def run_train(cli_opts: dict[str, Any], *, config_file=None, resume=None, overwr
     _runfolder.check_out(out, overwrite=overwrite, resume_here=resume_here)  # before the data loads
 
     with _threads(cfg["threads"]), contextlib.ExitStack() as held:
-        data = _load_data(cfg)
+        with _said("mlpnumpy.datasets", say):  # what was decided about the data: a CSV's header row
+            data = _load_data(cfg)
         from .augment import augmentation_for, check_augment
         check_augment(cfg["augment"], data["image_shape"])  # before anything is written
         out.mkdir(parents=True, exist_ok=True)  # only once the data is known to load
