@@ -113,7 +113,7 @@ def _check_hyperparameters(model, name: str) -> None:
     configs.append(("loss", model.loss.get_config()))
     for where, cfg in configs:
         for path, v in _numbers(cfg, where):
-            if not math.isfinite(v) or abs(v) > finfo.max or (v != 0 and abs(v) < finfo.tiny):
+            if not math.isfinite(v) or abs(v) > float(finfo.max) or (v != 0 and abs(v) < float(finfo.tiny)):
                 raise FileFormatError(
                     f"{name}: {path}={v!r} is out of range for a {model.dtype} model; expected a finite "
                     f"value of magnitude between {finfo.tiny:.3g} and {finfo.max:.3g} (or 0)")
