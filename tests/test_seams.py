@@ -164,3 +164,58 @@ def test_estimator_ctrl_c_warns_and_finishes_as_scikit_learn_does():
         est.fit(X, y)
     assert ended == [True] and est.n_iter_ == 3  # the third epoch's end was interrupted
     np.testing.assert_array_equal(est.coefs_[0], weights[int(np.argmin(est.loss_curve_))])
+
+
+# ---------------------------------------------------------------- layers that describe themselves
+def test_a_new_layer_type_is_saved_and_loaded_without_touching_io(tmp_path, monkeypatch):
+    """The layer class declares its config and array shapes; files ask it (LAYER_TYPES)."""
+    from mlpnumpy import layers
+    from mlpnumpy.errors import FileFormatError
+    from mlpnumpy.io import load_model, save_model
+    from mlpnumpy.model import Sequential
+    from mlpnumpy.parameter import Parameter
+
+    class Scale(layers.Layer):
+        """y = x * s, one learned factor per feature."""
+
+        def __init__(self, num_features, *, dtype=np.float32):
+            self.num_features = num_features
+            self.s = Parameter(np.ones(num_features, dtype), "s")
+            self._cache = None
+
+        def parameters(self):
+            return [self.s]
+
+        def forward(self, x, training=False):
+            self._cache = x
+            return x * self.s.data
+
+        def backward(self, grad_out):
+            self.s.grad = (grad_out * self._cache).sum(axis=0)
+            return grad_out * self.s.data
+
+        def get_config(self):
+            return {"type": "Scale", "num_features": self.num_features}
+
+        @classmethod
+        def from_config(cls, cfg, dtype=np.float32):
+            return cls(**cfg, dtype=dtype)
+
+        @classmethod
+        def config_shapes(cls, cfg, size, inner):
+            return {"s": (size(cfg.get("num_features"), "num_features"),)}
+
+    monkeypatch.setitem(layers.LAYER_TYPES, "Scale", Scale)
+    model = Sequential([layers.Dense(3, 4, "relu"), Scale(4), layers.Dense(4, 2)], loss="cross_entropy", seed=0)
+    model.layers[1].s.data[...] = [1.0, 2.0, 3.0, 4.0]
+    X = np.random.default_rng(0).normal(size=(5, 3)).astype(np.float32)
+    save_model(model, tmp_path / "m.npz")
+    again = load_model(tmp_path / "m.npz")
+    assert isinstance(again.layers[1], Scale)
+    np.testing.assert_array_equal(again.layers[1].s.data, [1.0, 2.0, 3.0, 4.0])
+    np.testing.assert_array_equal(again.predict_proba(X), model.predict_proba(X))
+    # the shapes the class declares are checked against the file before anything is built
+    model.layers[1].num_features = 5
+    save_model(model, tmp_path / "bad.npz")
+    with pytest.raises(FileFormatError, match="layer1.s"):
+        load_model(tmp_path / "bad.npz")

@@ -10,8 +10,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .errors import InvalidArgumentError
-from .layers import _LAYER_TYPES, Layer, _check_dtype, layer_config, layer_from_config
+from .errors import InvalidArgumentError, InvalidDataError
+from .layers import Layer, _check_dtype, layer_config, layer_from_config, register_layer
 
 __all__ = ["Residual"]
 
@@ -115,8 +115,19 @@ class Residual(Layer):
     def get_config(self):
         return {"type": "Residual", "layers": [layer_config(l) for l in self.layers]}
 
+    @classmethod
+    def from_config(cls, cfg, dtype=np.float32):
+        return cls(**cfg, dtype=dtype)
+
+    @classmethod
+    def config_shapes(cls, cfg, size, inner):
+        layers = cfg.get("layers")
+        if not isinstance(layers, list) or not layers:
+            raise InvalidDataError("(Residual) has no list of layers (or nests too deep)")
+        return {f"{j}.{k}": shape for j, c in enumerate(layers) for k, shape in inner(j, c).items()}
+
     def __repr__(self):
         return f"Residual([{', '.join(repr(l) for l in self.layers)}])"
 
 
-_LAYER_TYPES["Residual"] = Residual
+register_layer(Residual)

@@ -324,12 +324,8 @@ class ModelCheckpoint(MonitorCallback):
             if value is None or not (self.best_epoch is None or self.is_improvement(value)):
                 return
             self.best, self.best_epoch = value, epoch
-        path = self.filepath.format(epoch=epoch + 1, **logs)
-        from .io import save_checkpoint, save_model
-        if self.include_optimizer:
-            save_checkpoint(self.model, path)
-        else:
-            save_model(self.model, path)
+        # the model saves itself (Sequential.save), so callbacks need not know the file format
+        self.model.save(self.filepath.format(epoch=epoch + 1, **logs), include_optimizer=self.include_optimizer)
 
 
 class CSVLogger(Callback):

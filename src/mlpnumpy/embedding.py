@@ -10,7 +10,7 @@ import numpy as np
 
 from ._array_api import device_of, is_numpy, namespace, to_host
 from .errors import InvalidArgumentError, InvalidDataError, NotFittedError, check_positive
-from .layers import _LAYER_TYPES, Layer, _check_dtype
+from .layers import Layer, _check_dtype, register_layer
 from .parameter import Parameter
 
 __all__ = ["Embedding", "default_embedding_dim"]
@@ -194,6 +194,19 @@ class Embedding(Layer):
         dx[:, self.numeric] = grad_out[:, :len(self.numeric)]
         return dx
 
+    @classmethod
+    def from_config(cls, cfg, dtype=np.float32):
+        return cls(**cfg, dtype=dtype)
+
+    @classmethod
+    def config_shapes(cls, cfg, size, inner):
+        size(cfg.get("in_features"), "in_features")
+        cards, dims = cfg.get("cardinalities"), cfg.get("dims")
+        if not isinstance(cards, list) or not isinstance(dims, list) or len(cards) != len(dims) or not cards:
+            raise InvalidDataError("(Embedding) needs equal lists of cardinalities and dims")
+        return {f"E{j}": (size(k, f"cardinalities[{j}]"), size(d, f"dims[{j}]"))
+                for j, (k, d) in enumerate(zip(cards, dims))}
+
     def get_config(self):
         return {"type": "Embedding", "in_features": self.in_features, "columns": list(self.columns),
                 "cardinalities": list(self.cardinalities), "dims": list(self.dims)}
@@ -203,4 +216,4 @@ class Embedding(Layer):
         return f"Embedding({self.in_features}, {{{cats}}})"
 
 
-_LAYER_TYPES["Embedding"] = Embedding
+register_layer(Embedding)

@@ -19,7 +19,7 @@ import numpy as np
 from . import _filechecks
 from ._atomic import atomic_write
 from ._npyio import read_npy_header
-from .errors import FileFormatError, InvalidArgumentError, MLPNumpyError
+from .errors import FileFormatError, InvalidArgumentError, InvalidDataError, MLPNumpyError
 
 __all__ = ["save_model", "load_model", "save_checkpoint", "load_checkpoint", "restore_training_state",
            "read_metadata", "FORMAT_VERSION", "MAX_METADATA_BYTES"]
@@ -239,43 +239,29 @@ def _expected_shapes(config: Any, name: str) -> tuple[str, dict[str, tuple]]:
     return dtype, shapes
 
 
-_LAYER_KINDS = "Dense, BatchNorm1d, LayerNorm, Dropout, AlphaDropout, ActivationLayer, Residual, Embedding"
-
-
 def _layer_shapes(cfg: Any, key: str, where: str, name: str, shapes: dict[str, tuple], depth: int = 0) -> None:
-    """Add the arrays one layer config implies to ``shapes`` (keys ``{key}.W``, ...); a Residual
-    block's layers are ``{key}.{j}``."""
+    """Add the arrays one layer config implies to ``shapes`` (keys ``{key}.W``, ...), as the layer's
+    class declares them (:meth:`~mlpnumpy.layers.Layer.config_shapes`); a Residual block's layers
+    are ``{key}.{j}``."""
+    from .layers import layer_types
     if not isinstance(cfg, dict):
         raise FileFormatError(f"{name}: {where} config is a {type(cfg).__name__}; expected an object")
-    kind = cfg.get("type")
-    if kind == "Dense":
-        n_in = _int(cfg.get("in_features"), f"{where} in_features", name)
-        n_out = _int(cfg.get("out_features"), f"{where} out_features", name)
-        shapes[f"{key}.W"] = (n_in, n_out)
-        if cfg.get("bias", True):
-            shapes[f"{key}.b"] = (n_out,)
-    elif kind in ("BatchNorm1d", "LayerNorm"):
-        n = _int(cfg.get("num_features"), f"{where} num_features", name)
-        names = ("gamma", "beta", "running_mean", "running_var") if kind == "BatchNorm1d" else \
-            (("gamma", "beta") if cfg.get("elementwise_affine", True) else ())
-        for p in names:
-            shapes[f"{key}.{p}"] = (n,)
-    elif kind == "Residual":
-        inner = cfg.get("layers")
-        if not isinstance(inner, list) or not inner or depth > 8:
-            raise FileFormatError(f"{name}: {where} (Residual) has no list of layers (or nests too deep)")
-        for j, c in enumerate(inner):
-            _layer_shapes(c, f"{key}.{j}", f"{where}.{j}", name, shapes, depth + 1)
-    elif kind == "Embedding":
-        _int(cfg.get("in_features"), f"{where} in_features", name)
-        cards, dims = cfg.get("cardinalities"), cfg.get("dims")
-        if not isinstance(cards, list) or not isinstance(dims, list) or len(cards) != len(dims) or not cards:
-            raise FileFormatError(f"{name}: {where} (Embedding) needs equal lists of cardinalities and dims")
-        for j, (k, d) in enumerate(zip(cards, dims)):
-            shapes[f"{key}.E{j}"] = (_int(k, f"{where} cardinalities[{j}]", name),
-                                     _int(d, f"{where} dims[{j}]", name))
-    elif kind not in ("Dropout", "AlphaDropout", "ActivationLayer"):
-        raise FileFormatError(f"{name}: {where} has type {kind!r}; expected one of: {_LAYER_KINDS}")
+    kind, types = cfg.get("type"), layer_types()
+    if not isinstance(kind, str) or kind not in types:
+        raise FileFormatError(f"{name}: {where} has type {kind!r}; expected one of: {', '.join(types)}")
+
+    def inner(j: int, sub: Any) -> dict[str, tuple]:
+        if depth > 8:
+            raise FileFormatError(f"{name}: {where} ({kind}) has no list of layers (or nests too deep)")
+        found: dict[str, tuple] = {}
+        _layer_shapes(sub, f"{key}.{j}", f"{where}.{j}", name, found, depth + 1)
+        return {k[len(f'{key}.{j}.'):]: v for k, v in found.items()}  # the block names them by j
+
+    try:
+        own = types[kind].config_shapes(cfg, lambda v, what: _int(v, f"{where} {what}", name), inner)
+    except InvalidDataError as exc:
+        raise FileFormatError(f"{name}: {where} {exc}") from None
+    shapes.update({f"{key}.{k}": v for k, v in own.items()})
 
 
 def _check_arrays(ar: _Archive, dtype: str, expected: dict[str, tuple], allowed_extra) -> None:

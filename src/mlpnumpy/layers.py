@@ -10,7 +10,6 @@ with fused kernels and is tested equal to this one.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
 
 import numpy as np
 
@@ -21,7 +20,7 @@ from .initializers import default_gain, get_initializer
 from .parameter import Parameter
 
 __all__ = ["Layer", "Dense", "ActivationLayer", "Dropout", "AlphaDropout", "BatchNorm1d", "LayerNorm",
-           "layer_config", "layer_from_config"]
+           "layer_config", "layer_from_config", "LAYER_TYPES", "register_layer", "layer_types"]
 
 
 class Layer:
@@ -105,7 +104,25 @@ class Layer:
         return in_features
 
     def get_config(self) -> dict:
+        """The constructor arguments that rebuild the layer (without its weights), with ``"type"``."""
         return {"type": type(self).__name__}
+
+    @classmethod
+    def from_config(cls, cfg: dict, dtype=np.float32) -> "Layer":
+        """A layer of this class (weights not set) from ``get_config()`` without its ``"type"``."""
+        return cls(**cfg)
+
+    @classmethod
+    def config_shapes(cls, cfg: dict, size, inner) -> dict[str, tuple]:
+        """The name -> shape of every array a layer of config ``cfg`` holds (parameters, then buffers),
+        from the config alone, so that files can be checked before any layer is built.
+
+        ``size(value, what) -> int`` checks one size (``what`` names the config key); ``inner(j, cfg)``
+        gives the shapes of a nested layer (a block's ``j``-th). A malformed config raises
+        :class:`~mlpnumpy.errors.InvalidDataError` whose message follows the layer's name. Default:
+        no arrays (activations, dropout).
+        """
+        return {}
 
     def clear_cache(self) -> None:
         """Drop the arrays cached for backward (to free memory after training)."""
@@ -222,6 +239,19 @@ class Dense(Layer):
         a = self.activation.forward(z)
         self._cache = (x, z, a)
         return a
+
+    @classmethod
+    def from_config(cls, cfg, dtype=np.float32):
+        from .initializers import INITIALIZERS
+        init = cfg.get("init", "auto")
+        # the weights are loaded next, so an initialiser saved by name only matters for the record
+        return cls(cfg["in_features"], cfg["out_features"], activation=cfg["activation"],
+                   init=init if init in INITIALIZERS else "zeros", dtype=dtype, bias=cfg.get("bias", True))
+
+    @classmethod
+    def config_shapes(cls, cfg, size, inner):
+        n_in, n_out = size(cfg.get("in_features"), "in_features"), size(cfg.get("out_features"), "out_features")
+        return {"W": (n_in, n_out), **({"b": (n_out,)} if cfg.get("bias", True) else {})}
 
     def last_input(self):
         """``x`` (n, in) of the last forward pass, or None."""
@@ -412,6 +442,15 @@ class BatchNorm1d(Layer):
         # d/dx of (x - mean)/std through the batch statistics (Ioffe & Szegedy 2015, section 3).
         return (inv_std / n) * (n * dxhat - xp.sum(dxhat, axis=0) - xhat * xp.sum(dxhat * xhat, axis=0))
 
+    @classmethod
+    def from_config(cls, cfg, dtype=np.float32):
+        return cls(cfg["num_features"], cfg.get("eps", 1e-5), cfg.get("momentum", 0.1), dtype=dtype)
+
+    @classmethod
+    def config_shapes(cls, cfg, size, inner):
+        n = size(cfg.get("num_features"), "num_features")
+        return {k: (n,) for k in ("gamma", "beta", "running_mean", "running_var")}
+
     def get_config(self):
         return {"type": "BatchNorm1d", "num_features": self.num_features, "eps": self.eps,
                 "momentum": self.momentum}
@@ -542,6 +581,15 @@ class LayerNorm(Layer):
         return (inv_std / D) * (D * g - xp.sum(g, axis=1, keepdims=True)
                                 - xhat * xp.sum(g * xhat, axis=1, keepdims=True))
 
+    @classmethod
+    def from_config(cls, cfg, dtype=np.float32):
+        return cls(**cfg, dtype=dtype)
+
+    @classmethod
+    def config_shapes(cls, cfg, size, inner):
+        n = size(cfg.get("num_features"), "num_features")
+        return {k: (n,) for k in ("gamma", "beta")} if cfg.get("elementwise_affine", True) else {}
+
     def get_config(self):
         return {"type": "LayerNorm", "num_features": self.num_features, "eps": self.eps,
                 "elementwise_affine": self.elementwise_affine}
@@ -554,9 +602,19 @@ def _check_dtype(dtype) -> np.dtype:
     return dt
 
 
-_LAYER_TYPES: dict[str, Callable[..., Layer]] = {
-    "Dense": Dense, "ActivationLayer": ActivationLayer, "Dropout": Dropout, "BatchNorm1d": BatchNorm1d,
-    "AlphaDropout": AlphaDropout, "LayerNorm": LayerNorm}
+LAYER_TYPES: dict[str, type[Layer]] = {}
+"""Every layer class files can hold, by the ``"type"`` of its config: io, exporters and
+:func:`layer_from_config` ask the class (``from_config``, ``config_shapes``) instead of keeping tables."""
+
+
+def register_layer(cls: type[Layer]) -> type[Layer]:
+    """Make a layer class known by its name to model files and :func:`layer_from_config` (a decorator)."""
+    LAYER_TYPES[cls.__name__] = cls
+    return cls
+
+
+for _cls in (Dense, ActivationLayer, Dropout, BatchNorm1d, AlphaDropout, LayerNorm):
+    register_layer(_cls)
 
 
 def layer_config(layer: Layer) -> dict:
@@ -567,9 +625,15 @@ def layer_config(layer: Layer) -> dict:
     return cfg
 
 
+def layer_types() -> dict[str, type[Layer]]:
+    """:data:`LAYER_TYPES` with every layer module of the package loaded (they register themselves)."""
+    from . import blocks, embedding  # noqa: F401 - they register Residual and Embedding
+    return LAYER_TYPES
+
+
 def layer_from_config(cfg: dict, dtype=np.float32) -> Layer:
     """Rebuild a layer (without its weights) from :func:`layer_config` / :meth:`Layer.get_config`."""
-    from . import blocks, embedding  # noqa: F401 - they register Residual and Embedding
+    layer_types()
     cfg = dict(cfg)
     trainable = cfg.pop("trainable", True)
     if not isinstance(trainable, bool):
@@ -582,16 +646,6 @@ def layer_from_config(cfg: dict, dtype=np.float32) -> Layer:
 
 def _layer_from_config(cfg: dict, dtype) -> Layer:
     kind = cfg.pop("type", None)
-    if kind not in _LAYER_TYPES:
-        raise InvalidDataError(f"layer type {kind!r} is not one of: {', '.join(_LAYER_TYPES)}")
-    if kind == "Dense":
-        from .initializers import INITIALIZERS
-        init = cfg.get("init", "auto")
-        # the weights are loaded next, so an initialiser saved by name only matters for the record
-        return Dense(cfg["in_features"], cfg["out_features"], activation=cfg["activation"],
-                     init=init if init in INITIALIZERS else "zeros", dtype=dtype, bias=cfg.get("bias", True))
-    if kind == "BatchNorm1d":
-        return BatchNorm1d(cfg["num_features"], cfg.get("eps", 1e-5), cfg.get("momentum", 0.1), dtype=dtype)
-    if kind in ("LayerNorm", "Residual", "Embedding"):
-        return _LAYER_TYPES[kind](**cfg, dtype=dtype)
-    return _LAYER_TYPES[kind](**cfg)
+    if not isinstance(kind, str) or kind not in LAYER_TYPES:
+        raise InvalidDataError(f"layer type {kind!r} is not one of: {', '.join(LAYER_TYPES)}")
+    return LAYER_TYPES[kind].from_config(cfg, dtype)

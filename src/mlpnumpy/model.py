@@ -352,10 +352,15 @@ class Sequential:
             model.layer_dims = [model.n_features_in] + [l.out_features for l in dense]
         return model
 
-    def save(self, path) -> None:
-        """Write the model to one ``.npz`` file (architecture, weights, preprocessing, class names)."""
-        from .io import save_model
-        save_model(self, path)
+    def save(self, path, *, include_optimizer: bool = False) -> None:
+        """Write the model to one ``.npz`` file (architecture, weights, preprocessing, class names);
+        with ``include_optimizer`` also what resuming training needs (:func:`mlpnumpy.io.save_checkpoint`:
+        optimizer, schedule, generator state, epoch), as Keras's ``model.save``."""
+        from .io import save_checkpoint, save_model
+        if include_optimizer:
+            save_checkpoint(self, path)
+        else:
+            save_model(self, path)
 
     def __repr__(self) -> str:
         inner = ",\n  ".join(repr(l) for l in self.layers)
