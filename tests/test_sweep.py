@@ -139,6 +139,11 @@ def test_a_diverging_trial_is_pruned_with_its_reason_not_a_crash():
     ok = objective.run_trial({**task, "cfg": config.resolve({"data": "digits", "epochs": 2, "hidden": [16]})})
     assert ok["state"] == "complete" and 0 < ok["value"] <= 1
     assert [s for s, _ in ok["intermediate"]] == [1, 2]
+    # a pruner's verdict stops the training itself: one epoch run of the five planned
+    cut = objective.run_trial({**task, "pruner": optuna.pruners.ThresholdPruner(lower=2.0),
+                               "cfg": config.resolve({"data": "digits", "epochs": 5, "hidden": [16]})})
+    assert cut["state"] == "pruned" and "pruned by the ThresholdPruner at epoch 1" in cut["reason"]
+    assert len(cut["history"]["val_accuracy"]) == 1 and len(cut["intermediate"]) == 1
 
 
 @pytest.mark.parametrize("make_pruner", [
