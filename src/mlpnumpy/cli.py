@@ -1105,6 +1105,10 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else exc, 2)
     except KeyboardInterrupt as exc:
         return _fail(str(exc) or "interrupted", 130)
+    except BrokenPipeError:  # the reader went away (`mlpnumpy info | head`): stop quietly, as SIGPIPE would
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except Exception as exc:  # noqa: BLE001 - one line, not a traceback; MLPNUMPY_DEBUG=1 shows it
         if os.environ.get("MLPNUMPY_DEBUG"):
             raise

@@ -35,11 +35,19 @@ def run(name: str, out=None, *, quick: bool = False, seed: int = 0, print_fn=pri
     return module.run(out or f"runs/experiment-{name}", quick=quick, seed=seed, print_fn=print_fn)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's complaints as the library's own error: ``mlpnumpy`` prints it as one line, exit 2."""
+
+    def error(self, message):
+        from ..errors import InvalidArgumentError
+        raise InvalidArgumentError(f"{self.prog.removeprefix('mlpnumpy ')}: {message}")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mlpnumpy experiment",
+    parser = _Parser(prog="mlpnumpy experiment",
                                      description="Run a teaching experiment; writes figures and a JSON of "
                                                  "its numbers.")
-    sub = parser.add_subparsers(dest="name", metavar="NAME", required=True)
+    sub = parser.add_subparsers(dest="name", metavar="NAME", required=True, parser_class=_Parser)
     for name, (_, help_text) in EXPERIMENTS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.add_argument("--out", metavar="DIR", default=f"runs/experiment-{name}",
