@@ -127,7 +127,7 @@ def test_report_of_a_loss_sweep_takes_the_lowest_loss(tmp_path):
     assert 'data-direction="minimize"' in (tmp_path / "report.html").read_text()
 
 
-def test_a_diverging_trial_is_pruned_with_its_reason_not_a_crash():
+def test_a_diverging_trial_is_pruned_with_its_reason_and_pruning_stops_training():
     from mlpnumpy import config
     cfg = config.resolve({"data": "digits", "optimizer": "sgd", "lr": 1e4, "epochs": 3, "hidden": [16],
                           "standardize": True})
