@@ -36,3 +36,11 @@ def test_a_closed_pipe_ends_quietly():
     rc = proc.wait(timeout=60)
     assert "Error" not in err and "Traceback" not in err, err
     assert rc in (0, 141)
+
+
+def test_no_quiet_turns_progress_back_on_when_resuming_a_quiet_run(tmp_path, capsys):
+    out = tmp_path / "r"
+    assert main(["train", "--epochs", "1", "--hidden", "8", "--quiet", "--out", str(out)]) == 0
+    assert capsys.readouterr().out == ""
+    assert main(["train", "--resume", str(out), "--epochs", "2", "--finetune", "--no-quiet"]) == 0
+    assert "Test accuracy" in capsys.readouterr().out

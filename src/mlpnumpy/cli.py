@@ -151,7 +151,8 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
     a("--finetune", action="store_true", help="with --resume DIR --epochs N: train a finished run on to N "
       "epochs with a new schedule over the epochs added (--lr and --schedule may change)")
     a("--overwrite", action="store_true", help="clear the --out folder first when it holds another run")
-    a("--quiet", action="store_true", default=None, help="no progress output")
+    a("--quiet", action=argparse.BooleanOptionalAction, default=None,
+      help="no progress output (--no-quiet turns it back on when resuming a quiet run)")
     a("--threads", type=int, help="BLAS threads (through threadpoolctl; default: the BLAS's own)")
     a("--track-internals", action="store_true", default=None,
       help="record activation/gradient statistics (mlpnumpy.internals)")
