@@ -219,3 +219,18 @@ def test_a_new_layer_type_is_saved_and_loaded_without_touching_io(tmp_path, monk
     save_model(model, tmp_path / "bad.npz")
     with pytest.raises(FileFormatError, match="layer1.s"):
         load_model(tmp_path / "bad.npz")
+
+
+def test_one_builder_makes_the_layers_of_mlp_and_of_the_estimators():
+    pytest.importorskip("sklearn")
+    from mlpnumpy.sklearn import MLPClassifier
+    X, y = _small_data()
+    mlp = MLP([4, 5, 5, 2], batch_norm=True, dropout=0.1, seed=0)
+    with pytest.warns(Warning):
+        est = MLPClassifier((5, 5), batch_norm=True, dropout=0.1, max_iter=1, random_state=0).fit(X, y)
+    names = [type(l).__name__ for l in mlp.layers]
+    assert names == ["Dense", "BatchNorm1d", "ActivationLayer", "Dropout"] * 2 + ["Dense"]
+    assert [type(l).__name__ for l in est.model_.layers] == names
+    # what differs is declared: scikit-learn's parameter list keeps the bias before the norm
+    assert mlp.layers[0].bias is None and est.model_.layers[0].bias is not None
+    assert est._hidden_ends == [2, 6]

@@ -18,7 +18,7 @@ from .losses import Loss, get_loss, output_transform
 from ._array_api import Placement, copy_array, namespace
 from .parameter import Parameter
 
-__all__ = ["Sequential", "MLP"]
+__all__ = ["Sequential", "MLP", "dense_stack"]
 
 
 class Sequential:
@@ -435,25 +435,8 @@ class MLP(Sequential):
             from .embedding import Embedding
             layers.append(Embedding(n_in, categorical, embedding_dims, dtype=dtype))
             layer_dims = [layers[0].output_features(n_in), *layer_dims[1:]]
-        for i in range(n_layers):
-            hidden = i < n_layers - 1
-            if hidden and batch_norm:
-                from .layers import ActivationLayer
-                # He/Xavier choice still follows the activation that comes after the batch norm.
-                dense = Dense(layer_dims[i], layer_dims[i + 1], None, _init_for(inits[i], acts[i]), dtype=dtype,
-                              bias=False)
-                block = [dense, BatchNorm1d(layer_dims[i + 1], dtype=dtype), ActivationLayer(acts[i])]
-            else:
-                block = [Dense(layer_dims[i], layer_dims[i + 1], acts[i], inits[i], dtype=dtype)]
-            if residual and blocks[i]:
-                from .blocks import Residual
-                block = [Residual(block, dtype=dtype)]
-            layers += block
-            if hidden and dropout > 0:
-                from .activations import get_activation
-                from .layers import AlphaDropout
-                selu = get_activation(acts[i]).name == "selu"
-                layers.append(AlphaDropout(dropout) if selu else Dropout(dropout))
+        layers += dense_stack(layer_dims, acts, inits=inits, dtype=dtype, batch_norm=batch_norm, dropout=dropout,
+                              residual=blocks if residual else None)[0]
         self.layer_dims = [n_in, *layer_dims[1:]]
         super().__init__(layers, loss=loss, seed=seed, dtype=dtype, path=path)
 
@@ -471,6 +454,55 @@ def _dense_layers(layers) -> list[Dense]:
         elif hasattr(l, "layers"):
             out += _dense_layers(l.layers)
     return out
+
+
+def dense_stack(layer_dims: Sequence[int], activations: Sequence, *, inits: Sequence | None = None,
+                dtype=np.float32, batch_norm: bool = False, norm_bias: bool = False, dropout: float = 0.0,
+                alpha_dropout: bool = True, residual: Sequence[bool] | None = None) -> tuple[list[Layer], list[int]]:
+    """The layers of a multi-layer perceptron, for :class:`MLP` and the scikit-learn estimators.
+
+    Parameters
+    ----------
+    layer_dims : sizes ``[n_in, hidden..., n_out]``
+    activations : one per Dense layer (the output's last)
+    inits : one initialiser per Dense layer; None: each Dense layer's default (``"auto"``)
+    batch_norm : each hidden layer becomes Dense (no activation) -> BatchNorm1d -> ActivationLayer;
+        its Dense layer has a bias only with ``norm_bias`` (the norm removes it; scikit-learn's
+        estimators keep one so that their parameter lists match scikit-learn's)
+    dropout : after each hidden activation; AlphaDropout after a SELU when ``alpha_dropout``
+    residual : per Dense layer, whether its block is wrapped in a :class:`~mlpnumpy.blocks.Residual`
+
+    Returns
+    -------
+    layers, hidden_ends
+        The layers, and for each hidden layer the index of its last layer before any dropout (the
+        layer whose output is that hidden layer's activations).
+    """
+    from .layers import ActivationLayer, AlphaDropout
+    n_layers = len(layer_dims) - 1
+    layers: list[Layer] = []
+    hidden_ends: list[int] = []
+    for i in range(n_layers):
+        hidden = i < n_layers - 1
+        init = "auto" if inits is None else inits[i]
+        if hidden and batch_norm:
+            # He/Xavier choice still follows the activation that comes after the batch norm.
+            dense = Dense(layer_dims[i], layer_dims[i + 1], None, init if inits is None else
+                          _init_for(init, activations[i]), dtype=dtype, bias=norm_bias)
+            block = [dense, BatchNorm1d(layer_dims[i + 1], dtype=dtype), ActivationLayer(activations[i])]
+        else:
+            block = [Dense(layer_dims[i], layer_dims[i + 1], activations[i], init, dtype=dtype)]
+        if residual is not None and residual[i]:
+            from .blocks import Residual
+            block = [Residual(block, dtype=dtype)]
+        layers += block
+        if hidden:
+            hidden_ends.append(len(layers) - 1)
+        if hidden and dropout > 0:
+            from .activations import get_activation
+            selu = alpha_dropout and get_activation(activations[i]).name == "selu"
+            layers.append(AlphaDropout(dropout) if selu else Dropout(dropout))
+    return layers, hidden_ends
 
 
 def _init_for(init, activation):

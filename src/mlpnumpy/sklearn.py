@@ -45,8 +45,8 @@ from .activations import sigmoid, softmax
 from .callbacks import Callback, ProgressBar
 from .driver import TrainingDriver, all_finite as _all_finite
 from .errors import DivergenceError, InvalidArgumentError, InvalidDataError
-from .layers import ActivationLayer, BatchNorm1d, Dense, Dropout, _check_dtype
-from .model import Sequential
+from .layers import Dense, _check_dtype
+from .model import Sequential, dense_stack
 
 try:  # scikit-learn's declared-constraint validation: its error class and its wording
     from sklearn.utils._param_validation import InvalidParameterError as _SkInvalidParameterError
@@ -438,19 +438,9 @@ class _BaseMLP(BaseEstimator):
 
     def _make_model(self, layer_units: list[int], dtype, seed) -> list[Dense]:
         """Create ``model_`` (weights not set) and ``_hidden_ends``; returns its Dense layers."""
-        n_hidden = len(layer_units) - 2
-        acts = self._activations(n_hidden)
-        layers, self._hidden_ends = [], []
-        for i in range(n_hidden):
-            if self.batch_norm:
-                layers += [Dense(layer_units[i], layer_units[i + 1], "identity", dtype=dtype),
-                           BatchNorm1d(layer_units[i + 1], dtype=dtype), ActivationLayer(acts[i])]
-            else:
-                layers.append(Dense(layer_units[i], layer_units[i + 1], acts[i], dtype=dtype))
-            self._hidden_ends.append(len(layers) - 1)
-            if self.dropout > 0:
-                layers.append(Dropout(self.dropout))
-        layers.append(Dense(layer_units[-2], layer_units[-1], "identity", dtype=dtype))
+        acts = self._activations(len(layer_units) - 2) + ["identity"]
+        layers, self._hidden_ends = dense_stack(layer_units, acts, dtype=dtype, batch_norm=self.batch_norm,
+                                                norm_bias=True, dropout=self.dropout, alpha_dropout=False)
         self.model_ = Sequential(layers, loss=_CORE_LOSS[self.out_activation_], seed=seed, dtype=dtype)
         self._dense = [l for l in layers if isinstance(l, Dense)]
         return self._dense
