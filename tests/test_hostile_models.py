@@ -243,6 +243,17 @@ def test_good_checkpoints_still_load(ckpt):
     assert state["optimizer"].iterations == 10 and model.epochs_trained == 2
 
 
+@pytest.mark.parametrize("schedule", ["step", "multistep", "exponential", "cosine", "warmup", "onecycle", "plateau"])
+def test_checkpoints_of_every_named_schedule_load_at_the_end_of_their_run(tmp_path, schedule):
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(40, 4)).astype(np.float32), rng.integers(0, 3, 40)
+    m = MLP([4, 5, 3], seed=0)
+    m.fit(X, y, epochs=3, batch_size=8, optimizer="sgd", lr_schedule=schedule, verbose=0, validation_split=0.25)
+    io.save_checkpoint(m, tmp_path / "c.npz")
+    model, state = io.load_checkpoint(tmp_path / "c.npz")  # a finished run's schedule is valid state
+    assert model.epochs_trained == 3 and type(state["lr_schedule"]) is type(m.lr_schedule)
+
+
 # -------------------------------------------------------------------------- a run's stored config
 def test_stored_run_config_must_agree_with_the_model(tmp_path):
     from mlpnumpy._filechecks import check_run_config

@@ -343,6 +343,8 @@ def check_schedule_state(sched, name: str) -> None:
     if sched.base_lr is not None and hasattr(sched, "lr_at") and getattr(sched, "after", None) is None:
         try:  # the rate at its stored progress must be one it can compute, and a rate
             now = float(sched.lr_at(last))
+        except NotImplementedError:  # no closed form (ReduceLROnPlateau follows its metric)
+            now = sched.last_lr
         except (ArithmeticError, ValueError, TypeError, AttributeError) as exc:
             raise FileFormatError(f"{name}: lr schedule cannot go on from last_epoch={last} ({exc})") from None
         if not (math.isfinite(now) and now >= 0):
