@@ -124,7 +124,7 @@ def test_class_names_must_match_the_outputs(tmp_path, model_file, names, what):
     ({"image_shape": ["2", "2"]}, "image_shape"), ({"image_shape": [-2, -2]}, "image_shape"),
     ({"image_shape": 4}, "image_shape"),
     ({"pixel_max": "abc"}, "pixel_max='abc'"), ({"pixel_max": float("nan")}, "pixel_max=nan"),
-    ({"pixel_max": -1}, "pixel_max=-1"), ({"invert": "yes"}, "invert"),
+    ({"pixel_max": float("inf")}, "pixel_max=inf"), ({"invert": "yes"}, "invert"),
     ({"input_range": [1, 0]}, "input_range"), ({"label_column": [1]}, "label_column"),
     ([1, 2], "metadata is a JSON list")])
 def test_metadata_fields_are_checked_at_load(tmp_path, model_file, metadata, what):

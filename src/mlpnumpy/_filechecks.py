@@ -213,8 +213,7 @@ def _null_or(kind, ok):
 
 
 _METADATA_FIELDS: dict[str, tuple[Any, str]] = {
-    "pixel_max": (_null_or(_is_real, lambda v: math.isfinite(v) and v >= 0),
-                  "null or a finite number >= 0"),
+    "pixel_max": (_null_or(_is_real, math.isfinite), "null or a finite number"),  # the training data's max
     "invert": (lambda v: v is None or isinstance(v, bool), "true, false or null"),
     "input_range": (lambda v: v is None or (isinstance(v, list) and len(v) == 2 and all(_is_real(x) and
                                             math.isfinite(x) for x in v) and v[0] <= v[1]),
