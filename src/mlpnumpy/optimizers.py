@@ -22,11 +22,6 @@ from .parameter import Parameter
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "get_optimizer", "OPTIMIZERS"]
 
 
-def _check(label: str, arg: str, value, low: float = 0.0, high: float | None = None) -> float:
-    """:func:`mlpnumpy.errors.check_number` with PyTorch's opening (``Invalid learning rate: ...``)."""
-    return check_number(arg, value, low, high, label=label)
-
-
 class Optimizer:
     """Base class. ``step(params)`` updates every parameter in place from its ``grad``.
 
@@ -52,7 +47,7 @@ class Optimizer:
 
     def __init__(self, lr: float, weight_decay: float = 0.0):
         self.lr = lr
-        self.weight_decay = _check("weight_decay value", "weight_decay", weight_decay)
+        self.weight_decay = check_number("weight_decay", weight_decay, label="weight_decay value")
         self.state: list[dict[str, np.ndarray]] | None = None
         self.iterations = 0
         self._unchecked_state = False
@@ -101,14 +96,15 @@ class Optimizer:
                                            "one group")
         entry: dict = {"params": params}
         if "lr" in group:
-            lr = _check("learning rate", "group['lr']", group["lr"])
+            lr = check_number("group['lr']", group["lr"], label="learning rate")
             if self.lr == 0:
                 raise InvalidArgumentError("group['lr'] cannot be made relative to lr=0; give 'lr_mult' instead")
             entry["lr_mult"] = lr / self.lr
         elif "lr_mult" in group:
-            entry["lr_mult"] = _check("lr_mult value", "group['lr_mult']", group["lr_mult"])
+            entry["lr_mult"] = check_number("group['lr_mult']", group["lr_mult"], label="lr_mult value")
         if "weight_decay" in group:
-            entry["weight_decay"] = _check("weight_decay value", "group['weight_decay']", group["weight_decay"])
+            entry["weight_decay"] = check_number("group['weight_decay']", group["weight_decay"],
+                                                 label="weight_decay value")
         self._param_groups.append(entry)
         for p in params:
             self._group_of[id(p)] = entry
@@ -136,7 +132,7 @@ class Optimizer:
 
     @lr.setter
     def lr(self, value: float) -> None:
-        self._lr = _check("learning rate", "lr", value)
+        self._lr = check_number("lr", value, label="learning rate")
 
     def step(self, params: Sequence[Parameter]) -> None:
         """Apply one update to every parameter in ``params``, in place on ``p.data``."""
@@ -262,8 +258,8 @@ class SGD(Optimizer):
     def __init__(self, lr: float = 0.01, momentum: float = 0.0, dampening: float = 0.0,
                  weight_decay: float = 0.0, nesterov: bool = False):
         super().__init__(lr, weight_decay)
-        self.momentum = _check("momentum value", "momentum", momentum)
-        self.dampening = _check("dampening value", "dampening", dampening, low=-math.inf)
+        self.momentum = check_number("momentum", momentum, label="momentum value")
+        self.dampening = check_number("dampening", dampening, low=-math.inf, label="dampening value")
         self.nesterov = bool(nesterov)
         if self.nesterov and (self.momentum <= 0 or self.dampening != 0):
             raise InvalidArgumentError(
@@ -323,14 +319,14 @@ class AdamW(Optimizer):
     def __init__(self, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 1e-2, amsgrad: bool = False, *, decoupled_weight_decay: bool = True):
         super().__init__(lr, weight_decay)
-        self.eps = _check("epsilon value", "eps", eps)
+        self.eps = check_number("eps", eps, label="epsilon value")
         try:
             beta1, beta2 = betas
         except (TypeError, ValueError):
             raise InvalidArgumentError(f"Invalid betas: betas={betas!r}; expected a pair "
                                        "(beta1, beta2) of numbers in [0, 1)") from None
-        self.betas = (_check("beta parameter at index 0", "betas[0]", beta1, 0.0, 1.0),
-                      _check("beta parameter at index 1", "betas[1]", beta2, 0.0, 1.0))
+        self.betas = (check_number("betas[0]", beta1, 0.0, 1.0, label="beta parameter at index 0"),
+                      check_number("betas[1]", beta2, 0.0, 1.0, label="beta parameter at index 1"))
         self.amsgrad = bool(amsgrad)
         self.decoupled_weight_decay = bool(decoupled_weight_decay)
 
@@ -420,9 +416,9 @@ class RMSprop(Optimizer):
     def __init__(self, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8, weight_decay: float = 0.0,
                  momentum: float = 0.0, centered: bool = False):
         super().__init__(lr, weight_decay)
-        self.alpha = _check("alpha value", "alpha", alpha)
-        self.eps = _check("epsilon value", "eps", eps)
-        self.momentum = _check("momentum value", "momentum", momentum)
+        self.alpha = check_number("alpha", alpha, label="alpha value")
+        self.eps = check_number("eps", eps, label="epsilon value")
+        self.momentum = check_number("momentum", momentum, label="momentum value")
         self.centered = bool(centered)
 
     def _init_state(self, p: Parameter) -> dict[str, np.ndarray]:
@@ -485,10 +481,10 @@ class Adagrad(Optimizer):
     def __init__(self, lr: float = 1e-2, lr_decay: float = 0.0, weight_decay: float = 0.0,
                  initial_accumulator_value: float = 0.0, eps: float = 1e-10):
         super().__init__(lr, weight_decay)
-        self.lr_decay = _check("lr_decay value", "lr_decay", lr_decay)
-        self.initial_accumulator_value = _check("initial_accumulator_value value",
-                                                "initial_accumulator_value", initial_accumulator_value)
-        self.eps = _check("epsilon value", "eps", eps)
+        self.lr_decay = check_number("lr_decay", lr_decay, label="lr_decay value")
+        self.initial_accumulator_value = check_number("initial_accumulator_value", initial_accumulator_value,
+                                                      label="initial_accumulator_value value")
+        self.eps = check_number("eps", eps, label="epsilon value")
 
     def _init_state(self, p: Parameter) -> dict[str, np.ndarray]:
         return {"sum": namespace(p.data).full_like(p.data, self.initial_accumulator_value)}
