@@ -373,3 +373,17 @@ def test_export_onnx_to_a_folder_is_a_clear_error(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "is a folder" in err and ".tmp" not in err and err.count("\n") == 1
     assert list((tmp_path / "d").iterdir()) == []
+
+
+@pytest.mark.parametrize("flags", [["--batch-norm", "--activation", "tanh", "--dropout", "0.1"],
+                                   ["--residual", "--hidden", "8", "8", "--dropout", "0.1"],
+                                   ["--activation", "selu", "--dropout", "0.1"],
+                                   ["--hidden"], ["--optimizer", "sgd", "--momentum", "0.9", "--schedule", "plateau"]])
+def test_resume_accepts_the_runs_train_writes(tmp_path, flags, capsys):
+    # the stored configuration of every kind of run agrees with its own model
+    out = tmp_path / "r"
+    hidden = [] if "--hidden" in flags else ["--hidden", "8"]
+    assert cli.main(["train", "--data", "digits", *hidden, *flags, "--epochs", "1", "--batch-size", "64",
+                     "--out", str(out), "--quiet"]) == 0
+    assert cli.main(["train", "--resume", str(out), "--finetune", "--epochs", "2", "--quiet"]) == 0, \
+        capsys.readouterr().err

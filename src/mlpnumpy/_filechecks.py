@@ -362,13 +362,30 @@ def _hidden_of(model) -> list[int]:
     return dims[:-1]
 
 
+def _all_layers(layers):
+    """Every layer in order, those inside blocks (Residual) included."""
+    for layer in layers:
+        inner = getattr(layer, "layers", None)
+        if isinstance(inner, list):
+            yield from _all_layers(inner)
+        else:
+            yield layer
+
+
+def _hidden_activation(model) -> str:
+    """The hidden layers' activation as ``train --activation`` names it: the first one that is not
+    the identity, on a Dense layer or an activation layer of its own (after batch norm)."""
+    names = [l.activation.name for l in _all_layers(model.layers) if getattr(l, "activation", None) is not None]
+    return next((n for n in names[:-1] if n != "identity"), "identity")  # the last is the output layer's
+
+
 def check_run_config(cfg: Any, model, name: str) -> dict:
     """The run configuration a checkpoint carries (``extra["config"]``) agrees with its model and
     optimizer; a hand-edited one (other hidden sizes, learning rate, optimizer) is refused.
 
     Returns the configuration, an object with at least ``epochs`` (an integer >= 1).
     """
-    from .layers import BatchNorm1d, Dense, Dropout
+    from .layers import BatchNorm1d, Dropout
     if not isinstance(cfg, dict):
         raise FileFormatError(f"{name}: the stored run configuration is a JSON {type(cfg).__name__}; expected "
                               "an object (the file was not written by mlpnumpy train, or was edited)")
@@ -383,15 +400,13 @@ def check_run_config(cfg: Any, model, name: str) -> dict:
                               f"{actual!r}; the configuration was edited or belongs to another run, refusing to "
                               "resume from it")
 
-    checks = {"hidden": _hidden_of(model), "dtype": str(model.dtype),
-              "batch_norm": any(isinstance(l, BatchNorm1d) for l in model.layers)}
-    from .layers import AlphaDropout
-    drops = [l.p for l in model.layers if isinstance(l, (Dropout, AlphaDropout))]
-    checks["dropout"] = drops[0] if drops else 0.0
-    from .model import _dense_layers
-    act = next((l.activation.name for l in _dense_layers(model.layers)), None)
-    if len(model.layers) > 1:
-        checks["activation"] = act
+    layers = list(_all_layers(model.layers))
+    checks = {"hidden": _hidden_of(model), "dtype": str(model.dtype)}
+    if checks["hidden"]:  # without hidden layers, batch norm, dropout and activation are unused settings
+        from .layers import AlphaDropout
+        drops = [l.p for l in layers if isinstance(l, (Dropout, AlphaDropout))]
+        checks.update(batch_norm=any(isinstance(l, BatchNorm1d) for l in layers),
+                      dropout=drops[0] if drops else 0.0, activation=_hidden_activation(model))
     for key, actual in checks.items():
         if key in cfg:
             stored = cfg[key]
