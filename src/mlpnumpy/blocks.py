@@ -10,8 +10,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .errors import InvalidArgumentError, InvalidDataError
-from .layers import Layer, _check_dtype, layer_config, layer_from_config, register_layer
+from .errors import InvalidArgumentError, InvalidDataError, check_dtype
+from .layers import Layer, layer_config, layer_from_config, register_layer
 
 __all__ = ["Residual"]
 
@@ -38,7 +38,7 @@ class Residual(Layer):
     """
 
     def __init__(self, layers: Sequence[Layer], *, dtype=np.float32):
-        self.dtype = _check_dtype(dtype)
+        self.dtype = check_dtype(dtype)
         built = [layer_from_config(l, self.dtype) if isinstance(l, dict) else l for l in layers]
         if not built:
             raise InvalidArgumentError("layers is empty; a Residual block needs at least one layer in f(x)")
@@ -67,14 +67,14 @@ class Residual(Layer):
         return {f"{j}.{k}": v for j, l in enumerate(self.layers) for k, v in l.named_arrays().items()}
 
     def build(self, rng, dtype):
-        self.dtype = _check_dtype(dtype)
+        self.dtype = check_dtype(dtype)
         for l in self.layers:
             l.build(rng, dtype)
         if not self.trainable:  # layers drawn just now get the block's flag
             self.trainable = False
 
     def cast(self, dtype):
-        self.dtype = _check_dtype(dtype)
+        self.dtype = check_dtype(dtype)
         for l in self.layers:
             l.cast(dtype)
 

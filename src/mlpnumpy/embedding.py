@@ -9,8 +9,8 @@ from collections.abc import Mapping
 import numpy as np
 
 from ._array_api import device_of, is_numpy, namespace, to_host
-from .errors import InvalidArgumentError, InvalidDataError, NotFittedError, check_positive
-from .layers import Layer, _check_dtype, register_layer
+from .errors import InvalidArgumentError, InvalidDataError, NotFittedError, check_dtype, check_positive
+from .layers import Layer, register_layer
 from .parameter import Parameter
 
 __all__ = ["Embedding", "default_embedding_dim"]
@@ -91,7 +91,7 @@ class Embedding(Layer):
         for d in self.dims:
             check_positive("dims", d, integer=True)
         self.numeric = [c for c in range(self.in_features) if c not in set(self.columns)]
-        self.dtype = _check_dtype(dtype)
+        self.dtype = check_dtype(dtype)
         self.tables = [Parameter(np.zeros((k, d), self.dtype), f"E{j}")
                        for j, (k, d) in enumerate(zip(self.cardinalities, self.dims))]
         self._built = False
@@ -103,7 +103,7 @@ class Embedding(Layer):
         if self._built:
             self.cast(dtype)
             return
-        self.dtype = _check_dtype(dtype)
+        self.dtype = check_dtype(dtype)
         self.tables = [Parameter(rng.standard_normal((k, d)).astype(self.dtype), f"E{j}", self.trainable)
                        for j, (k, d) in enumerate(zip(self.cardinalities, self.dims))]
         self._built = True

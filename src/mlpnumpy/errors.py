@@ -119,6 +119,16 @@ def check_number(arg: str, value: Any, low: float = 0.0, high: float | None = No
     return float(value)
 
 
+def check_dtype(dtype: Any):
+    """Return ``numpy.dtype(dtype)`` if it is float32 or float64 (the precisions mlpnumpy computes in),
+    else raise naming it."""
+    import numpy as np
+    dt = np.dtype(dtype)
+    if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise InvalidArgumentError(f"dtype={dt} is not supported; expected float32 or float64")
+    return dt
+
+
 def require(module: str, extra: str, purpose: str):
     """Import an optional dependency or raise :class:`MissingDependencyError` saying how to install it."""
     import importlib

@@ -15,7 +15,7 @@ import numpy as np
 
 from ._array_api import device_of, dtype_name, is_numpy, namespace, uniform, xp_dtype
 from .activations import Activation, get_activation
-from .errors import InvalidArgumentError, InvalidDataError, NotFittedError, check_in_range, check_positive
+from .errors import InvalidArgumentError, InvalidDataError, NotFittedError, check_dtype, check_in_range, check_positive
 from .initializers import default_gain, get_initializer
 from .parameter import Parameter
 
@@ -73,7 +73,7 @@ class Layer:
 
     def cast(self, dtype) -> None:
         """Convert every parameter and buffer to ``dtype`` (float32 or float64), keeping the values."""
-        dtype = _check_dtype(dtype)
+        dtype = check_dtype(dtype)
         for p in self.parameters():
             if dtype_name(p.data.dtype) != dtype.name:
                 if is_numpy(p.data):
@@ -173,7 +173,7 @@ class Dense(Layer):
         self.in_features, self.out_features = int(in_features), int(out_features)
         self.activation: Activation = get_activation(activation)
         self.init_fn, self.init_name = get_initializer(init, self.activation.name)
-        self.dtype = _check_dtype(dtype)
+        self.dtype = check_dtype(dtype)
         self.use_bias = bool(bias)
         self.weight = Parameter(np.zeros((self.in_features, self.out_features), self.dtype), "W")
         self.bias = Parameter(np.zeros(self.out_features, self.dtype), "b") if self.use_bias else None
@@ -186,7 +186,7 @@ class Dense(Layer):
         if self._built:  # weights set by hand or trained: keep them
             self.cast(dtype)
             return
-        self.dtype = _check_dtype(dtype)
+        self.dtype = check_dtype(dtype)
         gain = default_gain(self.init_name, self.activation.name)
         W = self.init_fn((self.in_features, self.out_features), self.in_features, self.out_features,
                          rng, self.dtype, gain=gain)
@@ -373,7 +373,7 @@ class BatchNorm1d(Layer):
         check_positive("eps", eps)
         self.momentum = check_in_range("momentum", momentum, 0.0, 1.0, high_open=False)
         self.num_features, self.eps = int(num_features), float(eps)
-        self.dtype = _check_dtype(dtype)
+        self.dtype = check_dtype(dtype)
         n = self.num_features
         self.gamma = Parameter(np.ones(n, self.dtype), "gamma")
         self.beta = Parameter(np.zeros(n, self.dtype), "beta")
@@ -544,7 +544,7 @@ class LayerNorm(Layer):
         check_positive("eps", eps)
         self.num_features, self.eps = int(num_features), float(eps)
         self.elementwise_affine = bool(elementwise_affine)
-        self.dtype = _check_dtype(dtype)
+        self.dtype = check_dtype(dtype)
         n = self.num_features
         self.gamma = Parameter(np.ones(n, self.dtype), "gamma") if self.elementwise_affine else None
         self.beta = Parameter(np.zeros(n, self.dtype), "beta") if self.elementwise_affine else None
@@ -595,11 +595,7 @@ class LayerNorm(Layer):
                 "elementwise_affine": self.elementwise_affine}
 
 
-def _check_dtype(dtype) -> np.dtype:
-    dt = np.dtype(dtype)
-    if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
-        raise InvalidArgumentError(f"dtype={dt} is not supported; expected float32 or float64")
-    return dt
+_check_dtype = check_dtype  # the former private name, for code written against it
 
 
 LAYER_TYPES: dict[str, type[Layer]] = {}

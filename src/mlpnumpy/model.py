@@ -12,13 +12,13 @@ import numpy as np
 
 from ._modellock import reads_model
 from ._validation import check_targets, check_X
-from .errors import InvalidArgumentError, check_in_range
-from .layers import BatchNorm1d, Dense, Dropout, Layer, _check_dtype, layer_config, layer_from_config
+from .errors import InvalidArgumentError, check_dtype, check_in_range
+from .layers import BatchNorm1d, Dense, Dropout, Layer, layer_config, layer_from_config
 from .losses import Loss, get_loss, output_transform
 from ._array_api import Placement, copy_array, namespace
 from .parameter import Parameter
 
-__all__ = ["Sequential", "MLP", "dense_stack"]
+__all__ = ["Sequential", "MLP", "dense_stack", "dense_layers_in"]
 
 
 class Sequential:
@@ -46,7 +46,7 @@ class Sequential:
         if path is not None:
             resolve_path(path)  # validates the name now
         self.path = path
-        self.dtype = _check_dtype(dtype)
+        self.dtype = check_dtype(dtype)
         self.seed = seed
         self.rng = np.random.default_rng(seed)
         self.layers: list[Layer] = list(layers)
@@ -348,7 +348,7 @@ class Sequential:
         Sequential.__init__(model, layers, loss=config.get("loss", "cross_entropy"),
                             seed=config.get("seed"), dtype=dtype)
         if config.get("class") == "MLP":
-            dense = _dense_layers(layers)
+            dense = dense_layers_in(layers)
             model.layer_dims = [model.n_features_in] + [l.out_features for l in dense]
         return model
 
@@ -445,15 +445,18 @@ class MLP(Sequential):
         return [l for l in self.layers if isinstance(l, Dense)]
 
 
-def _dense_layers(layers) -> list[Dense]:
+def dense_layers_in(layers) -> list[Dense]:
     """The Dense layers in order, those inside Residual blocks included."""
     out = []
     for l in layers:
         if isinstance(l, Dense):
             out.append(l)
         elif hasattr(l, "layers"):
-            out += _dense_layers(l.layers)
+            out += dense_layers_in(l.layers)
     return out
+
+
+_dense_layers = dense_layers_in  # the former private name, for code written against it
 
 
 def dense_stack(layer_dims: Sequence[int], activations: Sequence, *, inits: Sequence | None = None,

@@ -52,8 +52,8 @@ from ._sklearn_solvers import (
 )
 from .callbacks import Callback, ProgressBar
 from .driver import TrainingDriver, all_finite as _all_finite
-from .errors import DivergenceError, InvalidArgumentError, InvalidDataError
-from .layers import Dense, _check_dtype
+from .errors import DivergenceError, InvalidArgumentError, InvalidDataError, check_dtype
+from .layers import Dense
 from .model import Sequential, dense_stack
 
 try:  # scikit-learn's declared-constraint validation: its error class and its wording
@@ -206,7 +206,7 @@ def _check_params(est) -> None:
                                         f"{', '.join(_SKLEARN_ACTIVATIONS + _EXTRA_ACTIVATIONS)}")
     if est.dtype is not None:
         try:
-            _check_dtype(est.dtype)
+            check_dtype(est.dtype)
         except (InvalidArgumentError, TypeError) as exc:
             raise InvalidParameterError(f"dtype={est.dtype!r} is not supported; expected None (follow the "
                                         "input: float32 stays float32, anything else float64), float32 "
@@ -287,9 +287,9 @@ class _BaseMLP(BaseEstimator):
         coefs = [np.asarray(c) for c in self.coefs_]
         layer_units = [coefs[0].shape[0]] + [c.shape[1] for c in coefs]
         if dtype is not None:
-            dtype = _check_dtype(dtype)
+            dtype = check_dtype(dtype)
         elif self.dtype is not None:
-            dtype = _check_dtype(self.dtype)
+            dtype = check_dtype(self.dtype)
         else:  # scikit-learn's rule: float32 stays float32, anything else is float64
             dtype = np.float32 if all(c.dtype == np.float32 for c in coefs) else np.float64
         # a dropout generator seeded by an integer random_state; __setstate__ restores a saved one
@@ -511,7 +511,7 @@ class _BaseMLP(BaseEstimator):
             self._ensure_model()
             dtype = self.model_.dtype
         elif self.dtype is not None:
-            dtype = _check_dtype(self.dtype)
+            dtype = check_dtype(self.dtype)
         else:  # scikit-learn's rule: float32 input trains in float32, anything else in float64
             dtype = [np.float64, np.float32]
         on_device = _dispatched(X)
