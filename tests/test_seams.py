@@ -234,3 +234,41 @@ def test_one_builder_makes_the_layers_of_mlp_and_of_the_estimators():
     # what differs is declared: scikit-learn's parameter list keeps the bias before the norm
     assert mlp.layers[0].bias is None and est.model_.layers[0].bias is not None
     assert est._hidden_ends == [2, 6]
+
+
+# ---------------------------------------------------------------- imports
+def _imports(module_file):
+    """Every mlpnumpy module ``module_file`` imports, at the top or inside functions (relative names)."""
+    import ast
+    tree = ast.parse(open(module_file, encoding="utf-8").read())
+    out = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level == 1:
+            out.add(node.module or "")
+            out.update(f"{node.module}.{a.name}" if node.module else a.name for a in node.names)
+    return out
+
+
+@pytest.mark.parametrize("module, forbidden", [
+    ("callbacks", {"io", "model", "training", "driver", "sklearn"}),     # the callbacks -> io -> ... cycle
+    ("driver", {"io", "model", "training", "sklearn"}),
+])
+def test_the_training_loop_modules_import_no_files_or_models(module, forbidden):
+    import mlpnumpy
+    from pathlib import Path
+    used = _imports(Path(mlpnumpy.__file__).parent / f"{module}.py")
+    assert not {m for m in used if m.split(".")[0] in forbidden}
+
+
+def test_no_module_imports_the_private_names_issue_14_named():
+    import re
+    from pathlib import Path
+
+    import mlpnumpy
+    root = Path(mlpnumpy.__file__).parent
+    text = {p: p.read_text(encoding="utf-8") for p in root.rglob("*.py") if "_kernels" not in p.parts}
+    for pattern in (r"\._es\b", r"\._better\(", r"\b(layer|first)\._cache\b", r"\._hyperparameters\(",
+                    r"import _save\b", r"import _check_dtype\b"):
+        found = [str(p.relative_to(root)) for p, t in text.items() if re.search(pattern, t)
+                 and p.name not in ("layers.py", "model.py")]  # where the aliases are defined
+        assert not found, (pattern, found)
