@@ -32,6 +32,42 @@ def _torch_activation(nn, act):
     return table[name]()
 
 
+# ----------------------------------------------------------------------------- one translation per layer type
+# Each returns the torch modules (None for nothing) that compute what the layer computes.
+def _torch_dense(torch, nn, layer, tdtype):
+    lin = nn.Linear(layer.in_features, layer.out_features, bias=layer.b is not None, dtype=tdtype)
+    lin.weight.copy_(torch.from_numpy(np.ascontiguousarray(layer.W.T)))
+    if layer.b is not None:
+        lin.bias.copy_(torch.from_numpy(layer.b))
+    return [lin, _torch_activation(nn, layer.activation)]
+
+
+def _torch_batch_norm(torch, nn, layer, tdtype):
+    bn = nn.BatchNorm1d(layer.num_features, eps=layer.eps, momentum=layer.momentum, dtype=tdtype)
+    bn.weight.copy_(torch.from_numpy(layer.gamma.data))
+    bn.bias.copy_(torch.from_numpy(layer.beta.data))
+    bn.running_mean.copy_(torch.from_numpy(layer.running_mean))
+    bn.running_var.copy_(torch.from_numpy(layer.running_var))
+    return [bn]
+
+
+def _torch_layer_norm(torch, nn, layer, tdtype):
+    ln = nn.LayerNorm(layer.num_features, eps=layer.eps, elementwise_affine=layer.elementwise_affine, dtype=tdtype)
+    if layer.elementwise_affine:
+        ln.weight.copy_(torch.from_numpy(layer.gamma.data))
+        ln.bias.copy_(torch.from_numpy(layer.beta.data))
+    return [ln]
+
+
+def _torch_layers() -> dict:
+    """Layer class -> its torch translation: a new layer type adds its entry here."""
+    from .layers import ActivationLayer, AlphaDropout, BatchNorm1d, Dense, Dropout, LayerNorm
+    return {Dense: _torch_dense, ActivationLayer: lambda torch, nn, l, dt: [_torch_activation(nn, l.activation)],
+            BatchNorm1d: _torch_batch_norm, LayerNorm: _torch_layer_norm,
+            Dropout: lambda torch, nn, l, dt: [nn.Dropout(l.p)],
+            AlphaDropout: lambda torch, nn, l, dt: [nn.AlphaDropout(l.p)]}
+
+
 def to_torch(model):
     """A ``torch.nn.Sequential`` computing what ``model.forward`` computes (raw outputs/logits).
 
@@ -44,44 +80,16 @@ def to_torch(model):
     torch = require("torch", "torch", "to_torch")
     from torch import nn
 
-    from .layers import ActivationLayer, AlphaDropout, BatchNorm1d, Dense, Dropout, LayerNorm
     tdtype = torch.float64 if np.dtype(model.dtype) == np.float64 else torch.float32
+    table = _torch_layers()
     modules = []
     with torch.no_grad():
         for i, layer in enumerate(model.layers):
-            if isinstance(layer, Dense):
-                lin = nn.Linear(layer.in_features, layer.out_features, bias=layer.b is not None, dtype=tdtype)
-                lin.weight.copy_(torch.from_numpy(np.ascontiguousarray(layer.W.T)))
-                if layer.b is not None:
-                    lin.bias.copy_(torch.from_numpy(layer.b))
-                modules.append(lin)
-                act = _torch_activation(nn, layer.activation)
-            elif isinstance(layer, ActivationLayer):
-                act = _torch_activation(nn, layer.activation)
-            elif isinstance(layer, BatchNorm1d):
-                bn = nn.BatchNorm1d(layer.num_features, eps=layer.eps, momentum=layer.momentum, dtype=tdtype)
-                bn.weight.copy_(torch.from_numpy(layer.gamma.data))
-                bn.bias.copy_(torch.from_numpy(layer.beta.data))
-                bn.running_mean.copy_(torch.from_numpy(layer.running_mean))
-                bn.running_var.copy_(torch.from_numpy(layer.running_var))
-                act = bn
-            elif type(layer) is LayerNorm:
-                ln = nn.LayerNorm(layer.num_features, eps=layer.eps, elementwise_affine=layer.elementwise_affine,
-                                  dtype=tdtype)
-                if layer.elementwise_affine:
-                    ln.weight.copy_(torch.from_numpy(layer.gamma.data))
-                    ln.bias.copy_(torch.from_numpy(layer.beta.data))
-                act = ln
-            elif isinstance(layer, Dropout):
-                act = nn.Dropout(layer.p)
-            elif type(layer) is AlphaDropout:
-                act = nn.AlphaDropout(layer.p)
-            else:  # Residual, Embedding: no torch.nn module of their own in a Sequential
+            translate = next((table[c] for c in type(layer).__mro__ if c in table), None)
+            if translate is None:  # Residual, Embedding: no torch.nn module of their own in a Sequential
                 raise InvalidArgumentError(f"layer {i} is a {type(layer).__name__}, which to_torch cannot translate; "
-                                           "expected Dense, ActivationLayer, BatchNorm1d, LayerNorm, Dropout or "
-                                           "AlphaDropout")
-            if act is not None:
-                modules.append(act)
+                                           f"expected one of: {', '.join(t.__name__ for t in table)}")
+            modules += [m for m in translate(torch, nn, layer, tdtype) if m is not None]
     return nn.Sequential(*modules)
 
 

@@ -128,6 +128,59 @@ def check_output_file(path: str | os.PathLike, arg: str = "path") -> None:
         raise InvalidArgumentError(f"{arg}={name!r}: its folder {folder} is not writable")
 
 
+# ----------------------------------------------------------------------------- one translation per layer type
+# Each takes the graph, the layer, its index and the name of its input, and returns its output's name.
+def _onnx_dense(g, layer, i, x):
+    w = g.const(layer.W, f"layers.{i}.W")
+    if layer.b is not None:
+        x = g.op("Gemm", [x, w, g.const(layer.b, f"layers.{i}.b")], f"dense{i}")
+    else:
+        x = g.op("MatMul", [x, w], f"dense{i}")
+    return g.activation(layer.activation, x)
+
+
+def _onnx_activation(g, layer, i, x):
+    return g.activation(layer.activation, x)
+
+
+def _onnx_batch_norm(g, layer, i, x):
+    # evaluation mode: gamma (x - mean) / sqrt(var + eps) + beta = x * scale + shift
+    scale = layer.gamma.data.astype(np.float64) / np.sqrt(layer.running_var.astype(np.float64) + layer.eps)
+    shift = layer.beta.data.astype(np.float64) - layer.running_mean.astype(np.float64) * scale
+    return g.op("Add", [g.op("Mul", [x, g.const(scale, f"layers.{i}.scale")]),
+                        g.const(shift, f"layers.{i}.shift")], f"batchnorm{i}")
+
+
+def _onnx_layer_norm(g, layer, i, x):
+    # row means as products with a (D, 1) column of 1/D: the same graph for every opset
+    avg = g.const(np.full((layer.num_features, 1), 1.0 / layer.num_features), f"layers.{i}.avg")
+    xc = g.op("Sub", [x, g.op("MatMul", [x, avg])], f"centred{i}")
+    var = g.op("MatMul", [g.op("Mul", [xc, xc]), avg], f"var{i}")
+    x = g.op("Div", [xc, g.op("Sqrt", [g.op("Add", [var, g.const(layer.eps, f"layers.{i}.eps")])])],
+             f"layernorm{i}")
+    if layer.elementwise_affine:
+        x = g.op("Add", [g.op("Mul", [x, g.const(layer.gamma.data, f"layers.{i}.gamma")]),
+                         g.const(layer.beta.data, f"layers.{i}.beta")], f"affine{i}")
+    return x
+
+
+def _onnx_identity(g, layer, i, x):
+    return x  # dropout is the identity at inference
+
+
+def _onnx_layers() -> dict:
+    """Layer class -> its ONNX translation: a new layer type adds its entry here."""
+    from .layers import ActivationLayer, AlphaDropout, BatchNorm1d, Dense, Dropout, LayerNorm
+    return {Dense: _onnx_dense, ActivationLayer: _onnx_activation, BatchNorm1d: _onnx_batch_norm,
+            LayerNorm: _onnx_layer_norm, Dropout: _onnx_identity, AlphaDropout: _onnx_identity}
+
+
+def _translation(layer):
+    """The translation of ``layer``'s class (or of the nearest base class that has one), or None."""
+    table = _onnx_layers()
+    return next((table[c] for c in type(layer).__mro__ if c in table), None)
+
+
 def export_onnx(model_or_estimator, path: str | os.PathLike | None, *, opset: int = 17,
                 include_preprocessing: bool = True, output: str = "probabilities"):
     """Write ``model_or_estimator`` as an ONNX graph ``X (batch, n_features) -> Y (batch, n_outputs)``.
@@ -157,7 +210,6 @@ def export_onnx(model_or_estimator, path: str | os.PathLike | None, *, opset: in
         check_output_file(path)
     onnx = require("onnx", "onnx", "export_onnx")
     require("onnx.numpy_helper", "onnx", "export_onnx")  # the submodule the builder uses
-    from .layers import ActivationLayer, AlphaDropout, BatchNorm1d, Dense, Dropout, LayerNorm
     output = check_choice("output", output, _OUTPUTS)
     if not isinstance(opset, int) or isinstance(opset, bool) or opset < 13:
         raise InvalidArgumentError(f"opset={opset!r} is invalid; expected an integer >= 13")
@@ -172,37 +224,11 @@ def export_onnx(model_or_estimator, path: str | os.PathLike | None, *, opset: in
         x = g.op("Sub", [x, g.const(pre.mean_, "mean")], "centred")
         x = g.op("Div", [x, g.const(pre.scale_, "scale")], "standardized")
     for i, layer in enumerate(model.layers):
-        if isinstance(layer, Dense):
-            w = g.const(layer.W, f"layers.{i}.W")
-            if layer.b is not None:
-                x = g.op("Gemm", [x, w, g.const(layer.b, f"layers.{i}.b")], f"dense{i}")
-            else:
-                x = g.op("MatMul", [x, w], f"dense{i}")
-            x = g.activation(layer.activation, x)
-        elif isinstance(layer, ActivationLayer):
-            x = g.activation(layer.activation, x)
-        elif isinstance(layer, BatchNorm1d):
-            # evaluation mode: gamma (x - mean) / sqrt(var + eps) + beta = x * scale + shift
-            scale = layer.gamma.data.astype(np.float64) / np.sqrt(layer.running_var.astype(np.float64) + layer.eps)
-            shift = layer.beta.data.astype(np.float64) - layer.running_mean.astype(np.float64) * scale
-            x = g.op("Add", [g.op("Mul", [x, g.const(scale, f"layers.{i}.scale")]),
-                             g.const(shift, f"layers.{i}.shift")], f"batchnorm{i}")
-        elif type(layer) is LayerNorm:
-            # row means as products with a (D, 1) column of 1/D: the same graph for every opset
-            avg = g.const(np.full((layer.num_features, 1), 1.0 / layer.num_features), f"layers.{i}.avg")
-            xc = g.op("Sub", [x, g.op("MatMul", [x, avg])], f"centred{i}")
-            var = g.op("MatMul", [g.op("Mul", [xc, xc]), avg], f"var{i}")
-            x = g.op("Div", [xc, g.op("Sqrt", [g.op("Add", [var, g.const(layer.eps, f"layers.{i}.eps")])])],
-                     f"layernorm{i}")
-            if layer.elementwise_affine:
-                x = g.op("Add", [g.op("Mul", [x, g.const(layer.gamma.data, f"layers.{i}.gamma")]),
-                                 g.const(layer.beta.data, f"layers.{i}.beta")], f"affine{i}")
-        elif isinstance(layer, (Dropout, AlphaDropout)):
-            continue  # the identity at inference
-        else:  # Residual, Embedding
+        translate = _translation(layer)
+        if translate is None:  # Residual, Embedding
             raise InvalidArgumentError(f"layer {i} is a {type(layer).__name__}, which has no ONNX translation; "
-                                       "expected Dense, ActivationLayer, BatchNorm1d, LayerNorm, Dropout or "
-                                       "AlphaDropout")
+                                       f"expected one of: {', '.join(t.__name__ for t in _onnx_layers())}")
+        x = translate(g, layer, i, x)
     if output == "probabilities":
         if transform == "softmax":
             x = g.op("Softmax", [x], axis=1)
