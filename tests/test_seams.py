@@ -272,3 +272,24 @@ def test_no_module_imports_the_private_names_issue_14_named():
         found = [str(p.relative_to(root)) for p, t in text.items() if re.search(pattern, t)
                  and p.name not in ("layers.py", "model.py")]  # where the aliases are defined
         assert not found, (pattern, found)
+
+
+def test_csv_logger_goes_on_after_earlier_epochs(tmp_path):
+    from mlpnumpy.callbacks import CSVLogger
+    X, y = _small_data()
+    path = tmp_path / "history.csv"
+    before = {"loss": [0.9, 0.8], "accuracy": [0.5, 0.6], "lr": [0.1, None]}
+    model = MLP([4, 3, 2], seed=0)
+    model.fit(X.astype(np.float32), y, epochs=2, lr=0.1, callbacks=[CSVLogger(path, before=before, first_epoch=1)],
+              verbose=0)
+    lines = path.read_text().splitlines()
+    assert lines[0] == "epoch,loss,accuracy,lr,seconds"
+    assert lines[1:3] == ["1,0.9,0.5,0.1,", "2,0.8,0.6,,"]
+    h = model.history.history
+    assert lines[3] == ",".join(["3", repr(h["loss"][0]), repr(h["accuracy"][0]), repr(h["lr"][0]),
+                                 repr(h["seconds"][0])])
+    assert len(lines) == 5
+    # plain use: Keras's numbering from 0, a file only once an epoch ends
+    plain = tmp_path / "plain.csv"
+    model.fit(X.astype(np.float32), y, epochs=1, callbacks=[CSVLogger(plain)], verbose=0)
+    assert plain.read_text().splitlines()[1].startswith("0,")

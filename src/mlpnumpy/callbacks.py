@@ -329,22 +329,53 @@ class ModelCheckpoint(MonitorCallback):
 
 
 class CSVLogger(Callback):
-    """Append each epoch's logs as a row of a CSV file (header from the first epoch's keys); the file
-    is rewritten atomically each epoch, so a killed run leaves a whole file."""
+    """Append each epoch's logs as a row of a CSV file (header from the keys seen so far); the file is
+    rewritten atomically each epoch, so a killed run leaves a whole file.
 
-    def __init__(self, filename, separator: str = ","):
+    Parameters
+    ----------
+    filename : path
+    separator : str
+    before : dict of per-epoch lists, optional
+        Logs of epochs trained before this fit (a resumed run's, as ``History.history``): written
+        first, and the file is written at ``on_train_begin`` already.
+    first_epoch : int
+        The ``epoch`` column's number for the first row (Keras's 0; a run folder's ``history.csv``
+        counts from 1). Rows are numbered in order.
+    """
+
+    def __init__(self, filename, separator: str = ",", *, before: dict | None = None, first_epoch: int = 0):
         self.filename, self.sep = os.fspath(filename), separator
+        self.before = None if before is None else {k: list(v) for k, v in before.items()}
+        self.first_epoch = int(check_positive("first_epoch", first_epoch, integer=True, allow_zero=True))
 
     def on_train_begin(self, logs=None):
-        self.rows: list[dict] = []
+        self.rows = self.rows_of(self.before or {})
+        if self.before is not None:
+            self._write()
 
     def on_epoch_end(self, epoch, logs=None):
-        self.rows.append({"epoch": epoch, **(logs or {})})
-        keys = list(dict.fromkeys(k for r in self.rows for k in r))
-        lines = [self.sep.join(keys)] + [self.sep.join("" if r.get(k) is None else repr(r.get(k)) for k in keys)
-                                         for r in self.rows]
+        self.rows.append(dict(logs or {}))
+        self._write()
+
+    @staticmethod
+    def rows_of(history: dict) -> list[dict]:
+        """Per-epoch rows of ``{key: [value per epoch]}`` (a shorter list leaves its later rows empty)."""
+        n = max((len(v) for v in history.values()), default=0)
+        return [{k: v[i] for k, v in history.items() if i < len(v)} for i in range(n)]
+
+    def _write(self) -> None:
+        self.write(self.filename, self.rows, self.sep, self.first_epoch)
+
+    @staticmethod
+    def write(filename, rows: list[dict], separator: str = ",", first_epoch: int = 0) -> None:
+        """Write ``rows`` (one dict of logs per epoch) as the CSV file ``filename``, atomically."""
+        rows = [{"epoch": first_epoch + i, **r} for i, r in enumerate(rows)]
+        keys = list(dict.fromkeys(["epoch", *(k for r in rows for k in r)]))
+        lines = [separator.join(keys)] + [separator.join("" if r.get(k) is None else repr(r.get(k)) for k in keys)
+                                          for r in rows]
         from ._atomic import atomic_write_bytes
-        atomic_write_bytes(self.filename, ("\n".join(lines) + "\n").encode())
+        atomic_write_bytes(os.fspath(filename), ("\n".join(lines) + "\n").encode())
 
 
 class TerminateOnNaN(Callback):
