@@ -140,6 +140,8 @@ def main(argv=None) -> int:
     p.add_argument("--torch-runs", type=int, default=None,
                    help="PyTorch runs per repeat, seed 0 (default 1; 0 for none)")
     p.add_argument("--json", default=str(HERE / "recipe_vs_torch.json"), help="where to write the results")
+    p.add_argument("--keep", metavar="DIR", default=None,
+                   help="keep mlpnumpy's run folders in DIR (default: a temporary folder, deleted)")
     p.add_argument("--torch-run", type=int, default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.torch_run is not None:
@@ -155,6 +157,9 @@ def main(argv=None) -> int:
     torch_runs = 1 if args.torch_runs is None else args.torch_runs
     runs = []
     with tempfile.TemporaryDirectory() as tmp:
+        if args.keep is not None:
+            Path(args.keep).mkdir(parents=True, exist_ok=True)
+            tmp = args.keep
         for r in range(args.repeats):  # interleaved, so that a change of load touches both
             for _ in range(torch_runs):
                 runs.append({"repeat": r + 1, **run_torch(0)})
