@@ -252,6 +252,7 @@ def _imports(module_file):
 @pytest.mark.parametrize("module, forbidden", [
     ("callbacks", {"io", "model", "training", "driver", "sklearn"}),     # the callbacks -> io -> ... cycle
     ("driver", {"io", "model", "training", "sklearn"}),
+    ("layers", {"blocks", "embedding", "model", "io"}),                  # blocks register themselves
 ])
 def test_the_training_loop_modules_import_no_files_or_models(module, forbidden):
     import mlpnumpy

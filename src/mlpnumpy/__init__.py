@@ -4,6 +4,7 @@ Backpropagation written by hand and readable, exact against PyTorch, fast on the
 imports nothing but NumPy; plotting, progress bars, scikit-learn and ONNX are optional extras.
 """
 from . import activations, callbacks, errors, initializers, layers, losses, metrics, optimizers
+from . import blocks, embedding  # noqa: F401 - they register Residual and Embedding in layers.LAYER_TYPES
 from .callbacks import EarlyStopping, History
 from .compat import ActivationFunctions, MLPNumpy
 from .errors import (DataTypeError, DivergenceError, FileFormatError, InvalidArgumentError, InvalidDataError,

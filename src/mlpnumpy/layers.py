@@ -622,8 +622,8 @@ def layer_config(layer: Layer) -> dict:
 
 
 def layer_types() -> dict[str, type[Layer]]:
-    """:data:`LAYER_TYPES` with every layer module of the package loaded (they register themselves)."""
-    from . import blocks, embedding  # noqa: F401 - they register Residual and Embedding
+    """:data:`LAYER_TYPES`: every layer class of the package (``mlpnumpy/__init__`` loads the modules
+    that register theirs, blocks and embedding, so this module needs not import them)."""
     return LAYER_TYPES
 
 
