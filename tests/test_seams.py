@@ -294,3 +294,41 @@ def test_csv_logger_goes_on_after_earlier_epochs(tmp_path):
     plain = tmp_path / "plain.csv"
     model.fit(X.astype(np.float32), y, epochs=1, callbacks=[CSVLogger(plain)], verbose=0)
     assert plain.read_text().splitlines()[1].startswith("0,")
+
+
+# ---------------------------------------------------------------- the run, apart from the command line
+def test_the_run_is_its_own_module_that_cli_and_demo_call():
+    from pathlib import Path
+
+    import mlpnumpy
+    from mlpnumpy import cli, run
+    root = Path(mlpnumpy.__file__).parent
+    assert cli.run_train is run.run_train
+    demo_uses = {m.split(".")[0] for m in _imports(root / "demo.py")}
+    assert "run" in demo_uses and "cli" not in demo_uses  # cli -> demo only: no cycle
+    assert not {"cli", "demo"} & {m.split(".")[0] for m in _imports(root / "run.py")}
+
+
+def test_history_csv_is_written_by_csv_logger_only(tmp_path, monkeypatch):
+    from mlpnumpy import run
+    from mlpnumpy.callbacks import CSVLogger
+    writes = []
+    real = CSVLogger.write
+
+    def spy(filename, rows, separator=",", first_epoch=0):
+        writes.append((str(filename), len(rows), first_epoch))
+        return real(filename, rows, separator, first_epoch)
+
+    monkeypatch.setattr(CSVLogger, "write", staticmethod(spy))
+    m = run.run_train({"data": "digits", "hidden": [8], "epochs": 2, "out": str(tmp_path / "r"), "quiet": True,
+                       "validation_split": 0.1})
+    csv = tmp_path / "r" / "history.csv"
+    assert {w[0] for w in writes} == {str(csv)} and {w[2] for w in writes} == {1}
+    assert [w[1] for w in writes] == [0, 1, 2, 2]  # train begin, two epochs, the folder's last write
+    lines = csv.read_text().splitlines()
+    assert lines[0].split(",")[:2] == ["epoch", "loss"] and [l.split(",")[0] for l in lines[1:]] == ["1", "2"]
+    assert [float(l.split(",")[1]) for l in lines[1:]] == m["history"]["loss"]
+    import inspect
+
+    from mlpnumpy import cli
+    assert "_write_history_csv" not in inspect.getsource(cli) + inspect.getsource(run)  # no second writer

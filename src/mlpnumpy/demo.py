@@ -17,7 +17,7 @@ def run_demo(out="runs/demo", epochs: int = 40, seed: int = 42, quiet: bool = Fa
     """Train the seed's recipe, write ``<out>/mlp_result.png`` and the run folder; returns the metrics.
 
     A demo run folder from before is replaced (a folder holding anything else is refused)."""
-    from .cli import run_train
+    from .run import run_train
     print_fn("mlpnumpy demo: the seed's MLP [64, 128, 64, 10] (ReLU, softmax cross-entropy, SGD lr 0.1, "
              "batch 32) on the embedded 8x8 digits")
     m = run_train({**SEED_RECIPE, "epochs": epochs, "seed": seed, "out": str(out), "quiet": quiet or None},

@@ -50,7 +50,7 @@ def prepared_data(cfg: dict[str, Any]) -> dict[str, Any]:
     ``image_shape``. The test split is never returned: sweeps do not see it.
     """
     global _LOADS
-    from ..cli import _load_data
+    from ..run import load_data as _load_data
     from ..splits import train_val_split
     key = (_data_key(cfg), cfg["validation_split"])
     with _LOCK:
@@ -152,7 +152,7 @@ def run_trial(task: dict[str, Any]) -> dict[str, Any]:
         ``history`` (per-epoch logs), ``reason``, ``seconds``, ``worker``, ``pid``, ``data_loads``.
     """
     from ..callbacks import EarlyStopping
-    from ..cli import _build_optimizer, _build_schedule, _threads
+    from ..run import build_optimizer as _build_optimizer, build_schedule as _build_schedule, threads as _threads
     from ..model import MLP
     from ..preprocessing import Standardizer
 
