@@ -1,4 +1,6 @@
-"""The fit loop: shuffle, batch, forward, loss, backward, optimizer step, callbacks.
+"""``fit``: check the arguments, hold out validation rows, and give the training driver
+(:mod:`mlpnumpy.driver`: callbacks, schedules, Ctrl-C, divergence) one epoch's work: shuffle,
+batch, forward, loss, backward, optimizer step.
 
 One epoch walks a fresh permutation of the row indices (the data itself is never copied to
 shuffle it); every batch, the last partial one included, takes one optimizer step.
