@@ -145,3 +145,36 @@ def test_early_stopping_on_an_unknown_key_is_an_error_at_the_first_epoch():
         m.fit(X, y, epochs=5, verbose=0, validation_split=0.25, callbacks=[EarlyStopping("acc")])
     hist = m.fit(X, y, epochs=3, verbose=0, validation_split=0.25, callbacks=[EarlyStopping("val_loss", patience=5)])
     assert len(hist.history["val_loss"]) == 3  # a key that exists is watched as before
+
+
+def test_the_sklearn_estimator_trains_one_fit_at_a_time_and_predict_waits():
+    pytest.importorskip("sklearn")
+    from mlpnumpy.callbacks import Callback
+    from mlpnumpy.sklearn import MLPClassifier
+    X, y = _data(96)
+    inside, release = threading.Event(), threading.Event()
+
+    class Hold(Callback):  # keeps the first epoch of the first fit open until the test says so
+        def on_epoch_end(self, epoch, logs=None):
+            if not release.is_set():
+                inside.set()
+                release.wait(10)
+
+    clf = MLPClassifier((8,), max_iter=2, random_state=0, callbacks=[Hold()])
+    trainer = threading.Thread(target=lambda: clf.fit(X, y))
+    trainer.start()
+    assert inside.wait(10)
+    predicted = []
+    reader = threading.Thread(target=lambda: predicted.append(clf.predict(X)))
+    try:
+        with pytest.raises(InvalidArgumentError, match="fit is already running on this model in thread"):
+            clf.partial_fit(X, y)
+        reader.start()
+        reader.join(0.3)
+        assert reader.is_alive() and not predicted  # waits for the running fit instead of reading mid-step
+    finally:
+        release.set()
+        trainer.join(30)
+        reader.join(30)
+    assert predicted and predicted[0].shape == y.shape
+    clf.partial_fit(X, y)  # once it is done, training on is fine

@@ -357,8 +357,8 @@ def check_schedule_state(sched, name: str) -> None:
 
 # ------------------------------------------------------------------------------ a run's configuration
 def _hidden_of(model) -> list[int]:
-    from .model import _dense_layers
-    dims = [l.out_features for l in _dense_layers(model.layers)]  # Residual blocks' too
+    from .model import dense_layers_in
+    dims = [l.out_features for l in dense_layers_in(model.layers)]  # Residual blocks' too
     return dims[:-1]
 
 

@@ -40,6 +40,7 @@ from sklearn.utils.validation import (
 )
 
 from ._array_api import device_of, is_array, namespace, to_host
+from ._modellock import exclusive_fit, reads_model
 from ._sklearn_solvers import (
     LOSSES,
     LOSSES_XP,
@@ -438,6 +439,7 @@ class _BaseMLP(BaseEstimator):
         if first.bias is not None:
             first.bias.grad = dz.sum(axis=0)
 
+    @reads_model  # another thread's predict waits for a running fit (mlpnumpy._modellock)
     def _forward_pass_fast(self, X, check_input: bool = True) -> np.ndarray:
         self._ensure_model()
         if _dispatched(X):
@@ -504,6 +506,7 @@ class _BaseMLP(BaseEstimator):
         _check_params(self)
         return self._fit(X, y, sample_weight, incremental=False, validation_data=validation_data)
 
+    @exclusive_fit  # fit and partial_fit: one at a time per estimator, as MLP.fit
     def _fit(self, X, y, sample_weight=None, incremental=False, validation_data=None):
         hidden = self._hidden_sizes()
         first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
