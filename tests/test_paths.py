@@ -226,7 +226,8 @@ def test_sgd_folded_into_gemm_equals_reference(dtype, name, rng, monkeypatch):
         ref_o.step([ref_p])
         fast_o.begin_step([fast_p])
         fast_step.update(K, fast_o, fast_p, fast_o.state[0], (x.T, dz))
-        assert_close(fast_p.data, ref_p.data, dtype, f"gemm-folded {name}", tol=TOL[dtype] * 16)
+        # (weight decay is folded as (1 - lr wd) w - lr x.T dz: the same sum in another order)
+        assert_close(fast_p.data, ref_p.data, dtype, f"gemm-folded {name}", tol=TOL[dtype] * 64)
 
 
 # ---------------------------------------------------------------------- layers and whole steps
@@ -276,8 +277,9 @@ def test_fit_on_both_paths_gives_the_same_model(dtype, kind, opt, rng):
     fast = copy.deepcopy(ref)
     ha = ref.fit(X, y, epochs=16, batch_size=32, optimizer=OPTIMIZERS[opt](), verbose=0, path="reference")
     hb = fast.fit(X, y, epochs=16, batch_size=32, optimizer=OPTIMIZERS[opt](), verbose=0, path="fast")
-    # 112 steps; float32 differences of a few ulps per step grow with training's own sensitivity
-    tol = 1e-10 if dtype == np.float64 else 2e-4
+    # 112 steps; differences of a few ulps per step grow with training's own sensitivity (measured
+    # here: 7 eps in float32, 6 in float64; the bounds leave room for other CPUs' BLAS rounding)
+    tol = 1e-12 if dtype == np.float64 else 256 * float(np.finfo(np.float32).eps)
     for wa, wb in zip(ref.get_weights(), fast.get_weights()):
         assert_close(wb, wa, dtype, "weights after 112 fit steps", tol=tol)
     assert hb.history["loss"][-1] == pytest.approx(ha.history["loss"][-1], rel=tol)
