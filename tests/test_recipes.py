@@ -140,7 +140,7 @@ def test_a_recipe_given_in_a_config_file(tmp_path):
 def _train_recipe(cfg, X, y, Xte, yte, epochs):
     """Train the resolved configuration ``cfg`` as ``mlpnumpy train`` does (model, optimizer, schedule)
     for ``epochs`` epochs; return the test accuracy."""
-    from mlpnumpy.cli import _build_optimizer, _build_schedule
+    from mlpnumpy.run import build_optimizer, build_schedule
     from mlpnumpy.model import MLP
     from mlpnumpy.preprocessing import Standardizer
     cfg = {**cfg, "epochs": epochs}
@@ -150,8 +150,8 @@ def _train_recipe(cfg, X, y, Xte, yte, epochs):
     if cfg["standardize"]:
         model.preprocessor = Standardizer().fit(X)
     steps = -(-len(X) // cfg["batch_size"])
-    model.fit(X, y, epochs=epochs, batch_size=cfg["batch_size"], optimizer=_build_optimizer(cfg),
-              lr_schedule=_build_schedule(cfg, steps), verbose=0)
+    model.fit(X, y, epochs=epochs, batch_size=cfg["batch_size"], optimizer=build_optimizer(cfg),
+              lr_schedule=build_schedule(cfg, steps), verbose=0)
     return float(np.mean(model.predict(Xte) == yte))
 
 
