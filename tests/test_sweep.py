@@ -427,7 +427,8 @@ def test_real_cluster_worker_sigkill_and_driver_sigkill_then_resume(tmp_path):
         assert "mlpnumpy: error: interrupted" in text and f"--resume {out3}" in text
         rows = _read_csv(out3 / "trials.csv")
         assert [r["state"] for r in rows].count("COMPLETE") >= 1
-        assert all(r["state"] == "COMPLETE" or r["reason"].startswith("interrupted") for r in rows)
+        assert all(r["state"] == "COMPLETE" or r["reason"].startswith("interrupted") for r in rows), \
+            [(r["number"], r["state"], r["reason"]) for r in rows]
         assert (out3 / "report.html").is_file()
 
 
