@@ -47,7 +47,7 @@ def torch_run(seed: int, epochs: int = 20) -> dict:
     from torch import nn
 
     from mlpnumpy.datasets import load
-    from mlpnumpy.splits import train_val_split
+    from mlpnumpy.datasets.splits import train_val_split
     torch.manual_seed(seed)
     ds = load("fashion-mnist", download=False)
     X, y = ds.X_train, ds.y_train.astype(np.int64)

@@ -19,7 +19,7 @@ import numpy as np
 
 
 def recipe():
-    from mlpnumpy.config import defaults_for
+    from mlpnumpy.cli.config import defaults_for
     cfg = defaults_for("fashion-mnist", "fast")  # no dropout or decay: the two runs walk the same batches
     return {"hidden": cfg["hidden"], "epochs": cfg["epochs"], "batch_size": cfg["batch_size"], "lr": cfg["lr"],
             "label_smoothing": cfg["label_smoothing"], "validation_split": cfg["validation_split"]}
@@ -28,11 +28,11 @@ def recipe():
 def run(X, y, Xte, yte, target: float = 0.90, seed: int = 0) -> dict:
     import torch
     from mlpnumpy import MLP, to_torch
-    from mlpnumpy.losses import CrossEntropy
-    from mlpnumpy.optimizers import Adam
-    from mlpnumpy.preprocessing import Standardizer
-    from mlpnumpy.schedules import OneCycleLR
-    from mlpnumpy.training import train_val_split
+    from mlpnumpy.nn.losses import CrossEntropy
+    from mlpnumpy.optim.optimizers import Adam
+    from mlpnumpy.datasets.preprocessing import Standardizer
+    from mlpnumpy.optim.schedules import OneCycleLR
+    from mlpnumpy.training.fitting import train_val_split
     r = recipe()
     tr, _ = train_val_split(y, r["validation_split"], np.random.default_rng([seed, 1]), stratify=True)
     Xtr, ytr = X[tr], y[tr]

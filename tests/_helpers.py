@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from mlpnumpy.datasets import paths as paths_mod
-from mlpnumpy.layers import BatchNorm1d
+from mlpnumpy.nn.layers import BatchNorm1d
 
 
 def randomize_batchnorm(model, rng: np.random.Generator) -> None:

@@ -6,8 +6,8 @@ import pytest
 
 from mlpnumpy import activations as A
 from mlpnumpy.errors import InvalidArgumentError
-from mlpnumpy.gradcheck import check_layer
-from mlpnumpy.layers import ActivationLayer
+from mlpnumpy.nn.gradcheck import check_layer
+from mlpnumpy.nn.layers import ActivationLayer
 
 NAMES = ["relu", "leaky_relu", "sigmoid", "tanh", "identity", "elu", "gelu"]
 

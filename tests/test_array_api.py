@@ -15,8 +15,8 @@ import pytest
 from mlpnumpy import MLP
 from mlpnumpy._array_api import to_host, uniform
 from mlpnumpy.errors import DataTypeError, InvalidArgumentError, InvalidDataError
-from mlpnumpy.gradcheck import gradcheck
-from mlpnumpy.internals import InternalsTracker
+from mlpnumpy.nn.gradcheck import gradcheck
+from mlpnumpy.training.internals import InternalsTracker
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -172,7 +172,7 @@ def test_gradcheck_on_device(name):
     r = gradcheck(m, conv(X), conv(y), training=True)
     assert r.passed(1e-6), str(r)
     # a wrong derivative is caught on the device too
-    from mlpnumpy.activations import Tanh
+    from mlpnumpy.nn.activations import Tanh
 
     class BadTanh(Tanh):
         def backward(self, grad_a, a, z=None):
@@ -215,11 +215,11 @@ def test_model_to_moves_optimizer_state_and_files_work(lib, tmp_path):
     m.fit(conv(X), conv(y), epochs=1, verbose=0)
     np.testing.assert_allclose(to_host(m.layers[0].W), ref.layers[0].W, rtol=1e-4, atol=1e-6)
     m.save(tmp_path / "m.npz")  # from the device through a host copy
-    from mlpnumpy.io import load_model
+    from mlpnumpy.io.model_files import load_model
     back = load_model(tmp_path / "m.npz")
     np.testing.assert_allclose(back.predict_proba(X), to_host(m.predict_proba(conv(X))), rtol=1e-5, atol=1e-6)
     torch = pytest.importorskip("torch")
-    from mlpnumpy.interop import to_torch
+    from mlpnumpy.integrations.interop import to_torch
     with torch.no_grad():
         out = to_torch(m)(torch.asarray(X)).numpy()
     np.testing.assert_allclose(out, to_host(m.decision_function(conv(X))), rtol=1e-5, atol=1e-5)

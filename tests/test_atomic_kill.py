@@ -13,8 +13,8 @@ import pytest
 CHILD = r"""
 import json, sys, numpy as np
 from mlpnumpy import MLP
-from mlpnumpy._atomic import atomic_write_bytes
-from mlpnumpy.io import save_checkpoint, save_model
+from mlpnumpy.io._atomic import atomic_write_bytes
+from mlpnumpy.io.model_files import save_checkpoint, save_model
 out = sys.argv[1]
 models = [MLP([64, 256, 10], seed=s) for s in (1, 2)]
 X, y = np.random.default_rng(0).standard_normal((64, 64)), np.arange(64) % 10
@@ -33,9 +33,9 @@ while True:
 
 @pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs POSIX signals")
 def test_sigkill_during_saves_never_leaves_a_broken_file(tmp_path):
-    pytest.importorskip("mlpnumpy.io")
+    pytest.importorskip("mlpnumpy.io.model_files")
     from mlpnumpy import MLP
-    from mlpnumpy.io import load_checkpoint, load_model
+    from mlpnumpy.io.model_files import load_checkpoint, load_model
     X, y = np.random.default_rng(0).standard_normal((64, 64)), np.arange(64) % 10
     expected = []
     for s in (1, 2):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from mlpnumpy import MLP, Dense
-from mlpnumpy.callbacks import Callback
+from mlpnumpy.training.callbacks import Callback
 from mlpnumpy.errors import DataTypeError, InvalidArgumentError, InvalidDataError, MLPNumpyError
 
 
@@ -185,7 +185,7 @@ def test_extreme_inputs_give_finite_losses_and_gradients(dtype, loss, rng):
 
 
 def test_extreme_logits_are_exact(rng):
-    from mlpnumpy.losses import BinaryCrossEntropy, CrossEntropy
+    from mlpnumpy.nn.losses import BinaryCrossEntropy, CrossEntropy
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         z = np.array([[1e4, -1e4], [-1e4, 1e4]], np.float32)
@@ -212,7 +212,7 @@ def test_constant_features(rng):
     X = np.ones((50, 4))
     X[:, 0] = rng.standard_normal(50)
     y = (X[:, 0] > 0).astype(int)
-    from mlpnumpy.preprocessing import Standardizer
+    from mlpnumpy.datasets.preprocessing import Standardizer
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         m = MLP([4, 8, 2], seed=0)

@@ -5,7 +5,7 @@ import pytest
 
 from mlpnumpy import MLP
 from mlpnumpy._kernels import _blas, step as fast_step
-from mlpnumpy.optimizers import SGD
+from mlpnumpy.optim.optimizers import SGD
 
 needs_blas = pytest.mark.skipif(not _blas.available, reason="NumPy's BLAS gemm symbol not found")
 

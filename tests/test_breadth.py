@@ -12,14 +12,14 @@ import numpy as np
 import pytest
 
 from mlpnumpy import MLP, Dense, Sequential, gradcheck
-from mlpnumpy.activations import get_activation
-from mlpnumpy.blocks import Residual
-from mlpnumpy.embedding import Embedding
+from mlpnumpy.nn.activations import get_activation
+from mlpnumpy.nn.blocks import Residual
+from mlpnumpy.nn.embedding import Embedding
 from mlpnumpy.errors import InvalidArgumentError, InvalidDataError
-from mlpnumpy.io import load_model, save_model
-from mlpnumpy.layers import ActivationLayer, AlphaDropout, BatchNorm1d, Dropout, LayerNorm
-from mlpnumpy.optimizers import SGD, Adagrad, Adam, AdamW, RMSprop
-from mlpnumpy.regularizers import add_l1_grad, l1_penalty
+from mlpnumpy.io.model_files import load_model, save_model
+from mlpnumpy.nn.layers import ActivationLayer, AlphaDropout, BatchNorm1d, Dropout, LayerNorm
+from mlpnumpy.optim.optimizers import SGD, Adagrad, Adam, AdamW, RMSprop
+from mlpnumpy.nn.regularizers import add_l1_grad, l1_penalty
 
 NEW_ACTIVATIONS = ["selu", "softplus", "hard_sigmoid", "silu", "mish"]
 TORCH_NAMES = {"selu": "SELU", "softplus": "Softplus", "hard_sigmoid": "Hardsigmoid", "silu": "SiLU", "mish": "Mish"}
@@ -195,7 +195,7 @@ def _torch_step_loop(torch, t, lins, X, y, opt, l1, l1_bias, clip, epochs, batch
 def test_l1_freezing_and_groups_match_torch(path, kind):
     """Layer 0 frozen, layer 1 at a tenth of the rate, L1 on weights and biases, clipping: as torch."""
     torch = _torch()
-    from mlpnumpy.interop import to_torch
+    from mlpnumpy.integrations.interop import to_torch
     X, y = _rng(13).normal(size=(64, 5)), _rng(14).integers(0, 3, 64)
     m = MLP([5, 7, 6, 3], seed=0, dtype=np.float64)
     t = to_torch(m)
@@ -402,7 +402,7 @@ def test_embedding_refuses_unseen_or_non_integer_codes_and_saves(tmp_path):
 
 def test_new_layers_are_translated_or_refused_by_name(tmp_path):
     torch = _torch()
-    from mlpnumpy.interop import to_torch
+    from mlpnumpy.integrations.interop import to_torch
     x = _rng(22).normal(size=(7, 4))
     m = Sequential([Dense(4, 6, "mish"), LayerNorm(6), AlphaDropout(0.1), Dense(6, 5, "selu"),
                     ActivationLayer("hard_sigmoid"), Dense(5, 3, "softplus")], seed=0, dtype=np.float64)
@@ -434,7 +434,7 @@ def test_onnx_runs_the_new_pieces(tmp_path):
 
 # ---------------------------------------------------------------------------------- the command line
 def test_cli_categorical_residual_and_l1(tmp_path):
-    from mlpnumpy.cli import main
+    from mlpnumpy.cli.commands import main
     r = _rng(24)
     n = 400
     color, x = r.integers(0, 4, n), r.normal(size=n)
@@ -459,7 +459,7 @@ def test_cli_categorical_residual_and_l1(tmp_path):
     (["--l1", "-1"], "--l1=-1.0 is invalid"),
 ])
 def test_cli_refuses_bad_breadth_options(tmp_path, capsys, args, msg):
-    from mlpnumpy.cli import main
+    from mlpnumpy.cli.commands import main
     path = tmp_path / "t.csv"
     path.write_text("x,color,label\n" + "".join(f"{i / 10},{i % 3},{i % 2}\n" for i in range(30)))
     assert main(["train", "--data", str(path), "--out", str(tmp_path / "o"), "--quiet", *args]) == 2
@@ -513,7 +513,7 @@ def test_model_files_with_bad_new_layers_are_refused(tmp_path, mutate, msg):
 
 def test_l1_gradient_is_the_penalised_losss_derivative():
     """backward + add_l1_grad equals finite differences of loss + l1_penalty (float64, weights away from 0)."""
-    from mlpnumpy.gradcheck import relative_error
+    from mlpnumpy.nn.gradcheck import relative_error
     X, y = _rng(26).normal(size=(8, 3)), np.arange(8) % 2
     m = MLP([3, 4, 2], "tanh", seed=0, dtype=np.float64)
     params = m.parameters()

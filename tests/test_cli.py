@@ -8,7 +8,9 @@ import sys
 import numpy as np
 import pytest
 
-from mlpnumpy import cli, io
+from mlpnumpy.cli import commands as cli
+
+from mlpnumpy.io import model_files as io
 from mlpnumpy.datasets import load
 
 Image = pytest.importorskip("PIL.Image")

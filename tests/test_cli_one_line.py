@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from mlpnumpy.cli import main
+from mlpnumpy.cli.commands import main
 
 
 @pytest.mark.parametrize("argv", [

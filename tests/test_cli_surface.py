@@ -12,7 +12,9 @@ import numpy as np
 import pytest
 from _helpers import isolated_data_dirs  # noqa: F401 - a fixture, used through usefixtures
 
-from mlpnumpy import cli, io
+from mlpnumpy.cli import commands as cli
+
+from mlpnumpy.io import model_files as io
 from mlpnumpy.datasets import load, registry
 from mlpnumpy.datasets.idx import write_idx
 
@@ -289,7 +291,8 @@ def test_train_help_shows_per_data_set_defaults_and_the_formats(capsys):
     assert cli.main(["train", "--help"]) == 0
     out = " ".join(capsys.readouterr().out.split())
     assert "(default: digits off, others on)" in out  # --standardize: the digits recipe turns it off
-    epochs = cli._default("epochs")  # --epochs: every recipe's own, then the files' default
+    from mlpnumpy.cli.options import default_help
+    epochs = default_help("epochs")  # --epochs: every recipe's own, then the files' default
     assert epochs.startswith("default: digits 50, synthetic 10, ") and epochs.endswith(", others 20")
     assert f"({epochs})" in out
     assert "digits 512 50 32 0.0034 off cosine 0.13 0.38 2e-05" in out  # the recipes table
@@ -417,7 +420,7 @@ def test_text_labels_in_evaluate_and_predict_errors(tmp_path, capsys):
 
 
 def test_a_data_set_name_in_capitals_gets_its_recipe():
-    from mlpnumpy import config
+    from mlpnumpy.cli import config
     assert config.resolve({"data": "DIGITS"})["epochs"] == config.DATA_DEFAULTS["digits"]["epochs"] == 50
 
 

@@ -3,9 +3,9 @@ import numpy as np
 import pytest
 
 from mlpnumpy import MLP, Dense, Sequential
-from mlpnumpy.callbacks import EarlyStopping
+from mlpnumpy.training.callbacks import EarlyStopping
 from mlpnumpy.errors import InvalidArgumentError
-from mlpnumpy.layers import BatchNorm1d
+from mlpnumpy.nn.layers import BatchNorm1d
 
 
 def _xy(rng, n=40, k=3):
@@ -81,7 +81,7 @@ def test_from_torch_is_seeded():
 
 
 def test_resume_refuses_to_stretch_a_laid_out_schedule(tmp_path):
-    from mlpnumpy import cli
+    from mlpnumpy.cli import commands as cli
     out = tmp_path / "run"
     assert cli.main(["train", "--data", "digits", "--epochs", "1", "--hidden", "8", "--schedule", "onecycle",
                      "--quiet", "--out", str(out)]) == 0

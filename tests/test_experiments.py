@@ -14,7 +14,7 @@ from mlpnumpy.errors import InvalidArgumentError  # noqa: E402
 from mlpnumpy.experiments import main, run  # noqa: E402
 from mlpnumpy.experiments.init_study import histogram_figure, run_stack  # noqa: E402
 from mlpnumpy.experiments.optimizers_study import descend, rosenbrock, rosenbrock_grad  # noqa: E402
-from mlpnumpy.optimizers import SGD  # noqa: E402
+from mlpnumpy.optim.optimizers import SGD  # noqa: E402
 
 
 def _check_outputs(out, name):

@@ -100,9 +100,9 @@ def test_fuzz_idx(tmp_path):
 
 
 def test_fuzz_model_loader(tmp_path):
-    io_mod = pytest.importorskip("mlpnumpy.io")
+    io_mod = pytest.importorskip("mlpnumpy.io.model_files")
     from mlpnumpy import MLP
-    from mlpnumpy.preprocessing import Standardizer
+    from mlpnumpy.datasets.preprocessing import Standardizer
     seeds = []
     for i, model in enumerate([MLP([4, 5, 3], seed=0), MLP([4, 6, 6, 2], "tanh", seed=1, batch_norm=True, dropout=0.1)]):
         model.preprocessor = Standardizer().fit(np.random.default_rng(i).standard_normal((10, 4)))
@@ -184,7 +184,7 @@ def _semantic_fuzz(seed_paths, check, seed, tmp_path, budget):
 
 def _model_seeds(tmp_path, checkpoint=False):
     from mlpnumpy import MLP, io as io_mod
-    from mlpnumpy.preprocessing import Standardizer
+    from mlpnumpy.datasets.preprocessing import Standardizer
     rng = np.random.default_rng(0)
     X, y = rng.standard_normal((24, 4)).astype(np.float32), rng.integers(0, 3, 24)
     paths = []
@@ -207,7 +207,7 @@ def _check_loaded(model, X):
     # Finite outputs can be promised only for inputs the file vouches for (any finite weights
     # overflow for some input): the ones the loader probes, 0 and +-1 after preprocessing and the
     # ends of the recorded input range.
-    from mlpnumpy._filechecks import probe_inputs
+    from mlpnumpy.io._filechecks import probe_inputs
     with np.errstate(all="ignore"):
         out = model.forward(probe_inputs(model))
     assert np.isfinite(out).all(), "a loaded model predicts non-finite numbers"

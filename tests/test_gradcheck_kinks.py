@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from mlpnumpy import MLP, Sequential, gradcheck
-from mlpnumpy.activations import Activation, ReLU
-from mlpnumpy.layers import ActivationLayer, Dense
+from mlpnumpy.nn.activations import Activation, ReLU
+from mlpnumpy.nn.layers import ActivationLayer, Dense
 
 
 def _relu_layer_at_the_kink():
@@ -122,7 +122,7 @@ def test_mae_kink_where_output_equals_target(at_target):
 
 
 def test_the_command_line_names_the_kink_and_passes_a_correct_model(capsys):
-    from mlpnumpy import cli
+    from mlpnumpy.cli import commands as cli
     # 64-3-3-10 ReLU on 8 digits rows: a row turns the 3 first-layer units off, so layer 1's z = b = 0
     assert cli.main(["gradcheck", "--hidden", "3", "3", "--activation", "relu", "--rows", "8"]) == 0
     out = capsys.readouterr().out

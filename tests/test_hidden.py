@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 
 from mlpnumpy import MLP, Sequential
-from mlpnumpy.activations import get_activation
-from mlpnumpy.layers import ActivationLayer, Dense
+from mlpnumpy.nn.activations import get_activation
+from mlpnumpy.nn.layers import ActivationLayer, Dense
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from _helpers import isolated_data_dirs  # noqa: F401 - a fixture
 
-from mlpnumpy._npyio import load_npy, load_npz, max_data_bytes
+from mlpnumpy.io._npyio import load_npy, load_npz, max_data_bytes
 from mlpnumpy.datasets import load, load_array_file, write_idx
 from mlpnumpy.datasets.idx import read_idx
 from mlpnumpy.errors import FileFormatError, InvalidArgumentError, InvalidDataError, MLPNumpyError
@@ -311,7 +311,7 @@ def test_csv_label_column_errors(tmp_path):
 @pytest.mark.parametrize("content,label", [("1,2,0\n3,4,1000000000000\n", "1000000000000"),
                                            ("1,2,0\n3,4,1e20\n", "100000000000000000000")])
 def test_a_huge_label_is_named_before_any_class_list_is_built(tmp_path, capsys, content, label):
-    from mlpnumpy import cli
+    from mlpnumpy.cli import commands as cli
     (tmp_path / "d.csv").write_text(content)
     assert cli.main(["train", "--data", str(tmp_path / "d.csv"), "--epochs", "1", "--out", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err
@@ -329,7 +329,7 @@ def test_uint64_labels_are_reported_unwrapped(tmp_path):
 
 
 def test_the_class_cap_is_configurable(tmp_path, monkeypatch, capsys):
-    from mlpnumpy import cli
+    from mlpnumpy.cli import commands as cli
     from mlpnumpy._validation import check_class_labels
     rng = np.random.default_rng(0)
     np.savetxt(tmp_path / "d.csv", np.column_stack([rng.normal(size=(30, 2)), np.arange(30) % 8]), delimiter=",")
@@ -380,7 +380,7 @@ def test_raw_errors_of_odd_array_files_are_clear(tmp_path):
 
 
 def test_a_tiny_file_blames_the_test_split_not_validation_split(tmp_path, capsys):
-    from mlpnumpy import cli
+    from mlpnumpy.cli import commands as cli
     (tmp_path / "three.csv").write_text("1,2,0\n3,4,1\n5,6,0\n")
     assert cli.main(["train", "--data", str(tmp_path / "three.csv"), "--epochs", "1",
                      "--out", str(tmp_path / "r")]) == 2
@@ -419,7 +419,7 @@ def test_a_validation_set_with_an_unseen_class_is_refused():
 
 
 def test_train_says_what_it_decided_about_a_csv_header(tmp_path, capsys):
-    from mlpnumpy import cli
+    from mlpnumpy.cli import commands as cli
     rows = "".join(f"{i % 7},{i % 5},{i % 2}\n" for i in range(20))
     (tmp_path / "h.csv").write_text("a,b,label\n" + rows)
     assert cli.main(["train", "--data", str(tmp_path / "h.csv"), "--epochs", "1", "--out", str(tmp_path / "r")]) == 0

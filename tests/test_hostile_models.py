@@ -13,8 +13,8 @@ import pytest
 
 from mlpnumpy import MLP, cli, io
 from mlpnumpy.errors import FileFormatError, InvalidArgumentError
-from mlpnumpy.layers import BatchNorm1d, Dense
-from mlpnumpy.model import Sequential
+from mlpnumpy.nn.layers import BatchNorm1d, Dense
+from mlpnumpy.nn.model import Sequential
 
 
 def _read(path):
@@ -161,8 +161,8 @@ def test_predict_prints_class_names_without_escape_codes(tmp_path, capsys):
 # ------------------------------------------------------------------------------------ checkpoints
 @pytest.fixture(params=["adam", "sgd"])
 def ckpt(request, tmp_path):
-    from mlpnumpy.optimizers import SGD
-    from mlpnumpy.schedules import StepLR
+    from mlpnumpy.optim.optimizers import SGD
+    from mlpnumpy.optim.schedules import StepLR
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(40, 4)).astype(np.float32), rng.integers(0, 3, 40)
     m = MLP([4, 5, 3], seed=0)
@@ -242,7 +242,7 @@ def test_negative_squared_average_is_refused(tmp_path, ckpt):
 
 @pytest.mark.parametrize("opt", ["adam", "sgd_momentum", "rmsprop", "adagrad"])
 def test_checkpoints_with_a_frozen_layer_load(tmp_path, opt):
-    from mlpnumpy.optimizers import SGD
+    from mlpnumpy.optim.optimizers import SGD
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(32, 4)).astype(np.float32), rng.integers(0, 3, 32)
     m = MLP([4, 5, 3], seed=0)
@@ -270,7 +270,7 @@ def test_checkpoints_of_every_named_schedule_load_at_the_end_of_their_run(tmp_pa
 
 # -------------------------------------------------------------------------- a run's stored config
 def test_stored_run_config_must_agree_with_the_model(tmp_path):
-    from mlpnumpy._filechecks import check_run_config
+    from mlpnumpy.io._filechecks import check_run_config
     m = MLP([4, 5, 3], seed=0)
     m.fit(np.zeros((8, 4), np.float32), np.arange(8) % 3, epochs=1, optimizer="adam", lr=0.01, verbose=0)
     good = {"epochs": 3, "hidden": [5], "optimizer": "adam", "lr": 0.01, "dtype": "float32", "batch_norm": False,
@@ -364,7 +364,7 @@ def test_a_249_byte_file_name_can_be_saved(tmp_path):
 
 def test_export_onnx_to_a_folder_is_a_clear_error(tmp_path, capsys):
     pytest.importorskip("onnx")
-    from mlpnumpy.onnx_export import export_onnx
+    from mlpnumpy.integrations.onnx_export import export_onnx
     MLP([4, 3], seed=0).save(tmp_path / "m.npz")
     (tmp_path / "d").mkdir()
     with pytest.raises(InvalidArgumentError, match="is (an existing |a )folder"):

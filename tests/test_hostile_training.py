@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from mlpnumpy import MLP
-from mlpnumpy.callbacks import EarlyStopping
+from mlpnumpy.training.callbacks import EarlyStopping
 from mlpnumpy.errors import DivergenceError, InvalidArgumentError
-from mlpnumpy.layers import Dense
+from mlpnumpy.nn.layers import Dense
 
 
 def _data(n=64, seed=0):
@@ -25,8 +25,8 @@ def _data(n=64, seed=0):
 def test_batch_norm_statistics_that_overflow_are_a_divergence(path):
     X, y = _data()
     X *= 3e38 / np.abs(X).max()  # finite float32 inputs near the top of the range
-    from mlpnumpy.layers import BatchNorm1d
-    from mlpnumpy.model import Sequential
+    from mlpnumpy.nn.layers import BatchNorm1d
+    from mlpnumpy.nn.model import Sequential
     # batch norm first: its running statistics of +-3e38 rows overflow, the weights stay finite
     s = Sequential([BatchNorm1d(6), Dense(6, 3)], seed=0, path=path)
     with pytest.raises(DivergenceError, match="batch-norm statistic is not finite"):
@@ -108,7 +108,7 @@ def test_a_second_fit_of_the_same_model_is_refused():
 
 
 def test_fit_from_a_callback_of_the_same_model_is_refused():
-    from mlpnumpy.callbacks import Callback
+    from mlpnumpy.training.callbacks import Callback
     X, y = _data()
     m = MLP([6, 3], seed=0)
 
@@ -121,7 +121,7 @@ def test_fit_from_a_callback_of_the_same_model_is_refused():
 
 
 def test_predict_from_a_callback_in_the_training_thread_still_works():
-    from mlpnumpy.callbacks import Callback
+    from mlpnumpy.training.callbacks import Callback
     X, y = _data()
     m = MLP([6, 3], seed=0)
     seen = []
@@ -149,7 +149,7 @@ def test_early_stopping_on_an_unknown_key_is_an_error_at_the_first_epoch():
 
 def test_the_sklearn_estimator_trains_one_fit_at_a_time_and_predict_waits():
     pytest.importorskip("sklearn")
-    from mlpnumpy.callbacks import Callback
+    from mlpnumpy.training.callbacks import Callback
     from mlpnumpy.sklearn import MLPClassifier
     X, y = _data(96)
     inside, release = threading.Event(), threading.Event()

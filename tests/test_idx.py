@@ -8,7 +8,7 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from mlpnumpy._atomic import atomic_write, atomic_write_bytes
+from mlpnumpy.io._atomic import atomic_write, atomic_write_bytes
 from mlpnumpy.datasets import read_idx, write_idx
 from mlpnumpy.errors import DataTypeError, FileFormatError, InvalidDataError
 

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from mlpnumpy import MLP, SGD
-from mlpnumpy.callbacks import LambdaCallback
+from mlpnumpy.training.callbacks import LambdaCallback
 from mlpnumpy.errors import InvalidArgumentError
-from mlpnumpy.internals import InternalsTracker, layer_stats, plot_internals
+from mlpnumpy.training.internals import InternalsTracker, layer_stats, plot_internals
 
 
 def _data(rng, n=64, d=6, k=3):

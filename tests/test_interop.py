@@ -8,9 +8,9 @@ from torch import nn
 
 from mlpnumpy import MLP, Sequential
 from mlpnumpy.errors import FileFormatError, InvalidArgumentError
-from mlpnumpy.interop import from_torch, load_safetensors, save_safetensors, to_torch
-from mlpnumpy.layers import BatchNorm1d, Dense
-from mlpnumpy.losses import CrossEntropy
+from mlpnumpy.integrations.interop import from_torch, load_safetensors, save_safetensors, to_torch
+from mlpnumpy.nn.layers import BatchNorm1d, Dense
+from mlpnumpy.nn.losses import CrossEntropy
 
 ACTIVATIONS = ["relu", "leaky_relu", "sigmoid", "tanh", "elu", "gelu", "identity"]
 TOL = {np.float64: 1e-12, np.float32: 1e-6}

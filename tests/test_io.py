@@ -9,8 +9,8 @@ import pytest
 from mlpnumpy import MLP, io
 from mlpnumpy.datasets import load
 from mlpnumpy.errors import FileFormatError
-from mlpnumpy.preprocessing import Standardizer
-from mlpnumpy.schedules import CosineAnnealingLR, OneCycleLR
+from mlpnumpy.datasets.preprocessing import Standardizer
+from mlpnumpy.optim.schedules import CosineAnnealingLR, OneCycleLR
 
 
 @pytest.fixture(scope="module")
@@ -207,7 +207,7 @@ def test_checkpoint_resume_is_bit_identical(tmp_path, digits, recipe):
     N, k = 5, 2
 
     def fresh():
-        from mlpnumpy.optimizers import SGD, Adam
+        from mlpnumpy.optim.optimizers import SGD, Adam
         m = MLP([64, 32, 10], seed=7, dropout=0.2, batch_norm=True)
         m.preprocessor = Standardizer().fit(X)
         if recipe == "sgd_momentum_cosine":

@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from mlpnumpy.gradcheck import check_layer
-from mlpnumpy.layers import BatchNorm1d, Dense, Dropout
+from mlpnumpy.nn.gradcheck import check_layer
+from mlpnumpy.nn.layers import BatchNorm1d, Dense, Dropout
 from mlpnumpy.errors import InvalidArgumentError, InvalidDataError
 
 ACTS = ["relu", "leaky_relu", "sigmoid", "tanh", "identity", "elu", "gelu"]
@@ -166,7 +166,7 @@ def test_batchnorm_parity_with_torch(dtype, rng):
 
 def test_calculate_gain_matches_torch():
     torch = pytest.importorskip("torch")
-    from mlpnumpy.initializers import calculate_gain
+    from mlpnumpy.nn.initializers import calculate_gain
     for name, param in [("relu", None), ("tanh", None), ("sigmoid", None), ("leaky_relu", None),
                         ("leaky_relu", 0.2)]:
         assert calculate_gain(name, param) == pytest.approx(torch.nn.init.calculate_gain(name, param), rel=1e-12)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from mlpnumpy import learn
-from mlpnumpy.cli import main as mlpnumpy_main
+from mlpnumpy.cli.commands import main as mlpnumpy_main
 from mlpnumpy.learn.checker import _draw, numeric_grad, run_forward
 from mlpnumpy.learn.cli import main as learn_main
 from mlpnumpy.learn.exercises import EXERCISES, render

@@ -4,8 +4,8 @@ import warnings
 import numpy as np
 import pytest
 
-from mlpnumpy.gradcheck import check_loss
-from mlpnumpy.losses import BinaryCrossEntropy, CrossEntropy, Huber, MAE, MSE, get_loss
+from mlpnumpy.nn.gradcheck import check_loss
+from mlpnumpy.nn.losses import BinaryCrossEntropy, CrossEntropy, Huber, MAE, MSE, get_loss
 from mlpnumpy.errors import InvalidArgumentError
 
 
@@ -143,7 +143,7 @@ def test_label_fast_path_equals_one_hot_path(dtype, tol, smoothing, n, rng):
     np.testing.assert_allclose(fast.backward(), dense.backward(), rtol=tol, atol=tol)
     assert fast.backward().dtype == dtype
     if not smoothing:  # the gradient is exactly (softmax(z) - onehot) / n, the seed's formula
-        from mlpnumpy.activations import softmax
+        from mlpnumpy.nn.activations import softmax
         np.testing.assert_array_equal(fast.backward(), (softmax(z) - np.eye(7, dtype=dtype)[y]) / dtype(n))
 
 

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from mlpnumpy import MLP, Dense, Sequential
-from mlpnumpy.gradcheck import check_model
-from mlpnumpy.layers import ActivationLayer, BatchNorm1d, Dropout
+from mlpnumpy.nn.gradcheck import check_model
+from mlpnumpy.nn.layers import ActivationLayer, BatchNorm1d, Dropout
 
 ACTS = ["relu", "leaky_relu", "sigmoid", "tanh", "elu", "gelu"]
 
@@ -132,7 +132,7 @@ def test_fit_uses_every_row_and_partial_batch(rng):
     X, y = _data(rng, n=10, d=4, k=2)
     model = MLP([4, 3, 2], seed=0)
     calls = []
-    from mlpnumpy.callbacks import Callback
+    from mlpnumpy.training.callbacks import Callback
 
     class Count(Callback):
         def on_batch_end(self, batch, logs=None):

@@ -8,9 +8,9 @@ ort = pytest.importorskip("onnxruntime")
 
 from mlpnumpy import MLP, Sequential
 from mlpnumpy.errors import InvalidArgumentError
-from mlpnumpy.layers import ActivationLayer, BatchNorm1d, Dense, Dropout
-from mlpnumpy.onnx_export import export_onnx
-from mlpnumpy.preprocessing import Standardizer
+from mlpnumpy.nn.layers import ActivationLayer, BatchNorm1d, Dense, Dropout
+from mlpnumpy.integrations.onnx_export import export_onnx
+from mlpnumpy.datasets.preprocessing import Standardizer
 
 ACTIVATIONS = ["relu", "leaky_relu", "sigmoid", "tanh", "elu", "gelu", "identity"]
 

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 from mlpnumpy.errors import InvalidArgumentError
-from mlpnumpy.optimizers import (OPTIMIZERS, SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop,
+from mlpnumpy.optim.optimizers import (OPTIMIZERS, SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop,
                                  get_optimizer)
-from mlpnumpy.parameter import Parameter
+from mlpnumpy.nn.parameter import Parameter
 
 SHAPES = [(3, 4), (4,), (2, 3, 2)]
 N = sum(int(np.prod(s)) for s in SHAPES)
@@ -273,7 +273,7 @@ def test_repr_shows_hyperparameters():
 
 def test_adam_state_saved_by_an_older_mlpnumpy_continues_the_same(rng):
     # before the two paths, Adam kept m / (1 - beta1) and v / (1 - beta2) as grad_sum, sq_grad_sum
-    from mlpnumpy.parameter import Parameter
+    from mlpnumpy.nn.parameter import Parameter
     p = Parameter(rng.standard_normal(5))
     opt = Adam(lr=0.01, amsgrad=True)
     for _ in range(3):

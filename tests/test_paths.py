@@ -16,12 +16,12 @@ import pytest
 
 from mlpnumpy import MLP, Sequential
 from mlpnumpy._kernels import _blas, kernels, numpy_kernels, resolve_path, step as fast_step
-from mlpnumpy.activations import get_activation
+from mlpnumpy.nn.activations import get_activation
 from mlpnumpy.errors import InvalidArgumentError
-from mlpnumpy.layers import ActivationLayer, BatchNorm1d, Dense, Dropout
-from mlpnumpy.losses import CrossEntropy
-from mlpnumpy.optimizers import SGD, Adagrad, Adam, AdamW, RMSprop
-from mlpnumpy.parameter import Parameter
+from mlpnumpy.nn.layers import ActivationLayer, BatchNorm1d, Dense, Dropout
+from mlpnumpy.nn.losses import CrossEntropy
+from mlpnumpy.optim.optimizers import SGD, Adagrad, Adam, AdamW, RMSprop
+from mlpnumpy.nn.parameter import Parameter
 
 try:
     from mlpnumpy._kernels import numba_kernels
@@ -301,7 +301,7 @@ def test_fit_with_numpy_kernels_gives_the_reference_model(opt, rng, monkeypatch)
 
 
 def test_fast_step_with_a_gradient_reading_callback_and_clipping_equals_reference(rng):
-    from mlpnumpy.callbacks import Callback
+    from mlpnumpy.training.callbacks import Callback
 
     class ReadsGrads(Callback):
         def on_train_begin(self, logs=None):
@@ -378,7 +378,7 @@ def test_fit_takes_the_path_it_is_given(path, rng, monkeypatch):
 
 
 def test_info_says_which_path_and_kernels(capsys, monkeypatch):
-    from mlpnumpy import cli
+    from mlpnumpy.cli import commands as cli
     monkeypatch.setenv("MLPNUMPY_PATH", "reference")
     monkeypatch.setenv("MLPNUMPY_NUMBA", "0")
     assert cli.main(["info"]) == 0

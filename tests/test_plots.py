@@ -6,7 +6,7 @@ pytest.importorskip("matplotlib")
 Image = pytest.importorskip("PIL.Image")
 
 from mlpnumpy import MLP, plots  # noqa: E402
-from mlpnumpy.callbacks import History  # noqa: E402
+from mlpnumpy.training.callbacks import History  # noqa: E402
 
 
 def _decodes(path, size=None):

@@ -7,7 +7,7 @@ import pytest
 
 from mlpnumpy.errors import (DataTypeError, InvalidArgumentError, InvalidDataError,
                              NotFittedError)
-from mlpnumpy.preprocessing import Standardizer
+from mlpnumpy.datasets.preprocessing import Standardizer
 
 
 def test_hand_worked():
@@ -106,7 +106,7 @@ def test_errors():
 @pytest.mark.parametrize("chunk", [None, 1, 64, 1000])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_blockwise_statistics_equal_the_float64_reference(monkeypatch, chunk, dtype):
-    import mlpnumpy.preprocessing as pre
+    import mlpnumpy.datasets.preprocessing as pre
     if chunk is not None:  # blocks of 1 row (budget below one row), of 4 and 76 rows (ragged last)
         monkeypatch.setattr(pre, "_CHUNK_ELEMENTS", chunk)
     rng = np.random.default_rng(3)

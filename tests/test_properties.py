@@ -83,7 +83,7 @@ def test_bad_labels_always_rejected_before_any_change(k, bad, seed):
 @given(n=st.integers(2, 30), d=st.integers(1, 6), dtype=dtype_st, seed=st.integers(0, 2**31 - 1),
        scale=st.sampled_from([1e-3, 1.0, 1e4]))
 def test_standardizer_round_trip(n, d, dtype, seed, scale):
-    from mlpnumpy.preprocessing import Standardizer
+    from mlpnumpy.datasets.preprocessing import Standardizer
     rng = np.random.default_rng(seed)
     X = (rng.standard_normal((n, d)) * scale + 3).astype(dtype)
     X[:, 0] = X[0, 0]  # a constant column

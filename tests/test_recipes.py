@@ -6,8 +6,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mlpnumpy import cli, config
-from mlpnumpy.augment import RandomShift, shift_images
+from mlpnumpy.cli import commands as cli
+
+from mlpnumpy.cli import config
+from mlpnumpy.training.augment import RandomShift, shift_images
 from mlpnumpy.errors import InvalidArgumentError
 
 DEFAULT_FLOOR = 0.82  # measured 0.847 (and 0.8565 for the fast recipe) with 4 epochs on the subset below
@@ -140,9 +142,9 @@ def test_a_recipe_given_in_a_config_file(tmp_path):
 def _train_recipe(cfg, X, y, Xte, yte, epochs):
     """Train the resolved configuration ``cfg`` as ``mlpnumpy train`` does (model, optimizer, schedule)
     for ``epochs`` epochs; return the test accuracy."""
-    from mlpnumpy.run import build_optimizer, build_schedule
-    from mlpnumpy.model import MLP
-    from mlpnumpy.preprocessing import Standardizer
+    from mlpnumpy.cli.run import build_optimizer, build_schedule
+    from mlpnumpy.nn.model import MLP
+    from mlpnumpy.datasets.preprocessing import Standardizer
     cfg = {**cfg, "epochs": epochs}
     model = MLP([X.shape[1], *cfg["hidden"], 10], cfg["activation"], seed=cfg["seed"], dropout=cfg["dropout"],
                 batch_norm=cfg["batch_norm"],
@@ -161,7 +163,7 @@ def test_the_digits_default_recipe_reaches_its_accuracy():
     from mlpnumpy.datasets import load
     d = load("digits")
     cfg = config.resolve({"data": "digits"})
-    from mlpnumpy.splits import train_val_split
+    from mlpnumpy.datasets.splits import train_val_split
     tr, _ = train_val_split(d.y_train, cfg["validation_split"], np.random.default_rng([0, 1]), stratify=True)
     acc = _train_recipe(cfg, d.X_train[tr], d.y_train[tr], d.X_test, d.y_test, cfg["epochs"])
     assert acc >= 0.975, acc

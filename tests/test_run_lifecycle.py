@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from mlpnumpy import MLP, cli, io
-from mlpnumpy.callbacks import Callback, ProgressBar
+from mlpnumpy.training.callbacks import Callback, ProgressBar
 from mlpnumpy.datasets import load
 
 SRC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src")
@@ -105,7 +105,7 @@ COMMON = ["--data", "digits", "--hidden", "16", "--epochs", "4", "--dropout", "0
 
 def _interrupt_fit_at(monkeypatch, epoch, batch):
     """Make the next fit get a SIGINT after ``batch`` of its ``epoch`` (a real signal, raised here)."""
-    from mlpnumpy import training
+    from mlpnumpy.training import fitting as training
     real_fit = training.fit
 
     def fit(model, X, y, **kw):
@@ -163,7 +163,7 @@ def test_ctrl_c_mid_epoch_then_resume_equals_the_uninterrupted_run(straight, tmp
 
 def test_ctrl_c_while_the_folder_is_written_leaves_a_folder_resume_finishes(straight, tmp_path, monkeypatch,
                                                                              capsys):
-    from mlpnumpy import plots
+    from mlpnumpy.plots import figures as plots
     out = tmp_path / "run"
 
     def ctrl_c(*args, **kwargs):

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from mlpnumpy.errors import InvalidArgumentError, NotFittedError
-from mlpnumpy.optimizers import SGD
-from mlpnumpy.schedules import (SCHEDULES, CosineAnnealingLR, ExponentialLR, LambdaLR, LinearWarmup,
+from mlpnumpy.optim.optimizers import SGD
+from mlpnumpy.optim.schedules import (SCHEDULES, CosineAnnealingLR, ExponentialLR, LambdaLR, LinearWarmup,
                                 MultiStepLR, OneCycleLR, ReduceLROnPlateau, Schedule, StepLR,
                                 get_schedule)
 

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from mlpnumpy import MLP
-from mlpnumpy.callbacks import EarlyStopping, ModelCheckpoint, MonitorCallback
+from mlpnumpy.training.callbacks import EarlyStopping, ModelCheckpoint, MonitorCallback
 from mlpnumpy.errors import InvalidArgumentError, check_number
-from mlpnumpy.optimizers import OPTIMIZERS
+from mlpnumpy.optim.optimizers import OPTIMIZERS
 
 
 def test_checkpoint_and_early_stopping_share_one_improvement_test(tmp_path):
@@ -95,7 +95,7 @@ def _small_data():
 
 def test_fit_and_the_estimators_run_the_same_driver(monkeypatch):
     pytest.importorskip("sklearn")
-    from mlpnumpy import driver
+    from mlpnumpy.training import driver
     from mlpnumpy.sklearn import MLPClassifier
     runs = []
     real = driver.TrainingDriver.run
@@ -116,8 +116,8 @@ def test_fit_and_the_estimators_run_the_same_driver(monkeypatch):
 def test_per_batch_hooks_and_schedules_behave_alike(kind):
     """Both engines call a per-batch hook once per batch, step a per-step schedule once per batch and
     log the rate each epoch started with."""
-    from mlpnumpy.callbacks import Callback
-    from mlpnumpy.schedules import StepLR
+    from mlpnumpy.training.callbacks import Callback
+    from mlpnumpy.optim.schedules import StepLR
     X, y = _small_data()
     batches, rates = [], []
 
@@ -144,7 +144,7 @@ def test_per_batch_hooks_and_schedules_behave_alike(kind):
 
 def test_estimator_ctrl_c_warns_and_finishes_as_scikit_learn_does():
     pytest.importorskip("sklearn")
-    from mlpnumpy.callbacks import Callback
+    from mlpnumpy.training.callbacks import Callback
     from mlpnumpy.sklearn import MLPClassifier
     X, y = _small_data()
     ended, weights = [], []
@@ -171,9 +171,9 @@ def test_a_new_layer_type_is_saved_and_loaded_without_touching_io(tmp_path, monk
     """The layer class declares its config and array shapes; files ask it (LAYER_TYPES)."""
     from mlpnumpy import layers
     from mlpnumpy.errors import FileFormatError
-    from mlpnumpy.io import load_model, save_model
-    from mlpnumpy.model import Sequential
-    from mlpnumpy.parameter import Parameter
+    from mlpnumpy.io.model_files import load_model, save_model
+    from mlpnumpy.nn.model import Sequential
+    from mlpnumpy.nn.parameter import Parameter
 
     class Scale(layers.Layer):
         """y = x * s, one learned factor per feature."""
@@ -237,28 +237,19 @@ def test_one_builder_makes_the_layers_of_mlp_and_of_the_estimators():
 
 
 # ---------------------------------------------------------------- imports
-def _imports(module_file):
-    """Every mlpnumpy module ``module_file`` imports, at the top or inside functions (relative names)."""
-    import ast
-    tree = ast.parse(open(module_file, encoding="utf-8").read())
-    out = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.level == 1:
-            out.add(node.module or "")
-            out.update(f"{node.module}.{a.name}" if node.module else a.name for a in node.names)
-    return out
+from _imports import imports_of  # noqa: E402 - the import graph, shared with tests/test_layout.py
 
 
 @pytest.mark.parametrize("module, forbidden", [
-    ("callbacks", {"io", "model", "training", "driver", "sklearn"}),     # the callbacks -> io -> ... cycle
-    ("driver", {"io", "model", "training", "sklearn"}),
-    ("layers", {"blocks", "embedding", "model", "io"}),                  # blocks register themselves
+    # the callbacks -> io -> model -> training -> callbacks cycle of issue 14
+    ("training.callbacks", {"io.model_files", "io.writer", "nn.model", "training.fitting", "training.driver", "integrations"}),
+    ("training.driver", {"io.model_files", "io.writer", "nn.model", "training.fitting", "integrations"}),
+    ("nn.layers", {"nn.blocks", "nn.embedding", "nn.model", "io"}),     # blocks register themselves
+    ("io.writer", {"nn"}),                                               # model.save imports the writer
 ])
 def test_the_training_loop_modules_import_no_files_or_models(module, forbidden):
-    import mlpnumpy
-    from pathlib import Path
-    used = _imports(Path(mlpnumpy.__file__).parent / f"{module}.py")
-    assert not {m for m in used if m.split(".")[0] in forbidden}
+    used = imports_of(f"mlpnumpy.{module}")
+    assert not {m for m in used for f in forbidden if m == f"mlpnumpy.{f}" or m.startswith(f"mlpnumpy.{f}.")}
 
 
 def test_no_module_imports_the_private_names_issue_14_named():
@@ -276,7 +267,7 @@ def test_no_module_imports_the_private_names_issue_14_named():
 
 
 def test_csv_logger_goes_on_after_earlier_epochs(tmp_path):
-    from mlpnumpy.callbacks import CSVLogger
+    from mlpnumpy.training.callbacks import CSVLogger
     X, y = _small_data()
     path = tmp_path / "history.csv"
     before = {"loss": [0.9, 0.8], "accuracy": [0.5, 0.6], "lr": [0.1, None]}
@@ -298,20 +289,16 @@ def test_csv_logger_goes_on_after_earlier_epochs(tmp_path):
 
 # ---------------------------------------------------------------- the run, apart from the command line
 def test_the_run_is_its_own_module_that_cli_and_demo_call():
-    from pathlib import Path
-
-    import mlpnumpy
-    from mlpnumpy import cli, run
-    root = Path(mlpnumpy.__file__).parent
-    assert cli.run_train is run.run_train
-    demo_uses = {m.split(".")[0] for m in _imports(root / "demo.py")}
-    assert "run" in demo_uses and "cli" not in demo_uses  # cli -> demo only: no cycle
-    assert not {"cli", "demo"} & {m.split(".")[0] for m in _imports(root / "run.py")}
+    from mlpnumpy.cli import commands, run
+    assert commands.run_train is run.run_train
+    demo_uses = imports_of("mlpnumpy.cli.demo")
+    assert "mlpnumpy.cli.run" in demo_uses and "mlpnumpy.cli.commands" not in demo_uses  # no cycle
+    assert not {"mlpnumpy.cli.commands", "mlpnumpy.cli.demo"} & imports_of("mlpnumpy.cli.run")
 
 
 def test_history_csv_is_written_by_csv_logger_only(tmp_path, monkeypatch):
-    from mlpnumpy import run
-    from mlpnumpy.callbacks import CSVLogger
+    from mlpnumpy.cli import run
+    from mlpnumpy.training.callbacks import CSVLogger
     writes = []
     real = CSVLogger.write
 
@@ -330,5 +317,5 @@ def test_history_csv_is_written_by_csv_logger_only(tmp_path, monkeypatch):
     assert [float(l.split(",")[1]) for l in lines[1:]] == m["history"]["loss"]
     import inspect
 
-    from mlpnumpy import cli
+    from mlpnumpy.cli import commands as cli
     assert "_write_history_csv" not in inspect.getsource(cli) + inspect.getsource(run)  # no second writer

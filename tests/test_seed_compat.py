@@ -83,7 +83,7 @@ def _seed_step_and_fit_step(path):
     # the seed's step, through its methods
     logits = a.forward(X)
     probs = ActivationFunctions.softmax(logits)
-    np.testing.assert_array_equal(probs, mlpnumpy.activations.softmax(logits))
+    np.testing.assert_array_equal(probs, mlpnumpy.nn.activations.softmax(logits))
     loss = a.compute_loss(y, probs)
     a.backward(a.compute_loss_gradient(y, probs))
     a.update_weights(0.1)

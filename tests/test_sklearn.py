@@ -19,9 +19,9 @@ from sklearn.model_selection import GridSearchCV, RandomizedSearchCV, cross_val_
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from mlpnumpy.callbacks import Callback, EarlyStopping
+from mlpnumpy.training.callbacks import Callback, EarlyStopping
 from mlpnumpy.errors import InvalidArgumentError
-from mlpnumpy.optimizers import Adam
+from mlpnumpy.optim.optimizers import Adam
 from mlpnumpy.sklearn import InvalidParameterError, MLPClassifier, MLPRegressor
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -211,7 +211,7 @@ def test_own_optimizer_instance_is_not_mutated(clf_data):
 
 
 def test_lr_schedule_drives_solver(clf_data):
-    from mlpnumpy.schedules import StepLR
+    from mlpnumpy.optim.schedules import StepLR
     X, y = clf_data
     seen = []
 
@@ -439,7 +439,7 @@ def test_pickle_stores_the_state_once(clf_data):
 def test_named_schedule_spans_the_batches_after_the_early_stopping_split(clf_data):
     """A named schedule is sized from X_train's batches: a onecycle reaches its last step exactly at
     the last batch of the last epoch (it was sized from all of X, so it stopped short)."""
-    from mlpnumpy.schedules import OneCycleLR
+    from mlpnumpy.optim.schedules import OneCycleLR
     X, y = clf_data
     est = MLPClassifier((5,), solver="sgd", max_iter=6, batch_size=10, early_stopping=True,
                         validation_fraction=0.3, n_iter_no_change=100, lr_schedule="onecycle", learning_rate_init=0.05, random_state=0)

@@ -23,7 +23,7 @@ import pytest
 optuna = pytest.importorskip("optuna", reason="the sweep extra (optuna) is not installed")
 distributed = pytest.importorskip("distributed", reason="the sweep extra (dask[distributed]) is not installed")
 
-from mlpnumpy.cli import main  # noqa: E402
+from mlpnumpy.cli.commands import main  # noqa: E402
 from mlpnumpy.errors import InvalidArgumentError  # noqa: E402
 from mlpnumpy.sweep import objective, space as space_mod  # noqa: E402
 
@@ -63,7 +63,7 @@ def _space(tmp_path: Path, text: str, name: str = "space.toml") -> Path:
 
 # ------------------------------------------------------------------------------------- unit level
 def test_default_space_parses_and_momentum_is_drawn_for_sgd_only():
-    from mlpnumpy import config
+    from mlpnumpy.cli import config
     base = config.resolve({"data": "digits"})
     sp = space_mod.load_space(None, base)
     assert {"hidden", "lr", "optimizer", "momentum", "batch_size"} <= set(sp.dims)
@@ -87,14 +87,14 @@ def test_show_space_prints_the_default_space(capsys):
 
 
 def test_trials_see_the_training_rows_only_never_the_test_set():
-    from mlpnumpy import config
+    from mlpnumpy.cli import config
     from mlpnumpy.datasets import load
     cfg = config.resolve({"data": "digits"})
     d = objective.prepared_data(cfg)
     ds = load("digits")
     assert set(d) == {"X_train", "y_train", "X_val", "y_val", "n_classes", "name", "categorical", "image_shape"}
     assert len(d["X_train"]) + len(d["X_val"]) == len(ds.X_train)
-    from mlpnumpy.splits import held_out_size
+    from mlpnumpy.datasets.splits import held_out_size
     assert len(d["X_val"]) == held_out_size(ds.y_train, 0.1, stratify=True)  # 10% of train's rows
     rows = {r.tobytes() for r in ds.X_train}
     assert all(r.tobytes() in rows for r in d["X_val"])
@@ -103,7 +103,7 @@ def test_trials_see_the_training_rows_only_never_the_test_set():
 def test_report_of_a_loss_sweep_takes_the_lowest_loss(tmp_path):
     """The sweep folder from a study alone: best.toml is the minimum for --objective loss, trials.csv
     holds every trial with its curve, report.html sorts ascending."""
-    from mlpnumpy import config
+    from mlpnumpy.cli import config
     from mlpnumpy.sweep import report
     from mlpnumpy.sweep.driver import SweepSpec
     base = config.resolve({"data": "digits"})
@@ -128,7 +128,7 @@ def test_report_of_a_loss_sweep_takes_the_lowest_loss(tmp_path):
 
 
 def test_a_diverging_trial_is_pruned_with_its_reason_and_pruning_stops_training():
-    from mlpnumpy import config
+    from mlpnumpy.cli import config
     cfg = config.resolve({"data": "digits", "optimizer": "sgd", "lr": 1e4, "epochs": 3, "hidden": [16],
                           "standardize": True})
     task = {"number": 0, "attempt": 1, "cfg": cfg, "monitor": "val_accuracy", "direction": "maximize",

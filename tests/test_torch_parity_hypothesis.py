@@ -15,13 +15,13 @@ pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from mlpnumpy.activations import ACTIVATIONS, get_activation  # noqa: E402
-from mlpnumpy.blocks import Residual  # noqa: E402
-from mlpnumpy.embedding import Embedding  # noqa: E402
-from mlpnumpy.layers import BatchNorm1d, Dense, LayerNorm  # noqa: E402
-from mlpnumpy.losses import MAE, MSE, BinaryCrossEntropy, CrossEntropy, Huber  # noqa: E402
-from mlpnumpy.optimizers import SGD, Adagrad, Adam, AdamW, RMSprop  # noqa: E402
-from mlpnumpy.parameter import Parameter  # noqa: E402
+from mlpnumpy.nn.activations import ACTIVATIONS, get_activation  # noqa: E402
+from mlpnumpy.nn.blocks import Residual  # noqa: E402
+from mlpnumpy.nn.embedding import Embedding  # noqa: E402
+from mlpnumpy.nn.layers import BatchNorm1d, Dense, LayerNorm  # noqa: E402
+from mlpnumpy.nn.losses import MAE, MSE, BinaryCrossEntropy, CrossEntropy, Huber  # noqa: E402
+from mlpnumpy.optim.optimizers import SGD, Adagrad, Adam, AdamW, RMSprop  # noqa: E402
+from mlpnumpy.nn.parameter import Parameter  # noqa: E402
 
 SETTINGS = settings(max_examples=15, deadline=None, derandomize=True, database=None,
                     suppress_health_check=[HealthCheck.too_slow])

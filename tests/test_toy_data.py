@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 
 from mlpnumpy import MLP
-from mlpnumpy.boundary import BoundarySnapshots, decision_grid, grid_for, log_epochs
+from mlpnumpy.plots.boundary import BoundarySnapshots, decision_grid, grid_for, log_epochs
 from mlpnumpy.datasets import load, make_circles, make_moons, make_sine, make_spiral, make_xor
 from mlpnumpy.errors import InvalidArgumentError
-from mlpnumpy.layers import Dense
-from mlpnumpy.model import Sequential
+from mlpnumpy.nn.layers import Dense
+from mlpnumpy.nn.model import Sequential
 
 MAKERS = [make_spiral, make_moons, make_circles, make_xor]
 
@@ -157,7 +157,7 @@ def test_figures_are_written(tmp_path):
     pytest.importorskip("matplotlib")
     from PIL import Image
 
-    from mlpnumpy import plots
+    from mlpnumpy.plots import figures as plots
     X, y = make_spiral(90, seed=0)
     m = MLP([2, 16, 3], seed=0)
     snaps = BoundarySnapshots(X, every=2, resolution=30)
@@ -172,7 +172,7 @@ def test_figures_are_written(tmp_path):
 
 def test_cli_train_spiral_writes_the_boundary_figures(tmp_path, capsys):
     pytest.importorskip("matplotlib")
-    from mlpnumpy.cli import main
+    from mlpnumpy.cli.commands import main
     out = tmp_path / "run"
     assert main(["train", "--data", "spiral", "--out", str(out), "--quiet"]) == 0
     m = json.loads((out / "metrics.json").read_text())

@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 
 from mlpnumpy import MLP
-from mlpnumpy.callbacks import (CSVLogger, Callback, EarlyStopping, LambdaCallback, LearningRateScheduler,
+from mlpnumpy.training.callbacks import (CSVLogger, Callback, EarlyStopping, LambdaCallback, LearningRateScheduler,
                                 ProgressBar, TerminateOnNaN)
 from mlpnumpy.datasets import load
-from mlpnumpy.optimizers import SGD, Adam
-from mlpnumpy.schedules import CosineAnnealingLR, StepLR
-from mlpnumpy.training import clip_grad_norm, train_val_split
+from mlpnumpy.optim.optimizers import SGD, Adam
+from mlpnumpy.optim.schedules import CosineAnnealingLR, StepLR
+from mlpnumpy.training.fitting import clip_grad_norm, train_val_split
 
 
 @pytest.fixture(scope="module")
@@ -135,7 +135,7 @@ def test_lr_schedule_epoch_and_step(rng):
 
 def test_clip_grad_norm_matches_torch(rng):
     torch = pytest.importorskip("torch")
-    from mlpnumpy.parameter import Parameter
+    from mlpnumpy.nn.parameter import Parameter
     ps = [Parameter(rng.standard_normal((3, 4))), Parameter(rng.standard_normal(5))]
     for p in ps:
         p.grad = rng.standard_normal(p.shape) * 3
@@ -221,7 +221,7 @@ def test_digits_seed_recipe_reaches_95(digits, seed):
     # The seed's recipe, with inputs standardised on the training set (saved with the model).
     d = digits
     from mlpnumpy import MLPNumpy
-    from mlpnumpy.preprocessing import Standardizer
+    from mlpnumpy.datasets.preprocessing import Standardizer
     m = MLPNumpy([64, 128, 10], seed=seed)
     m.preprocessor = Standardizer().fit(d.X_train)
     m.fit(d.X_train, d.y_train, epochs=30, lr=0.1, batch_size=32, verbose=False)
@@ -240,8 +240,8 @@ def test_digits_adam_batchnorm_early_stopping_reaches_97(digits):
 
 
 def test_model_checkpoint_every_epoch_and_best_only(tmp_path, rng):
-    from mlpnumpy.callbacks import ModelCheckpoint
-    from mlpnumpy.io import load_checkpoint, load_model
+    from mlpnumpy.training.callbacks import ModelCheckpoint
+    from mlpnumpy.io.model_files import load_checkpoint, load_model
     X, y = _blobs(rng)
     m = MLP([4, 8, 3], seed=0)
     m.fit(X, y, epochs=3, optimizer="adam", callbacks=[ModelCheckpoint(tmp_path / "ckpt-{epoch:02d}.npz")],

@@ -1,6 +1,6 @@
 """``python -m mlpnumpy ...``: the same command line as ``mlpnumpy ...``."""
 import sys
 
-from .cli import main
+from .cli.commands import main
 
 sys.exit(main())

@@ -1,21 +1,21 @@
 """The seed's names, kept working: ``MLPNumpy`` and ``ActivationFunctions``.
 
-``MLPNumpy`` is an :class:`~mlpnumpy.model.MLP` with the seed's step-by-step methods
+``MLPNumpy`` is an :class:`~mlpnumpy.nn.model.MLP` with the seed's step-by-step methods
 (``compute_loss``, ``compute_loss_gradient``, ``update_weights``). They run the reference path, and a
 step through them is exactly one plain-SGD step of ``fit(..., path="reference")`` on the same batch,
 bit for bit, whatever the shapes and the CPU: ``compute_loss_gradient`` is the loss's backward (where
 the batch mean is taken; the seed divided in each layer instead), and ``update_weights`` runs
-:class:`~mlpnumpy.optimizers.SGD`'s own update. ``fit``'s fast path (the default for NumPy arrays)
+:class:`~mlpnumpy.optim.optimizers.SGD`'s own update. ``fit``'s fast path (the default for NumPy arrays)
 makes the same step within float rounding (``tests/test_seed_compat.py``).
 """
 from __future__ import annotations
 
 import numpy as np
 
-from . import activations as _act
-from .losses import one_hot
-from .model import MLP
-from .optimizers import SGD
+from .nn import activations as _act
+from .nn.losses import one_hot
+from .nn.model import MLP
+from .optim.optimizers import SGD
 
 __all__ = ["MLPNumpy", "ActivationFunctions"]
 
@@ -67,7 +67,7 @@ class MLPNumpy(MLP):
     def update_weights(self, lr: float) -> None:
         """One plain SGD step, ``w -= lr * dw``, on every parameter.
 
-        It is taken by :class:`~mlpnumpy.optimizers.SGD`'s reference update, the code ``fit``'s
+        It is taken by :class:`~mlpnumpy.optim.optimizers.SGD`'s reference update, the code ``fit``'s
         reference path runs, so the two are the same by construction, not by a copy of the formula.
         """
         SGD(lr=lr).step(self.parameters())

@@ -1,7 +1,7 @@
 """The fast path: every speed trick of mlpnumpy, in this one private package.
 
-The reference path (:mod:`mlpnumpy.layers`, :mod:`~mlpnumpy.activations`, :mod:`~mlpnumpy.losses`,
-:mod:`~mlpnumpy.optimizers`) is the maths as written; this package trains the same networks faster on
+The reference path (:mod:`mlpnumpy.nn.layers`, :mod:`~mlpnumpy.nn.activations`, :mod:`~mlpnumpy.nn.losses`,
+:mod:`~mlpnumpy.optim.optimizers`) is the maths as written; this package trains the same networks faster on
 NumPy arrays on the CPU: fused element-wise kernels (compiled with numba when it is installed, the
 ``fast`` extra; NumPy versions otherwise), an SGD update folded into the weight-gradient matrix product
 (one BLAS gemm), and a training step that reuses its buffers. ``tests/test_paths.py`` pins every piece

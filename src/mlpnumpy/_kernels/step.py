@@ -68,14 +68,14 @@ def _tiny(dtype) -> float:
 def activation_code(act) -> tuple[int, float] | None:
     """``(kernel code, parameter)`` of an activation the kernels know, else None."""
     entry = CODES.get(getattr(act, "name", None))
-    if entry is None or type(act).__module__ != "mlpnumpy.activations":
+    if entry is None or type(act).__module__ != "mlpnumpy.nn.activations":
         return None  # a user's own subclass: its reference methods are the truth
     code, attr = entry
     return code, float(getattr(act, attr)) if attr else 0.0
 
 
 def _is_dense(layer) -> bool:
-    from ..layers import Dense
+    from ..nn.layers import Dense
     return type(layer) is Dense
 
 
@@ -117,7 +117,7 @@ def forward(model, X: np.ndarray, training: bool = False) -> np.ndarray:
 def optimizer_kind(opt) -> str | None:
     """Which fused update runs ``opt``'s rule: ``"sgd"``, ``"adam"``, ``"rmsprop"``, ``"adagrad"``, or
     None for a rule of the user's own (a subclass that overrides ``_update``), which runs as written."""
-    from ..optimizers import SGD, Adagrad, AdamW, RMSprop
+    from ..optim.optimizers import SGD, Adagrad, AdamW, RMSprop
     for cls, kind in ((SGD, "sgd"), (AdamW, "adam"), (RMSprop, "rmsprop"), (Adagrad, "adagrad")):
         if isinstance(opt, cls) and type(opt)._update is cls._update:
             return kind
@@ -250,7 +250,7 @@ class FastStep:
     """
 
     def __init__(self, model, loss, optimizer, *, keep_grads: bool = False, clip=None):
-        from ..losses import CrossEntropy
+        from ..nn.losses import CrossEntropy
         self.k = kernels()
         self.model, self.loss, self.opt = model, loss, optimizer
         self.layers = list(model.layers)

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from .._npyio import ENV_MAX_BYTES, max_data_bytes
+from ..io._npyio import ENV_MAX_BYTES, max_data_bytes
 from ..errors import FileFormatError, InvalidArgumentError, InvalidDataError
 
 __all__ = ["read_table"]
@@ -273,7 +273,7 @@ def read_table(path: str | os.PathLike, *, delimiter: str = ",", header: bool | 
     dtype : float32 or float64
         Of the features; a value beyond its range is an error naming its line and column.
     max_bytes : int, optional
-        Limit on the features' size (see :func:`mlpnumpy._npyio.max_data_bytes`), checked before
+        Limit on the features' size (see :func:`mlpnumpy.io._npyio.max_data_bytes`), checked before
         the array is allocated.
 
     Returns

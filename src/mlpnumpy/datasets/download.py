@@ -15,9 +15,9 @@ import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from .._atomic import atomic_write
+from ..io._atomic import atomic_write
 from ..errors import DatasetNotFoundError, FileFormatError, InvalidArgumentError
-from .paths import ENV_DATA, download_dirs, find_files, get_spec, search_dirs
+from .paths import ENV_DATA, download_dirs, file_sha256, find_files, get_spec, search_dirs, verify_file
 from .registry import IdxDatasetSpec
 
 __all__ = ["ENV_MIRROR", "DEFAULT_TIMEOUT", "download", "download_file", "fetch", "file_sha256",
@@ -35,21 +35,6 @@ _NETWORK_ERRORS = (urllib.error.URLError, http.client.HTTPException, TimeoutErro
 
 class _IntegrityError(Exception):
     """The bytes arrived but are not the expected file (digest, size or length mismatch)."""
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    """Hex SHA-256 of a file, read in chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def verify_file(path: str | os.PathLike, sha256: str | Sequence[str]) -> bool:
-    """True when the file's SHA-256 is ``sha256`` (or one of them, when a sequence is given)."""
-    accepted = {sha256} if isinstance(sha256, str) else set(sha256)
-    return file_sha256(path) in {s.lower() for s in accepted}
 
 
 def mirrors_for(spec: IdxDatasetSpec, mirrors: Sequence[str] | None = None) -> list[str]:

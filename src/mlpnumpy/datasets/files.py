@@ -107,7 +107,7 @@ def load_array_file(path: str | os.PathLike, *, label_column: int | str | None =
         Largest array accepted, in bytes once converted to ``dtype``; checked from the file's
         headers before anything is decompressed or allocated. Default
         ``$MLPNUMPY_MAX_DATA_BYTES``, else 4 GiB (at most half the memory); see
-        :func:`mlpnumpy._npyio.max_data_bytes`.
+        :func:`mlpnumpy.io._npyio.max_data_bytes`.
 
     Returns
     -------
@@ -164,9 +164,9 @@ def load_array_file(path: str | os.PathLike, *, label_column: int | str | None =
 
 def _np_load(path: str | os.PathLike, name: str, max_bytes: int | None = None, itemsize: int = 0,
              ext: str = ".npz") -> Any:
-    """A .npy array or a .npz archive's arrays (as a dict), read by :mod:`mlpnumpy._npyio` within
+    """A .npy array or a .npz archive's arrays (as a dict), read by :mod:`mlpnumpy.io._npyio` within
     ``max_bytes`` (counted as ``itemsize``-byte items)."""
-    from .._npyio import load_npy, load_npz
+    from ..io._npyio import load_npy, load_npz
     with open(path, "rb") as f:
         is_zip = f.read(4) == b"PK\x03\x04"
     if is_zip and ext == ".npy":

@@ -15,7 +15,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from .._atomic import atomic_write
+from ..io._atomic import atomic_write
 from ..errors import DataTypeError, FileFormatError, InvalidArgumentError, InvalidDataError
 
 __all__ = ["read_idx", "write_idx", "IDX_DTYPES", "MAX_RANK", "DEFAULT_MAX_BYTES"]

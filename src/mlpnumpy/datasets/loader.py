@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import FileFormatError, InvalidArgumentError, check_choice
-from ..splits import train_val_split
+from .splits import train_val_split
 from .download import fetch
 from .idx import read_idx
 from .paths import verify_found

@@ -6,14 +6,16 @@ such as ``/usr/share/datasets/<name>`` where Debian's ``fashion-mnist`` package 
 """
 from __future__ import annotations
 
+import hashlib
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 from ..errors import InvalidArgumentError
 from .registry import IDX_DATASETS, IdxDatasetSpec
 
 __all__ = ["ENV_DATA", "ENV_VERIFY", "SYSTEM_DIRS", "search_dirs", "download_dirs", "find_files", "get_spec",
-           "cache_dir", "verify_found"]
+           "cache_dir", "verify_found", "file_sha256", "verify_file"]
 
 ENV_DATA = "MLPNUMPY_DATA"
 #: System-wide folders holding ``<name>/`` data sets, looked at last.
@@ -130,8 +132,7 @@ def _cached_sha256(path: Path) -> str:
     cache (``verified.json``), so a 26 MB file is hashed on its first use only."""
     import json
 
-    from .._atomic import atomic_write
-    from .download import file_sha256
+    from ..io._atomic import atomic_write
     st = path.stat()
     key, stamp = str(path.resolve()), [st.st_size, st.st_mtime_ns, st.st_ino]
     hit = _VERIFIED.get(key)
@@ -195,3 +196,18 @@ def verify_found(name: str, found: dict[str, Path], *, checksums=None, verify: b
                 f"({f.sha256 if checksums is None else checksums.get(f.filename)}); the file is damaged, "
                 "truncated or another data set. Delete it to download it again, or, for a private copy, "
                 f"pass checksums= with its digests or set ${ENV_VERIFY}=0")
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """Hex SHA-256 of a file, read in chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def verify_file(path: str | os.PathLike, sha256: str | Sequence[str]) -> bool:
+    """True when the file's SHA-256 is ``sha256`` (or one of them, when a sequence is given)."""
+    accepted = {sha256} if isinstance(sha256, str) else set(sha256)
+    return file_sha256(path) in {s.lower() for s in accepted}

@@ -59,7 +59,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point for ``mlpnumpy experiment ...``; returns the exit status."""
-    from ..config import check_out_dir
+    from ..cli.config import check_out_dir
     args = _parser().parse_args(argv)
     check_out_dir(args.out)  # before any work: a bad --out is one line, exit 2
     run(args.name, args.out, quick=args.quick, seed=args.seed)

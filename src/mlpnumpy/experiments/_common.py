@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 
-from .._atomic import atomic_write_bytes
+from ..io._atomic import atomic_write_bytes
 from ..errors import require
 
 
@@ -40,7 +40,7 @@ def new_figure(purpose: str, **kwargs):
 
 def save_figure(fig, path: str) -> str:
     """Write a figure atomically (see :func:`mlpnumpy.plots.save_figure`)."""
-    from ..plots import save_figure
+    from ..plots.figures import save_figure
     return save_figure(fig, path)
 
 

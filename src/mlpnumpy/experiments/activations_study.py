@@ -14,9 +14,9 @@ import os
 
 import numpy as np
 
-from ..callbacks import Callback
-from ..model import MLP
-from ..optimizers import SGD
+from ..training.callbacks import Callback
+from ..nn.model import MLP
+from ..optim.optimizers import SGD
 from ._common import finish, new_figure, prepare_out, save_figure
 from ._digits import digits_problem
 

@@ -7,7 +7,7 @@ networks", 2019; CS231n's "babysitting the learning process").
 2. **Overfit one batch.** A correct network, loss and optimizer drive the loss on a single small batch
    to ~0 within a few hundred steps. If they cannot, nothing bigger will work either.
 3. **Update-to-weight ratios.** :math:`\\lVert \\Delta W \\rVert / \\lVert W \\rVert` per step, per
-   layer (recorded by :class:`~mlpnumpy.internals.InternalsTracker`): around ``1e-3`` is the usual
+   layer (recorded by :class:`~mlpnumpy.training.internals.InternalsTracker`): around ``1e-3`` is the usual
    sign of a sane learning rate; far below, the weights barely move; near ``1e-1`` and above, each
    step rewrites them.
 
@@ -20,9 +20,9 @@ import os
 
 import numpy as np
 
-from ..internals import InternalsTracker
-from ..model import MLP
-from ..optimizers import SGD, Adam
+from ..training.internals import InternalsTracker
+from ..nn.model import MLP
+from ..optim.optimizers import SGD, Adam
 from ._common import finish, new_figure, prepare_out, save_figure
 from ._digits import digits_problem
 

@@ -10,8 +10,8 @@ import os
 
 import numpy as np
 
-from ..initializers import he_normal, normal, xavier_normal
-from ..layers import Dense
+from ..nn.initializers import he_normal, normal, xavier_normal
+from ..nn.layers import Dense
 from ._common import new_figure, prepare_out, save_figure, table, write_json
 
 __all__ = ["SCHEMES", "ACTIVATIONS", "run_stack", "run", "known_results", "histogram_figure"]

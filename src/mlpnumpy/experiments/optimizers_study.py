@@ -5,7 +5,7 @@ Part 1 trains the same 64-64-10 ReLU MLP on the embedded digits (same seed, same
 SGD with momentum, Nesterov, RMSprop, Adagrad, Adam and AdamW. An optimizer is only as good as its
 learning rate, so each one first runs on a small grid of rates (:data:`OPTIMIZERS`) and is compared at
 the rate with the lowest final validation loss. Part 2 runs the same optimizer classes on a 2-element
-:class:`~mlpnumpy.parameter.Parameter` over the Rosenbrock function
+:class:`~mlpnumpy.nn.parameter.Parameter` over the Rosenbrock function
 :math:`f(x, y) = (1 - x)^2 + 100 (y - x^2)^2` (minimum 0 at (1, 1), at the end of a curved, flat
 valley), from the classic start (-1.2, 1), again at each one's best rate from its grid.
 """
@@ -15,9 +15,9 @@ import os
 
 import numpy as np
 
-from ..model import MLP
-from ..optimizers import SGD, Adagrad, Adam, AdamW, RMSprop
-from ..parameter import Parameter
+from ..nn.model import MLP
+from ..optim.optimizers import SGD, Adagrad, Adam, AdamW, RMSprop
+from ..nn.parameter import Parameter
 from ._common import finish, new_figure, prepare_out, save_figure
 from ._digits import digits_problem
 

@@ -1,5 +1,5 @@
 """The finale: the learner's own dense and activation layers, in a :class:`~mlpnumpy.Sequential`,
-trained on the embedded digits, with :class:`~mlpnumpy.internals.InternalsTracker` watching the
+trained on the embedded digits, with :class:`~mlpnumpy.training.internals.InternalsTracker` watching the
 activations, gradients and update sizes.
 
 The layers are thin: ``forward`` and ``backward`` are the functions in the learner's ``dense.py`` and
@@ -17,8 +17,8 @@ from types import SimpleNamespace
 import numpy as np
 
 from ..errors import DivergenceError, MissingDependencyError, check_choice, check_positive
-from ..layers import Layer
-from ..parameter import Parameter
+from ..nn.layers import Layer
+from ..nn.parameter import Parameter
 from .checker import check, load_learner_file
 
 __all__ = ["LearnerDense", "LearnerActivation", "FinaleResult", "run", "TARGET"]
@@ -139,9 +139,9 @@ def run(dir: str | os.PathLike = ".", *, activation: str = "relu", hidden: int =
     (with the check's table) before any training.
     """
     from ..datasets import load
-    from ..internals import InternalsTracker, plot_internals
-    from ..model import Sequential
-    from ..preprocessing import Standardizer
+    from ..training.internals import InternalsTracker, plot_internals
+    from ..nn.model import Sequential
+    from ..datasets.preprocessing import Standardizer
 
     activation = check_choice("activation", activation, ["relu", "tanh", "sigmoid"])
     hidden = check_positive("hidden", hidden, integer=True)
@@ -179,7 +179,7 @@ def run(dir: str | os.PathLike = ".", *, activation: str = "relu", hidden: int =
     healthy, lines = _verdicts(tracker, model)
     say(f"loss {history.history['loss'][0]:.3f} (epoch 1) -> {history.history['loss'][-1]:.3f} (epoch {epochs}); "
         f"test accuracy {acc:.4f} (target {TARGET})")
-    say("Internals at the last epoch (mlpnumpy.internals):")
+    say("Internals at the last epoch (mlpnumpy.training.internals):")
     for line in lines:
         say(line)
     plot = None

@@ -14,9 +14,9 @@ __all__ = ["build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from ..cli import _add_train_options, _Parser
+    from ..cli.options import Parser, add_train_options
     from .driver import OBJECTIVES, PRUNERS, SAMPLERS
-    p = _Parser(prog="mlpnumpy sweep",
+    p = Parser(prog="mlpnumpy sweep",
                 description="Search training options with Optuna (TPE sampler, median or Hyperband pruning) on "
                             "Dask workers: a local cluster with one worker per core, or --scheduler tcp://HOST:PORT. "
                             "Every train option below is fixed for all trials; --space says what varies. Writes "
@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
       help="draw the figures into the folder and report.html (default on; needs matplotlib)")
     a("--connect-timeout", type=float, default=10.0, metavar="SECONDS",
       help="how long to wait for --scheduler (default 10)")
-    _add_train_options(p)  # every train option, fixed for all trials
+    add_train_options(p)  # every train option, fixed for all trials
     sweep_help = {"out": "the sweep folder (default sweeps/<data>-<timestamp>); must be new or empty",
                   "resume": "continue the sweep in DIR (its study and sweep.json); finished trials are kept",
                   "quiet": "no progress lines", "threads": "BLAS threads of each trial (default: one per worker)"}
@@ -52,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run ``mlpnumpy sweep ARGV``; returns the exit status (errors are raised for the caller)."""
-    from .. import config as _config
+    from ..cli import config as _config
     try:
         ns = build_parser().parse_args(argv)
     except SystemExit as exc:  # --help

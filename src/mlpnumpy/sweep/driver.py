@@ -18,9 +18,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .. import config as _config
+from ..cli import config as _config
 from ..errors import InvalidArgumentError, MLPNumpyError, require
 from . import report
+from .report import best_trial
 from .objective import preload, run_trial
 from .space import SearchSpace, load_space, parse_space
 
@@ -263,7 +264,7 @@ def run_sweep(opts: dict[str, Any], *, config_file=None, space_path=None, object
                                        "written by mlpnumpy sweep")
         fixed = {"--config": config_file, "--space": space_path, "--storage": storage, "--objective": objective,
                  "--sampler": sampler, "--pruner": pruner, "--study-name": study_name,
-                 **{_config._flag(k): v for k, v in opts.items()}}
+                 **{_config.flag(k): v for k, v in opts.items()}}
         given = [flag for flag, v in fixed.items() if v is not None]
         if given:
             what = given[0]
@@ -360,7 +361,7 @@ def _open_storage(url: str):
 
 
 def _write_spec(out: Path, spec: SweepSpec) -> None:
-    from .._atomic import atomic_write
+    from ..io._atomic import atomic_write
     with atomic_write(out / SPEC_FILE, "w") as fh:
         json.dump(asdict(spec), fh, indent=2)
         fh.write("\n")
@@ -399,7 +400,7 @@ def _loop(client, study, space: SearchSpace, spec: SweepSpec, out: Path, say, do
         nonlocal done
         untold.pop(frozen.number, None)
         done = counts()[0]
-        best = _best(study)
+        best = best_trial(study)
         value = "-" if frozen.value is None else f"{spec.monitor} {frozen.value:.4f}"
         why = frozen.user_attrs.get("reason")
         say(f"[{done}/{spec.trials}] trial {frozen.number} {frozen.state.name.lower()}: {value}"
@@ -473,19 +474,10 @@ def _loop(client, study, space: SearchSpace, spec: SweepSpec, out: Path, say, do
         wall = time.perf_counter() - t0
         summary = report.write_all(out, study, spec, space, wall_seconds=wall, interrupted=interrupted,
                                    figures=figures)
-    best = _best(study)
+    best = best_trial(study)
     if best is not None:
         say(f"Best: trial {best.number}, {spec.monitor} {best.value:.4f}; {summary['counts']}; {wall:.1f}s; "
             f"files in {out}/ (mlpnumpy train --config {out}/best.toml re-runs it)")
     else:
         say(f"No trial completed; {summary['counts']}; files in {out}/")
     return summary
-
-
-def _best(study):
-    from optuna.trial import TrialState
-    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    if not complete:
-        return None
-    key = (lambda t: t.value) if study.direction.name == "MAXIMIZE" else (lambda t: -t.value)
-    return max(complete, key=key)

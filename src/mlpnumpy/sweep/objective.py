@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ..callbacks import Callback
+from ..training.callbacks import Callback
 from ..errors import DivergenceError, MLPNumpyError
 
 __all__ = ["run_trial", "preload", "prepared_data", "PruningCallback", "data_loads"]
@@ -42,7 +42,7 @@ def _data_key(cfg: dict) -> str:
 
 def prepared_data(cfg: dict[str, Any]) -> dict[str, Any]:
     """The training and validation arrays of ``cfg``, loaded once per process and split as
-    ``mlpnumpy train`` splits them (:func:`mlpnumpy.splits.train_val_split` with the generator
+    ``mlpnumpy train`` splits them (:func:`mlpnumpy.datasets.splits.train_val_split` with the generator
     ``[seed, 1]``), so that a trial's validation metric is the one ``train`` reports.
 
     Returns a dict with ``X_train``, ``y_train``, ``X_val``, ``y_val`` (shapes ``(n, d)`` and
@@ -50,8 +50,8 @@ def prepared_data(cfg: dict[str, Any]) -> dict[str, Any]:
     ``image_shape``. The test split is never returned: sweeps do not see it.
     """
     global _LOADS
-    from ..run import load_data as _load_data
-    from ..splits import train_val_split
+    from ..cli.run import load_data as _load_data
+    from ..datasets.splits import train_val_split
     key = (_data_key(cfg), cfg["validation_split"])
     with _LOCK:
         split = _SPLITS.get(key)
@@ -151,10 +151,10 @@ def run_trial(task: dict[str, Any]) -> dict[str, Any]:
         training, as ``train``'s metrics.json reports it), ``intermediate`` ``[(epoch, value), ...]``,
         ``history`` (per-epoch logs), ``reason``, ``seconds``, ``worker``, ``pid``, ``data_loads``.
     """
-    from ..callbacks import EarlyStopping
-    from ..run import build_optimizer as _build_optimizer, build_schedule as _build_schedule, threads as _threads
-    from ..model import MLP
-    from ..preprocessing import Standardizer
+    from ..training.callbacks import EarlyStopping
+    from ..cli.run import build_optimizer as _build_optimizer, build_schedule as _build_schedule, threads as _threads
+    from ..nn.model import MLP
+    from ..datasets.preprocessing import Standardizer
 
     t0 = time.perf_counter()
     worker = _worker_name()
@@ -185,7 +185,7 @@ def run_trial(task: dict[str, Any]) -> dict[str, Any]:
         callback = PruningCallback(_mirror_trial(task), monitor)
         # the callbacks that change training, in train's order (--augment shift draws from the model's
         # generator at each epoch's start, before anything else does)
-        from ..augment import augmentation_for
+        from ..training.augment import augmentation_for
         augment = augmentation_for(cfg["augment"], Xtr, d["image_shape"])
         callbacks = [] if augment is None else [augment]
         if cfg["early_stopping"] is not None:

@@ -15,11 +15,11 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from .._atomic import atomic_write
-from .. import config as _config
+from ..io._atomic import atomic_write
+from ..cli import config as _config
 from ..errors import MissingDependencyError
 
-__all__ = ["trial_rows", "write_trials_csv", "best_toml", "write_best_toml", "write_figures",
+__all__ = ["best_trial", "trial_rows", "write_trials_csv", "best_toml", "write_best_toml", "write_figures",
            "write_report_html", "write_all"]
 
 FIGURES = {  # file -> title
@@ -31,9 +31,15 @@ FIGURES = {  # file -> title
 _BEST_TOML_SKIP = {"out", "quiet", "threads", "track_internals"}
 
 
-def _best(study):
-    from .driver import _best as best
-    return best(study)
+def best_trial(study):
+    """The best finished trial of ``study`` (by its direction), or None when none finished."""
+    from optuna.trial import TrialState
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if not complete:
+        return None
+    key = (lambda t: t.value) if study.direction.name == "MAXIMIZE" else (lambda t: -t.value)
+    return max(complete, key=key)
+
 
 
 def trial_rows(study, monitor: str) -> tuple[list[str], list[dict[str, Any]]]:
@@ -84,7 +90,7 @@ def _toml_value(v) -> str:
 def best_toml(study, spec) -> str | None:
     """The best trial's full configuration as a ``mlpnumpy train --config`` file (None: no trial
     has completed)."""
-    best = _best(study)
+    best = best_trial(study)
     if best is None:
         return None
     cfg = best.user_attrs["config"]
@@ -123,7 +129,7 @@ def _save_axes(ax, path: Path, size=(8, 5)) -> None:
 
 def write_figures(out: Path, study) -> tuple[dict[str, str], dict[str, str]]:
     """The four figures; returns ``(written {file: title}, skipped {file: why})``."""
-    from .. import plots
+    from ..plots import figures as plots
     written, skipped = {}, {}
     try:
         import matplotlib
@@ -149,7 +155,7 @@ def write_figures(out: Path, study) -> tuple[dict[str, str], dict[str, str]]:
             written[name] = FIGURES[name]
         except (ValueError, RuntimeError, ZeroDivisionError) as exc:  # e.g. importances of a constant objective
             skipped[name] = f"{type(exc).__name__}: {exc}"
-    best = _best(study)
+    best = best_trial(study)
     if best is not None and best.user_attrs.get("history"):
         try:
             plots.plot_history(best.user_attrs["history"], Path(out) / "best_curves.png")
@@ -222,7 +228,7 @@ def write_report_html(out: Path, study, spec, space, figures: dict[str, str], sk
                       summary: dict[str, Any]) -> Path:
     """``report.html``: summary, figures inline as base64 PNG, the sortable trials table, best.toml."""
     columns, rows = trial_rows(study, spec.monitor)
-    best = _best(study)
+    best = best_trial(study)
     figs = []
     for name, title in figures.items():
         data = base64.b64encode((Path(out) / name).read_bytes()).decode("ascii")
@@ -284,7 +290,7 @@ def write_all(out: Path, study, spec, space, *, wall_seconds: float, interrupted
     write_trials_csv(out, study, spec.monitor)
     write_best_toml(out, study, spec)
     written, skipped = write_figures(out, study) if figures else ({}, {f: "--no-figures" for f in FIGURES})
-    best = _best(study)
+    best = best_trial(study)
     summary = {"study": spec.study_name, "counts": counts_text, "states": counts, "wall_seconds": wall_seconds,
                "interrupted": interrupted, "best_trial": None if best is None else best.number,
                "best_value": None if best is None else best.value, "monitor": spec.monitor,

@@ -3,7 +3,7 @@
 A space is a TOML table whose keys are training options (as in ``--config`` files). Each value is a
 fixed value, a range ``{low = .., high = .., log = true, step = ..}`` or ``{choices = [..]}``; the
 hidden sizes take ``{layers = .., units = ..}`` or choices of lists. Every value a space can produce is
-checked against :func:`mlpnumpy.config.validate` before anything runs.
+checked against :func:`mlpnumpy.cli.config.validate` before anything runs.
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import config as _config
+from ..cli import config as _config
 from ..errors import FileFormatError, InvalidArgumentError, MissingDependencyError
 
 __all__ = ["Dimension", "SearchSpace", "DEFAULT_SPACE_TOML", "SEARCHABLE", "load_space", "parse_space"]
@@ -97,7 +97,7 @@ def _hidden_from_key(key: str) -> list[int]:
 class SearchSpace:
     """The parsed space: fixed options, searched options (``dims`` by option), and where it came from.
 
-    ``base`` is the resolved configuration every trial starts from (:func:`mlpnumpy.config.resolve`).
+    ``base`` is the resolved configuration every trial starts from (:func:`mlpnumpy.cli.config.resolve`).
     """
 
     base: dict[str, Any]
@@ -280,10 +280,10 @@ def parse_space(table: dict[str, Any], base: dict[str, Any], where: str = "space
                                        f"{', '.join(k.replace('_', '-') for k in SEARCHABLE)}")
         if key not in SEARCHABLE:
             raise InvalidArgumentError(f"{where}: {raw_key!r} cannot be set in a search space; it is the same "
-                                       f"for every trial: give it as {_config._flag(key)}")
+                                       f"for every trial: give it as {_config.flag(key)}")
         if given and key in given:
             raise InvalidArgumentError(f"{where}: {raw_key!r} is in the space and also given as "
-                                       f"{_config._flag(key)}; keep one of them")
+                                       f"{_config.flag(key)}; keep one of them")
         if isinstance(spec, dict):
             space.dims[key] = _hidden_dims(where, spec) if key == "hidden" else [_dimension(where, key, spec, key)]
         else:
