@@ -20,7 +20,6 @@ from ..errors import DivergenceError, InvalidArgumentError, InvalidDataError, ML
 from .options import DATA_DIR_HELP, FORMATS_HELP, Parser, UsageError, add_download_option, add_file_options, add_train_options, recipes_epilog
 from .run import (PROG, dataset_options as _dataset_options, file_options as _file_options,
                   label_column as _label_column, labelled_file as _labelled_file, run_train)
-from .run import build_optimizer as _build_optimizer, build_schedule as _build_schedule  # noqa: F401 - tests
 
 __all__ = ["main", "build_parser", "run_train"]
 

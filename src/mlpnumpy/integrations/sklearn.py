@@ -307,7 +307,7 @@ class _BaseMLP(BaseEstimator):
         """``X`` for prediction on the model's device (array_api_dispatch=True), checked there."""
         from .._validation import check_X
         self._ensure_model()
-        self.model_._join(X)
+        self.model_.check_placement(X)
         return check_X(X, self.model_.dtype, self.n_features_in_)
 
     def _sync_attributes(self, writeable: bool = False) -> None:
@@ -573,7 +573,7 @@ class _BaseMLP(BaseEstimator):
                                        "without it, or NumPy inputs")
         if not first_pass:
             self._ensure_model()
-            self.model_._join(X)
+            self.model_.check_placement(X)
 
     def _validate_on_device(self, X, y, incremental, reset, dtype):
         """``(X, Y)`` checked where they live (mlpnumpy's checks): X 2-D and finite in the training dtype,

@@ -284,7 +284,7 @@ def check_optimizer_state(opt, params, name: str, iterations: Any = None) -> Non
     if opt.state is None:
         return
     for i, (p, st) in enumerate(zip(params, opt.state)):
-        required = set(opt._init_state(p))
+        required = set(opt.init_state(p))
         allowed = set(required)
         if cls == "SGD" and opt.momentum:
             allowed.add("momentum_buffer")  # made by a parameter's first update (never, for a frozen one)

@@ -82,9 +82,10 @@ class Residual(Layer):
         for l in self.layers:
             l.clear_cache()
 
-    def _apply_arrays(self, fn):
+    def apply_arrays(self, fn):
+        """Each inner layer's arrays replaced by ``fn(array)`` (see :meth:`Layer.apply_arrays`)."""
         for l in self.layers:
-            l._apply_arrays(fn)
+            l.apply_arrays(fn)
 
     def output_features(self, in_features):
         return in_features

@@ -273,7 +273,7 @@ def check_model(model, X: np.ndarray, y: np.ndarray, *, h: float = 1e-4, trainin
     big models.
     """
     model = _to64(model)
-    model._join(X)
+    model.check_placement(X)
     X = _f64(X)
     y = y if is_array(y) and not is_numpy(y) else np.asarray(y)
     y = _f64(y) if namespace(y).isdtype(y.dtype, "real floating") else y

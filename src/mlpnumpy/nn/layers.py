@@ -90,7 +90,7 @@ class Layer:
         if hasattr(self, "dtype"):
             self.dtype = dtype
 
-    def _apply_arrays(self, fn) -> None:
+    def apply_arrays(self, fn) -> None:
         """Replace every parameter (and its gradient) and buffer by ``fn(array)``: how
         :meth:`~mlpnumpy.nn.model.Sequential.to` moves a layer to another array library or device."""
         for p in self.parameters():
@@ -595,7 +595,6 @@ class LayerNorm(Layer):
                 "elementwise_affine": self.elementwise_affine}
 
 
-_check_dtype = check_dtype  # the former private name, for code written against it
 
 
 LAYER_TYPES: dict[str, type[Layer]] = {}

@@ -15,7 +15,7 @@ from .._validation import check_targets, check_X
 from ..errors import InvalidArgumentError, check_dtype, check_in_range
 from .layers import BatchNorm1d, Dense, Dropout, Layer, layer_config, layer_from_config
 from .losses import Loss, get_loss, output_transform
-from .._array_api import Placement, copy_array, namespace
+from .._array_api import Placement, copy_array, is_array, namespace
 from .parameter import Parameter
 
 __all__ = ["Sequential", "MLP", "dense_stack", "dense_layers_in"]
@@ -104,20 +104,41 @@ class Sequential:
             check_float_dtype(where.xp, where.device, self.dtype, arg="the model's dtype")
         move = lambda a: where.move(a)  # noqa: E731
         for layer in self.layers:
-            layer._apply_arrays(move)
+            layer.apply_arrays(move)
         if self.optimizer is not None:
-            self.optimizer._apply_arrays(move)
+            self.optimizer.apply_arrays(move)
         self._placement = where
         self._placed_by_user = True
         self._pre_arrays = None
         return self
 
-    def _join(self, X, arg: str = "X") -> None:
+    def check_placement(self, X, arg: str = "X") -> None:
         """Raise naming both places when ``X`` lives elsewhere than the model."""
         self.placement.check(X, arg)
 
-    def _device_transform(self):
-        """The preprocessor as a function of device arrays (``(X - mean) / scale`` moved once)."""
+    def place_for_fit(self, X, others=()) -> None:
+        """Where ``fit`` runs: a model never moved by :meth:`to` and never trained follows its data to
+        that library and device (scikit-learn's convention); otherwise every array given must live where
+        the model does, or one error names both places.
+
+        Parameters
+        ----------
+        X : array of shape (n_samples, n_features)
+        others : iterable of (name, array or None)
+            The other arrays of the fit (``y``, ``sample_weight``, validation data), checked by name.
+        """
+        if is_array(X) and not self.placement.same_as(X) and not self.__dict__.get("_placed_by_user") \
+                and self.epochs_trained == 0 and self.optimizer is None:
+            self.to(X)
+            self._placed_by_user = False
+        self.check_placement(X, "X")
+        for arg, a in others:
+            if a is not None:
+                self.check_placement(a, arg)
+
+    def input_transform(self):
+        """The preprocessor as a function of arrays where the model lives (``(X - mean) / scale``, its
+        arrays moved once), or None without a preprocessor."""
         pre = self.preprocessor
         if pre is None:
             return None
@@ -208,17 +229,18 @@ class Sequential:
         first.needs_input_grad = True
         return grad if return_input_grad else None
 
-    def _prepare_X(self, X) -> np.ndarray:
-        self._join(X)
+    def prepare_input(self, X) -> np.ndarray:
+        """``X`` as the first layer takes it: checked (placement, dtype, width) and preprocessed."""
+        self.check_placement(X)
         X = check_X(X, self.dtype, self.n_features_in)
         if self.preprocessor is not None:
-            X = self._device_transform()(X)
+            X = self.input_transform()(X)
         return X
 
     @reads_model
     def decision_function(self, X, batch_size: int = 4096) -> np.ndarray:
         """Raw outputs (logits) for ``X`` in evaluation mode, in batches of ``batch_size`` rows."""
-        X = self._prepare_X(X)
+        X = self.prepare_input(X)
         from .._kernels import resolve_path
         if resolve_path(getattr(self, "path", None), X) == "fast":
             from .._kernels.step import forward as fast_forward
@@ -254,7 +276,7 @@ class Sequential:
         ``loss`` and the metrics."""
         from . import metrics
         out = self.decision_function(X, batch_size)
-        self._join(y, "y")
+        self.check_placement(y, "y")
         y = check_targets(y, out.shape[0], self.loss.name, out.shape[1], self.dtype)
         results = {"loss": self.loss.forward(out, y)}
         results.update(metrics.compute(self.loss.name, out, y))
@@ -456,7 +478,6 @@ def dense_layers_in(layers) -> list[Dense]:
     return out
 
 
-_dense_layers = dense_layers_in  # the former private name, for code written against it
 
 
 def dense_stack(layer_dims: Sequence[int], activations: Sequence, *, inits: Sequence | None = None,

@@ -147,7 +147,7 @@ class Optimizer:
         """What every step does before the updates (the fast path calls it too): create the state
         on the first step, check a loaded one against the parameters, count the step."""
         if self.state is None:
-            self.state = [self._init_state(p) for p in params]
+            self.state = [self.init_state(p) for p in params]
         elif len(self.state) != len(params):
             raise InvalidArgumentError(
                 f"params has {len(params)} parameters but the optimizer state holds {len(self.state)}; "
@@ -171,7 +171,9 @@ class Optimizer:
             return p.grad
         return p.grad + self.weight_decay * p.data
 
-    def _init_state(self, p: Parameter) -> dict[str, np.ndarray]:
+    def init_state(self, p: Parameter) -> dict[str, np.ndarray]:
+        """The fresh per-parameter state this rule keeps for ``p`` (its names and zeroed arrays, e.g.
+        Adam's ``exp_avg``/``exp_avg_sq``); what a checkpoint's saved state is checked against."""
         return {}
 
     def _update(self, p: Parameter, state: dict) -> None:  # pragma: no cover
@@ -182,7 +184,7 @@ class Optimizer:
         self.state = None
         self.iterations = 0
 
-    def _apply_arrays(self, fn) -> None:
+    def apply_arrays(self, fn) -> None:
         """Replace every state array by ``fn(array)`` (how ``model.to`` moves the optimizer too)."""
         if self.state is not None:
             self.state = [{k: fn(v) for k, v in st.items()} for st in self.state]
@@ -330,7 +332,7 @@ class AdamW(Optimizer):
         self.amsgrad = bool(amsgrad)
         self.decoupled_weight_decay = bool(decoupled_weight_decay)
 
-    def _init_state(self, p: Parameter) -> dict[str, np.ndarray]:
+    def init_state(self, p: Parameter) -> dict[str, np.ndarray]:
         xp = namespace(p.data)
         state = {"exp_avg": xp.zeros_like(p.data), "exp_avg_sq": xp.zeros_like(p.data)}
         if self.amsgrad:
@@ -421,7 +423,7 @@ class RMSprop(Optimizer):
         self.momentum = check_number("momentum", momentum, label="momentum value")
         self.centered = bool(centered)
 
-    def _init_state(self, p: Parameter) -> dict[str, np.ndarray]:
+    def init_state(self, p: Parameter) -> dict[str, np.ndarray]:
         xp = namespace(p.data)
         state = {"square_avg": xp.zeros_like(p.data)}
         if self.momentum:
@@ -486,7 +488,7 @@ class Adagrad(Optimizer):
                                                       label="initial_accumulator_value value")
         self.eps = check_number("eps", eps, label="epsilon value")
 
-    def _init_state(self, p: Parameter) -> dict[str, np.ndarray]:
+    def init_state(self, p: Parameter) -> dict[str, np.ndarray]:
         return {"sum": namespace(p.data).full_like(p.data, self.initial_accumulator_value)}
 
     def _update(self, p: Parameter, state: dict) -> None:

@@ -152,7 +152,7 @@ def run_trial(task: dict[str, Any]) -> dict[str, Any]:
         ``history`` (per-epoch logs), ``reason``, ``seconds``, ``worker``, ``pid``, ``data_loads``.
     """
     from ..training.callbacks import EarlyStopping
-    from ..cli.run import build_optimizer as _build_optimizer, build_schedule as _build_schedule, threads as _threads
+    from ..cli.run import build_optimizer, build_schedule, threads as _threads
     from ..nn.model import MLP
     from ..datasets.preprocessing import Standardizer
 
@@ -181,7 +181,7 @@ def run_trial(task: dict[str, Any]) -> dict[str, Any]:
             for f in d["categorical"] or {}:  # category codes pass through unscaled, as in train
                 model.preprocessor.mean_[f], model.preprocessor.scale_[f] = 0.0, 1.0
         steps = -(-len(Xtr) // cfg["batch_size"])
-        optimizer, schedule = _build_optimizer(cfg), _build_schedule(cfg, steps)
+        optimizer, schedule = build_optimizer(cfg), build_schedule(cfg, steps)
         callback = PruningCallback(_mirror_trial(task), monitor)
         # the callbacks that change training, in train's order (--augment shift draws from the model's
         # generator at each epoch's start, before anything else does)

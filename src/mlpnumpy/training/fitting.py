@@ -216,7 +216,7 @@ def fit(model, X, y, *, epochs: int = 100, lr: float | None = None, batch_size: 
     else:
         clip_grad_norm_value = None
     loss_name, k = model.loss.name, model.n_outputs
-    _place_for_fit(model, X, [("y", y), ("sample_weight", sample_weight),
+    model.place_for_fit(X, [("y", y), ("sample_weight", sample_weight),
                               *((("validation_data[0]", validation_data[0]), ("validation_data[1]", validation_data[1]))
                                 if isinstance(validation_data, (tuple, list)) and len(validation_data) == 2 else ())])
     X = check_X(X, model.dtype, model.n_features_in)
@@ -276,7 +276,7 @@ def fit(model, X, y, *, epochs: int = 100, lr: float | None = None, batch_size: 
         X, y = gather(X, tr), gather(y, tr)
         sw = None if sw is None else gather(sw, tr)
     pre = model.preprocessor
-    pre_transform = model._device_transform()
+    pre_transform = model.input_transform()
     if Xv is not None and pre is not None:
         Xv = pre_transform(Xv)
     model.optimizer = opt
@@ -386,17 +386,3 @@ def fit(model, X, y, *, epochs: int = 100, lr: float | None = None, batch_size: 
 
     driver.run(epochs, run_epoch)
     return history
-
-
-def _place_for_fit(model, X, others) -> None:
-    """Where ``fit`` runs: a model never moved by ``model.to`` and never trained follows its data to
-    that library and device (scikit-learn's convention); otherwise every array given must live where
-    the model does, or one error names both places."""
-    if is_array(X) and not model.placement.same_as(X) and not model.__dict__.get("_placed_by_user") \
-            and model.epochs_trained == 0 and model.optimizer is None:
-        model.to(X)
-        model._placed_by_user = False
-    model._join(X, "X")
-    for arg, a in others:
-        if a is not None:
-            model._join(a, arg)

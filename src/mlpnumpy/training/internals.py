@@ -106,7 +106,7 @@ class InternalsTracker(Callback):
         model = self.model
         self.epochs, self.records = [], {}
         self.layer_names = {f"layer{i}": repr(l) for i, l in enumerate(model.layers)}
-        self._probe = None if self.probe is None else model._prepare_X(self.probe)
+        self._probe = None if self.probe is None else model.prepare_input(self.probe)
         self._dense = [(i, l) for i, l in enumerate(model.layers) if hasattr(l, "weight")]
         self._last_epoch = self.params["epochs"] - 1 if hasattr(self, "params") else None
         self._reset_sums()
