@@ -92,6 +92,28 @@ def test_from_torch_matches_and_fuses(dtype):
     np.testing.assert_allclose(again, ref, atol=TOL[np_dtype], rtol=TOL[np_dtype])
 
 
+@pytest.mark.parametrize("affine", [True, False])
+def test_from_torch_takes_layer_norm_and_alpha_dropout(affine):
+    torch.manual_seed(1)
+    tmod = nn.Sequential(nn.Linear(5, 6), nn.LayerNorm(6, eps=1e-4, elementwise_affine=affine), nn.SELU(),
+                         nn.AlphaDropout(0.1), nn.Linear(6, 3)).double()
+    if affine:
+        with torch.no_grad():
+            tmod[1].weight.uniform_(0.5, 2)
+            tmod[1].bias.uniform_(-1, 1)
+    tmod.eval()
+    model = from_torch(tmod)
+    assert [type(l).__name__ for l in model.layers] == ["Dense", "LayerNorm", "ActivationLayer", "AlphaDropout",
+                                                        "Dense"]
+    assert model.layers[1].eps == 1e-4 and model.layers[3].p == 0.1
+    X = _X(np.float64)
+    with torch.no_grad():
+        ref = tmod(torch.from_numpy(X)).numpy()
+    np.testing.assert_allclose(model.forward(X), ref, atol=1e-12, rtol=1e-12)
+    with pytest.raises(InvalidArgumentError, match="LayerNorm"):
+        from_torch(nn.Sequential(nn.Linear(2, 6), nn.LayerNorm((2, 3))))
+
+
 def test_from_torch_rejects_unsupported_modules():
     with pytest.raises(InvalidArgumentError, match="Softsign"):
         from_torch(nn.Sequential(nn.Linear(2, 3), nn.Softsign()))

@@ -127,13 +127,81 @@ def _activation_of(module, nn):
     return None
 
 
+# ------------------------------------------------------------- from torch: one translation per module type
+# Each takes the torch module and ``arr`` (a tensor as a NumPy array of the model's dtype) and returns
+# the mlpnumpy layer (None for nothing) and a function that copies the module's arrays into it once the
+# model is built (None when there is nothing to copy).
+def _from_linear(m, arr, dtype):
+    from ..nn.layers import Dense
+    layer = Dense(m.in_features, m.out_features, "identity", dtype=dtype, bias=m.bias is not None)
+    W, b = arr(m.weight).T, None if m.bias is None else arr(m.bias)
+
+    def copy():
+        layer.W = W
+        if b is not None:
+            layer.b = b
+    return layer, copy
+
+
+def _norm_copy(layer, m, arr, n, dtype):
+    gamma = arr(m.weight) if m.weight is not None else np.ones(n, dtype)
+    beta = arr(m.bias) if m.bias is not None else np.zeros(n, dtype)
+
+    def copy():
+        layer.gamma.assign(gamma)
+        layer.beta.assign(beta)
+    return copy
+
+
+def _from_batch_norm(m, arr, dtype):
+    from ..nn.layers import BatchNorm1d
+    if m.momentum is None or not m.track_running_stats:
+        raise InvalidArgumentError("BatchNorm1d with momentum=None or track_running_stats=False is not "
+                                   "supported; mlpnumpy keeps exponential running statistics")
+    layer = BatchNorm1d(m.num_features, m.eps, m.momentum, dtype=dtype)
+    affine = _norm_copy(layer, m, arr, m.num_features, dtype)
+    mean, var = arr(m.running_mean), arr(m.running_var)
+
+    def copy():
+        affine()
+        layer.running_mean[...] = mean
+        layer.running_var[...] = var
+    return layer, copy
+
+
+def _from_layer_norm(m, arr, dtype):
+    from ..nn.layers import LayerNorm
+    if len(m.normalized_shape) != 1:
+        raise InvalidArgumentError(f"LayerNorm{tuple(m.normalized_shape)} is not supported; expected LayerNorm "
+                                   "over the last dimension, LayerNorm(n)")
+    layer = LayerNorm(m.normalized_shape[0], m.eps, m.elementwise_affine, dtype=dtype)
+    return layer, _norm_copy(layer, m, arr, m.normalized_shape[0], dtype) if m.elementwise_affine else None
+
+
+def _from_dropout(m, arr, dtype):
+    from ..nn.layers import Dropout
+    return Dropout(m.p), None
+
+
+def _from_alpha_dropout(m, arr, dtype):
+    from ..nn.layers import AlphaDropout
+    return AlphaDropout(m.p), None
+
+
+def _from_torch_modules(nn) -> dict:
+    """torch module class -> its translation (activations are found by :func:`_activation_of`)."""
+    return {nn.Linear: _from_linear, nn.BatchNorm1d: _from_batch_norm, nn.LayerNorm: _from_layer_norm,
+            nn.Dropout: _from_dropout, nn.AlphaDropout: _from_alpha_dropout, nn.Identity: lambda m, a, d: (None, None)}
+
+
 def from_torch(module, *, loss="cross_entropy", seed=None):
     """An mlpnumpy ``Sequential`` with ``module``'s layers and weights (copied).
 
-    Accepts ``nn.Sequential`` stacks (nested ones are flattened) of Linear, ReLU, LeakyReLU,
-    Sigmoid, Tanh, ELU, GELU(approximate='tanh'), Identity, BatchNorm1d and Dropout. An activation
-    right after a Linear becomes that Dense layer's activation. The dtype is the parameters'
-    (float32 or float64). ``seed`` seeds the model's generator (dropout masks, shuffling).
+    Accepts ``nn.Sequential`` stacks (nested ones are flattened) of Linear, the activations
+    ``to_torch`` writes (ReLU, LeakyReLU, Sigmoid, Tanh, ELU, GELU(approximate='tanh'), SELU,
+    Softplus, Hardsigmoid, SiLU, Mish), Identity, BatchNorm1d, LayerNorm, Dropout and AlphaDropout. An
+    activation right after a Linear becomes that Dense layer's activation. The dtype is the
+    parameters' (float32 or float64). ``seed`` seeds the model's generator (dropout masks, shuffling).
 
     Raises
     ------
@@ -143,7 +211,7 @@ def from_torch(module, *, loss="cross_entropy", seed=None):
     torch = require("torch", "torch", "from_torch")
     from torch import nn
 
-    from ..nn.layers import ActivationLayer, BatchNorm1d, Dense, Dropout
+    from ..nn.layers import ActivationLayer, Dense
     from ..nn.model import Sequential
     if not isinstance(module, nn.Module):
         raise InvalidArgumentError(f"module is a {type(module).__name__}; expected a torch.nn.Module")
@@ -156,7 +224,8 @@ def from_torch(module, *, loss="cross_entropy", seed=None):
     def arr(t):
         return t.detach().cpu().numpy().astype(dtype)
 
-    layers, values = [], []   # values: per layer, what to copy in once the model is built
+    table = _from_torch_modules(nn)
+    layers, copies = [], []   # copies: what to copy in once the model is built
     for m in _flatten(module, nn):
         act = _activation_of(m, nn)
         if act is not None:
@@ -165,42 +234,22 @@ def from_torch(module, *, loss="cross_entropy", seed=None):
                 last.activation = act   # fuse into the preceding Dense layer
             else:
                 layers.append(ActivationLayer(act))
-                values.append(None)
-        elif type(m) is nn.Linear:
-            layers.append(Dense(m.in_features, m.out_features, "identity", dtype=dtype, bias=m.bias is not None))
-            values.append({"W": arr(m.weight).T, "b": None if m.bias is None else arr(m.bias)})
-        elif type(m) is nn.BatchNorm1d:
-            if m.momentum is None or not m.track_running_stats:
-                raise InvalidArgumentError("BatchNorm1d with momentum=None or track_running_stats=False is not "
-                                           "supported; mlpnumpy keeps exponential running statistics")
-            layers.append(BatchNorm1d(m.num_features, m.eps, m.momentum, dtype=dtype))
-            n = m.num_features
-            values.append({"gamma": arr(m.weight) if m.affine else np.ones(n, dtype),
-                           "beta": arr(m.bias) if m.affine else np.zeros(n, dtype),
-                           "running_mean": arr(m.running_mean), "running_var": arr(m.running_var)})
-        elif type(m) is nn.Dropout:
-            layers.append(Dropout(m.p))
-            values.append(None)
-        elif type(m) is nn.Identity:
             continue
-        else:
+        translate = table.get(type(m))
+        if translate is None:
             raise InvalidArgumentError(f"from_torch cannot translate {type(m).__name__} ({m!r}); expected Linear, "
                                        "ReLU, LeakyReLU, Sigmoid, Tanh, ELU, GELU(approximate='tanh'), SELU, "
-                                       "Softplus(), Hardsigmoid, SiLU, Mish, Identity, BatchNorm1d or Dropout")
+                                       "Softplus(), Hardsigmoid, SiLU, Mish, Identity, BatchNorm1d, LayerNorm, "
+                                       "Dropout or AlphaDropout")
+        layer, copy = translate(m, arr, dtype)
+        if layer is not None:
+            layers.append(layer)
+        if copy is not None:
+            copies.append(copy)
     if not layers:
         raise InvalidArgumentError("module has no layers to translate")
-    for layer, v in zip(layers, values):  # weights first: the model then keeps them, draws nothing
-        if v is None:
-            continue
-        if isinstance(layer, Dense):
-            layer.W = v["W"]
-            if v["b"] is not None:
-                layer.b = v["b"]
-        else:
-            layer.gamma.assign(v["gamma"])
-            layer.beta.assign(v["beta"])
-            layer.running_mean[...] = v["running_mean"]
-            layer.running_var[...] = v["running_var"]
+    for copy in copies:  # weights first: the model then keeps them, draws nothing
+        copy()
     return Sequential(layers, loss=loss, seed=seed, dtype=dtype)
 
 
