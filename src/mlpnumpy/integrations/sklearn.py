@@ -155,51 +155,16 @@ def _constraints() -> dict:
     }
 
 
-def _fallback_check_params(est) -> None:  # pragma: no cover - only without scikit-learn's table
-    """The shared parameters' ranges, checked by hand where scikit-learn's validation is missing."""
-    def fail(name):
-        raise InvalidParameterError(f"The {name!r} parameter of {type(est).__name__} is invalid. "
-                                    f"Got {getattr(est, name)!r} instead.")
-
-    for name, low, high in (("alpha", 0, None), ("learning_rate_init", 0, None), ("power_t", 0, None),
-                            ("tol", 0, None), ("momentum", 0, 1), ("validation_fraction", 0, 1),
-                            ("beta_1", 0, 1), ("beta_2", 0, 1), ("epsilon", 0, None), ("dropout", 0, 1),
-                            ("l1", 0, None), ("l1_bias", 0, None)):
-        v = getattr(est, name)
-        if not (isinstance(v, Real) and not isinstance(v, bool) and v >= low and (high is None or v <= high)):
-            fail(name)
-    for name in ("max_iter", "max_fun"):
-        v = getattr(est, name)
-        if not (isinstance(v, Integral) and not isinstance(v, bool) and v >= 1):
-            fail(name)
-    for name, options in (("solver", ("lbfgs", "sgd", "adam")), ("loss", ("log_loss", "squared_error", "poisson")),
-                          ("learning_rate", ("constant", "invscaling", "adaptive"))):
-        if getattr(est, name) not in options:
-            fail(name)
-    if not (est.batch_size == "auto" or isinstance(est.batch_size, Integral) and est.batch_size >= 1):
-        fail("batch_size")
-    if not (est.n_iter_no_change == np.inf or isinstance(est.n_iter_no_change, Integral)
-            and est.n_iter_no_change >= 1):
-        fail("n_iter_no_change")
-    for name in ("shuffle", "nesterovs_momentum", "early_stopping", "warm_start", "batch_norm",
-                 "restore_best_weights", "progress_bar"):
-        if not isinstance(getattr(est, name), (bool, np.bool_)):
-            fail(name)
-
-
 def _check_params(est) -> None:
     """Validate the constructor arguments (stored verbatim): the declared constraints first, with
     scikit-learn's wording, then what a table cannot say (one activation per entry, a supported
     dtype, callbacks that are Callbacks, one source of the learning rate)."""
-    if est._parameter_constraints:
-        from sklearn.utils._param_validation import validate_parameter_constraints
-        try:
-            validate_parameter_constraints(est._parameter_constraints, est.get_params(deep=False),
-                                           caller_name=type(est).__name__)
-        except _SkInvalidParameterError as exc:
-            raise InvalidParameterError(str(exc)) from None
-    else:  # pragma: no cover
-        _fallback_check_params(est)
+    from sklearn.utils._param_validation import validate_parameter_constraints
+    try:
+        validate_parameter_constraints(est._parameter_constraints, est.get_params(deep=False),
+                                       caller_name=type(est).__name__)
+    except _SkInvalidParameterError as exc:
+        raise InvalidParameterError(str(exc)) from None
     acts = est.activation if isinstance(est.activation, (list, tuple)) else [est.activation]
     for a in acts:
         if not (isinstance(a, str) and a in _SKLEARN_ACTIVATIONS + _EXTRA_ACTIVATIONS):
