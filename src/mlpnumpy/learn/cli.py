@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..cli.options import Parser, UsageError  # one line, exit 2, no usage dump
 from ..errors import MLPNumpyError
 
 __all__ = ["main"]
@@ -15,18 +16,9 @@ __all__ = ["main"]
 PROG = "mlpnumpy learn"
 
 
-class _UsageError(Exception):
-    pass
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line, exit 2, no usage dump
-        raise _UsageError(message)
-
-
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog=PROG, description="Practice backprop: write the backward passes, mlpnumpy grades them.")
-    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    p = Parser(prog=PROG, description="Practice backprop: write the backward passes, mlpnumpy grades them.")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     s = sub.add_parser("list", help="the exercises, in order (with --dir: which you have done)")
     s.add_argument("--dir", default=None, help="mark the exercises whose files in DIR pass their check")
     s = sub.add_parser("start", help="write DIR/NAME.py: the forward given, the backward for you to write")
@@ -94,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         return _run(argv)
-    except _UsageError as exc:
+    except UsageError as exc:
         return _fail(exc, 2)
     except (MLPNumpyError, FileNotFoundError, FileExistsError) as exc:
         text = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
