@@ -184,15 +184,14 @@ def test_found_gz_files_must_be_the_official_ones(tmp_path, monkeypatch):
 @pytest.mark.usefixtures("isolated_data_dirs")
 def test_digests_are_computed_once_and_cached(tmp_path, monkeypatch):
     import importlib
-    dl = importlib.import_module("mlpnumpy.datasets.download")
     paths = importlib.import_module("mlpnumpy.datasets.paths")
     monkeypatch.delenv("MLPNUMPY_VERIFY_DATA")
     d = _fake_mnist(tmp_path / "d")
     from mlpnumpy.datasets.download import file_sha256
     sums = {n + ".gz": file_sha256(d / (n + ".gz")) for n in NAMES}
     calls = []
-    real = dl.file_sha256
-    monkeypatch.setattr(dl, "file_sha256", lambda p: calls.append(p) or real(p))
+    real = paths.file_sha256
+    monkeypatch.setattr(paths, "file_sha256", lambda p: calls.append(p) or real(p))
     paths._VERIFIED.clear()
     load("mnist", d, download=False, checksums=sums)
     assert len(calls) == 4

@@ -5,7 +5,8 @@ import pytest
 pytest.importorskip("matplotlib")
 Image = pytest.importorskip("PIL.Image")
 
-from mlpnumpy import MLP, plots  # noqa: E402
+from mlpnumpy import MLP  # noqa: E402
+from mlpnumpy.plots import figures as plots  # noqa: E402
 from mlpnumpy.training.callbacks import History  # noqa: E402
 
 
