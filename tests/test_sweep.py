@@ -565,3 +565,14 @@ def test_sklearn_searches_under_joblib_dask_backend_equal_the_local_runs():
             np.testing.assert_allclose(remote.cv_results_["mean_test_score"],
                                        local[name].cv_results_["mean_test_score"])
             assert remote.best_params_ == local[name].best_params_
+
+
+def test_sweep_help_lists_no_option_of_one_run_but_names_it_when_given(capsys, tmp_path):
+    assert main(["sweep", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "--hidden" in out and "--space" in out
+    assert not {"--finetune", "--overwrite", "--track-internals"} & set(out.split())
+    for flag in ("--finetune", "--overwrite"):
+        assert main(["sweep", "--data", "digits", "--out", str(tmp_path / "s"), flag]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and f"{flag} is a train option for one run" in err

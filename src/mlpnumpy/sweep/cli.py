@@ -47,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     for action in p._actions:
         if action.dest in sweep_help:
             action.help = sweep_help[action.dest]
+        elif action.dest in ("finetune", "overwrite", "track_internals"):  # one run's; refused below, by name
+            action.help = argparse.SUPPRESS
     return p
 
 
