@@ -296,6 +296,24 @@ def _schedule_from_json(d: Any, name: str):
     return s
 
 
+def _param_groups_from_json(ar: _Archive, opt, groups: Any, params) -> None:
+    """Add the saved parameter groups (parameters by index) to ``opt``, every entry checked."""
+    params = list(params)
+    if not isinstance(groups, list):
+        raise FileFormatError(f"{ar.name}: the optimizer's param_groups is not a list")
+    for g in groups:
+        idx = g.get("params") if isinstance(g, dict) else None
+        if not isinstance(idx, list) or set(g) - {"params", "lr_mult", "weight_decay"} or not all(
+                isinstance(i, int) and not isinstance(i, bool) and 0 <= i < len(params) for i in idx):
+            raise FileFormatError(f"{ar.name}: invalid parameter group {str(g)[:80]}; expected parameter "
+                                  f"indices below {len(params)} and lr_mult/weight_decay")
+        try:
+            opt.add_param_group({"params": [params[i] for i in idx],
+                                 **{k: g[k] for k in ("lr_mult", "weight_decay") if k in g}})
+        except (MLPNumpyError, TypeError, ValueError) as exc:
+            raise FileFormatError(f"{ar.name}: invalid parameter group ({exc})") from None
+
+
 def _optimizer_from_json(ar: _Archive, d: Any, n_params: int, params):
     from ..optim.optimizers import OPTIMIZERS
     classes = {c.__name__: c for c in OPTIMIZERS.values()}
@@ -324,6 +342,7 @@ def _optimizer_from_json(ar: _Archive, d: Any, n_params: int, params):
                                           f"match parameter {i} ({p.data.shape}, {p.data.dtype})")
                 entry[k] = ar.array(key)
             state.append(entry)
+    _param_groups_from_json(ar, opt, d.get("param_groups", []), params)
     expected = {f"optimizer.state.{i}.{k}" for i, ks in enumerate(keys or []) for k in ks}
     stray = [k for k in ar.entries if k.startswith("optimizer.") and k not in expected]
     if stray:

@@ -106,6 +106,19 @@ def _schedule_to_json(s) -> dict:
     return {"class": type(s).__name__, "args": args, "state": s.state_dict()}
 
 
+def _param_groups_to_json(opt, params) -> list[dict]:
+    """The optimizer's parameter groups with each parameter as its index in ``model.parameters()``."""
+    index = {id(p): i for i, p in enumerate(params)}
+    groups = []
+    for g in opt.param_groups:
+        idx = [index.get(id(p)) for p in g["params"]]
+        if None in idx:
+            raise InvalidArgumentError("cannot save the checkpoint: a parameter group of the optimizer holds a "
+                                       "parameter that is not the model's; group only model.parameters()")
+        groups.append({"params": idx, **{k: float(g[k]) for k in ("lr_mult", "weight_decay") if k in g}})
+    return groups
+
+
 def save_checkpoint(model, path, *, extra: dict | None = None) -> None:
     """Write a model with everything needed to resume training bit-exactly.
 
@@ -128,7 +141,8 @@ def save_checkpoint(model, path, *, extra: dict | None = None) -> None:
                 for k in s:
                     arrays[f"optimizer.state.{i}.{k}"] = s[k]
         meta["optimizer"] = {"class": type(opt).__name__, "args": hyper, "lr": sd["lr"],
-                             "iterations": sd["iterations"], "state_keys": state_keys}
+                             "iterations": sd["iterations"], "state_keys": state_keys,
+                             "param_groups": _param_groups_to_json(opt, model.parameters())}
     else:
         meta["optimizer"] = None
     sched = getattr(model, "lr_schedule", None)
