@@ -14,7 +14,7 @@ import os
 
 import numpy as np
 
-__all__ = ["available", "gemm"]
+__all__ = ["available", "gemm", "address"]
 
 _RowMajor, _NoTrans, _Trans = 101, 111, 112
 _funcs: dict = {}
@@ -44,13 +44,20 @@ def _find_library():
                 f.restype = None
                 f.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int, int_t, int_t, int_t, real,
                               ctypes.c_void_p, int_t, ctypes.c_void_p, int_t, real, ctypes.c_void_p, int_t]
-            return {np.dtype(np.float32): s, np.dtype(np.float64): d}
+            return {np.dtype(np.float32): s, np.dtype(np.float64): d, "ilp64": int_t is ctypes.c_int64}
     return None
 
 
 _funcs = _find_library() or {}
 #: Whether the accumulating gemm is usable in this process.
 available = bool(_funcs)
+
+
+def address(dtype) -> tuple[int, bool]:
+    """``(address of cblas_?gemm for dtype, whether it takes 64-bit sizes)``, for compiled code that
+    calls it (:mod:`.numba_kernels`' whole-step kernels); only when :data:`available`."""
+    f = _funcs[np.dtype(dtype)]
+    return ctypes.cast(f, ctypes.c_void_p).value, _funcs["ilp64"]
 
 
 def _operand(M: np.ndarray):

@@ -13,7 +13,10 @@ from __future__ import annotations
 import math
 
 import numba as nb
-from numba import prange
+import numpy as np
+from llvmlite import ir
+from numba import prange, types
+from numba.extending import intrinsic
 
 from ._codes import ELU, GELU, IDENTITY, LEAKY_RELU, RELU, SIGMOID, TANH
 
@@ -29,69 +32,126 @@ PARALLEL_FROM: int | None = None
 _GELU_C = math.sqrt(2.0 / math.pi)
 
 
+_el = nb.njit(cache=True, inline="always", error_model="numpy")
+
+
+@_el
+def _act_el(v, kind, p):
+    """``f(v)`` for activation ``kind`` (``p``: its parameter), in ``v``'s type."""
+    t = type(v)
+    zero, one, half = t(0), t(1), t(0.5)
+    if kind == RELU:
+        return zero if v < zero else v
+    if kind == IDENTITY:
+        return v
+    if kind == LEAKY_RELU:
+        return v if v > zero else v * p
+    if kind == SIGMOID:
+        e = math.exp(-abs(v))
+        return one / (one + e) if v >= zero else e / (one + e)
+    if kind == TANH:
+        return math.tanh(v)
+    if kind == ELU:
+        return v if v > zero else p * math.expm1(v)
+    return half * v * (one + math.tanh(t(_GELU_C) * (v + t(0.044715) * v * v * v)))  # GELU
+
+
+@_el
+def _bias_act_loop(z, b, kind, p, out):
+    n, k = z.shape
+    if b.shape[0] > 0 and z.ctypes.data == out.ctypes.data:  # one store an entry: the loop vectorises
+        for i in range(n):
+            for j in range(k):
+                z[i, j] = _act_el(z[i, j] + b[j], kind, p)
+    elif b.shape[0] > 0:
+        for i in range(n):
+            for j in range(k):
+                v = z[i, j] + b[j]
+                z[i, j] = v
+                out[i, j] = _act_el(v, kind, p)
+    else:
+        for i in range(n):
+            for j in range(k):
+                out[i, j] = _act_el(z[i, j], kind, p)
+
+
 @_jit
 def bias_act(z, b, kind, param, out):
     """``z += b`` and ``out = f(z)`` in one pass; ``z`` (n, k), ``b`` (k,) or empty (no bias), ``out``
-    (n, k), which may be ``z`` itself when the derivative needs only the output."""
-    n, k = z.shape
-    t = z.dtype.type
+    (n, k), which may be ``z`` itself when the derivative needs only the output. One loop per
+    activation (its code a constant there), so that the compiler vectorises it."""
+    p = z.dtype.type(param)
+    if kind == RELU:
+        _bias_act_loop(z, b, RELU, p, out)
+    elif kind == IDENTITY:
+        _bias_act_loop(z, b, IDENTITY, p, out)
+    elif kind == LEAKY_RELU:
+        _bias_act_loop(z, b, LEAKY_RELU, p, out)
+    elif kind == SIGMOID:
+        _bias_act_loop(z, b, SIGMOID, p, out)
+    elif kind == TANH:
+        _bias_act_loop(z, b, TANH, p, out)
+    elif kind == ELU:
+        _bias_act_loop(z, b, ELU, p, out)
+    else:
+        _bias_act_loop(z, b, GELU, p, out)
+
+
+@_el
+def _dact_el(gv, av, v, kind, p):
+    """``gv f'(.)`` for activation ``kind``, from its output ``av`` (its input ``v`` for GELU)."""
+    t = type(gv)
     zero, one, half = t(0), t(1), t(0.5)
-    p = t(param)
-    c, c3 = t(_GELU_C), t(0.044715)
-    has_b = b.shape[0] > 0
-    for i in range(n):
-        for j in range(k):
-            v = z[i, j] + b[j] if has_b else z[i, j]
-            z[i, j] = v
-            if kind == RELU:
-                out[i, j] = zero if v < zero else v
-            elif kind == IDENTITY:
-                out[i, j] = v
-            elif kind == LEAKY_RELU:
-                out[i, j] = v if v > zero else v * p
-            elif kind == SIGMOID:
-                e = math.exp(-abs(v))
-                out[i, j] = one / (one + e) if v >= zero else e / (one + e)
-            elif kind == TANH:
-                out[i, j] = math.tanh(v)
-            elif kind == ELU:
-                out[i, j] = v if v > zero else p * math.expm1(v)
-            else:  # GELU
-                out[i, j] = half * v * (one + math.tanh(c * (v + c3 * v * v * v)))
+    if kind == RELU:
+        return gv if av > zero else gv * zero
+    if kind == IDENTITY:
+        return gv
+    if kind == LEAKY_RELU:
+        return gv if av > zero else gv * p
+    if kind == SIGMOID:
+        return gv * (av * (one - av))
+    if kind == TANH:
+        return gv * (one - av * av)
+    if kind == ELU:
+        return gv if av > zero else gv * (av + p)
+    c = t(_GELU_C)  # GELU
+    th = math.tanh(c * (v + t(0.044715) * v * v * v))
+    dt = (one - th * th) * c * (one + t(3 * 0.044715) * v * v)
+    return gv * (half * (one + th) + half * v * dt)
+
+
+@_el
+def _act_backward_loop(g, a, z, kind, p, out):
+    n, k = g.shape
+    if g.ctypes.data == out.ctypes.data:  # in place: read and written through one array, so it vectorises
+        for i in range(n):
+            for j in range(k):
+                out[i, j] = _dact_el(out[i, j], a[i, j], z[i, j], kind, p)
+    else:
+        for i in range(n):
+            for j in range(k):
+                out[i, j] = _dact_el(g[i, j], a[i, j], z[i, j], kind, p)
 
 
 @_jit
 def act_backward(g, a, z, kind, param, out):
     """``out = g * f'(z)``, the derivative read from the cached output ``a`` (``z`` for GELU only);
-    all (n, k); ``out`` may be ``g`` itself."""
-    n, k = g.shape
-    t = g.dtype.type
-    zero, one, half = t(0), t(1), t(0.5)
-    p = t(param)
-    c, c3, c33 = t(_GELU_C), t(0.044715), t(3 * 0.044715)
-    for i in range(n):
-        for j in range(k):
-            gv = g[i, j]
-            if kind == RELU:
-                out[i, j] = gv if a[i, j] > zero else gv * zero
-            elif kind == IDENTITY:
-                out[i, j] = gv
-            elif kind == LEAKY_RELU:
-                out[i, j] = gv if a[i, j] > zero else gv * p
-            elif kind == SIGMOID:
-                av = a[i, j]
-                out[i, j] = gv * (av * (one - av))
-            elif kind == TANH:
-                av = a[i, j]
-                out[i, j] = gv * (one - av * av)
-            elif kind == ELU:
-                av = a[i, j]
-                out[i, j] = gv if av > zero else gv * (av + p)
-            else:  # GELU
-                v = z[i, j]
-                th = math.tanh(c * (v + c3 * v * v * v))
-                dt = (one - th * th) * c * (one + c33 * v * v)
-                out[i, j] = gv * (half * (one + th) + half * v * dt)
+    all (n, k); ``out`` may be ``g`` itself. One loop per activation, as :func:`bias_act`."""
+    p = g.dtype.type(param)
+    if kind == RELU:
+        _act_backward_loop(g, a, z, RELU, p, out)
+    elif kind == IDENTITY:
+        _act_backward_loop(g, a, z, IDENTITY, p, out)
+    elif kind == LEAKY_RELU:
+        _act_backward_loop(g, a, z, LEAKY_RELU, p, out)
+    elif kind == SIGMOID:
+        _act_backward_loop(g, a, z, SIGMOID, p, out)
+    elif kind == TANH:
+        _act_backward_loop(g, a, z, TANH, p, out)
+    elif kind == ELU:
+        _act_backward_loop(g, a, z, ELU, p, out)
+    else:
+        _act_backward_loop(g, a, z, GELU, p, out)
 
 
 @_jit
@@ -136,7 +196,6 @@ def softmax_xent(z, labels, smoothing, scale, grad, losses, pred):
 # ---- optimizers: each whole update in one pass over a flat parameter. The element function holds
 # the rule, written in the reference's order of operations (same roundings); a serial and a
 # parallel loop run it.
-_el = nb.njit(cache=True, inline="always", error_model="numpy")
 
 
 @_el
@@ -349,3 +408,132 @@ def adagrad(w, g, s, clr, eps, wd):
     """Adagrad on flat arrays, one pass: ``g += wd w``, ``s += g g``, ``w -= clr g / (sqrt(s) + eps)``."""
     f = _adagrad_parallel if PARALLEL_FROM is not None and w.shape[0] >= PARALLEL_FROM else _adagrad_serial
     f(w, g, s, clr, eps, wd)
+
+
+# ---- the whole training step of a plain dense network in two calls (forward with the loss; backward
+# with every update), BLAS's gemm called from inside the compiled code: a step of the fast path is
+# then two dispatches instead of some forty NumPy and kernel calls, each with its Python cost.
+# Only for Dense layers whose activation needs no input (not GELU), softmax cross-entropy on integer
+# labels and SGD or Adam/AdamW (step.WholeStep decides); every piece is the kernel above or the
+# element function of the update, so the results are the two-call path's own.
+#
+# The gemm is NumPy's bundled OpenBLAS cblas_?gemm (found by _blas), called through its address, a
+# plain integer argument: nothing process-specific is compiled in, so cache=True keeps working.
+
+_ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
+
+
+@intrinsic
+def _call_gemm(typingctx, fptr, order, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
+    """``fptr(order, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)``: cblas_?gemm at address
+    ``fptr``; the pointers ``a``, ``b``, ``c`` come as integers (``arr.ctypes.data``), the other
+    arguments in the C types of their numba types (int32 enums, int32 or int64 sizes, the float type)."""
+    rest = (order, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+    pointers = (7, 9, 12)
+
+    def codegen(context, builder, signature, args):
+        voidp = ir.IntType(8).as_pointer()
+        lltys = [voidp if i in pointers else context.get_value_type(t) for i, t in enumerate(rest)]
+        fn = builder.inttoptr(args[0], ir.FunctionType(ir.VoidType(), lltys).as_pointer())
+        vals = [builder.inttoptr(v, voidp) if i in pointers else v for i, v in enumerate(args[1:])]
+        builder.call(fn, vals)
+        return context.get_dummy_value()
+    return types.void(fptr, *rest), codegen
+
+
+@_el
+def _gemm(fp, ilp64, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c):
+    """Row-major ``C (m, n) <- alpha op(A) op(B) + beta C``; ``ta``/``tb`` True: that operand is read
+    transposed; ``ilp64``: the library takes 64-bit sizes."""
+    o, t1, t2 = np.int32(_ROW_MAJOR), np.int32(_TRANS if ta else _NO_TRANS), np.int32(_TRANS if tb else _NO_TRANS)
+    if ilp64:
+        _call_gemm(fp, o, t1, t2, np.int64(m), np.int64(n), np.int64(k), alpha, a.ctypes.data, np.int64(lda),
+                   b.ctypes.data, np.int64(ldb), beta, c.ctypes.data, np.int64(n))
+    else:
+        _call_gemm(fp, o, t1, t2, np.int32(m), np.int32(n), np.int32(k), alpha, a.ctypes.data, np.int32(lda),
+                   b.ctypes.data, np.int32(ldb), beta, c.ctypes.data, np.int32(n))
+
+
+@_jit
+def step_forward(fp, ilp64, x, Ws, bs, codes, params, As, labels, smoothing, scale, grad, losses, pred):
+    """The forward pass and the loss of one batch: per layer ``As[l] = f(h @ Ws[l] + bs[l])`` (gemm,
+    then :func:`bias_act` over it), then :func:`softmax_xent` of the last into ``grad``, ``losses`` and
+    ``pred``. ``x`` (m, d) and every ``As[l]`` (m, k_l) C-contiguous; returns the losses' sum in float64."""
+    h = x
+    for li in range(len(Ws)):
+        W, a = Ws[li], As[li]
+        t = W.dtype.type
+        _gemm(fp, ilp64, False, False, h.shape[0], W.shape[1], W.shape[0], t(1), h, h.shape[1], W, W.shape[1],
+              t(0), a)
+        if codes[li] != IDENTITY or bs[li].shape[0]:
+            bias_act(a, bs[li], codes[li], params[li], a)
+        h = a
+    softmax_xent(h, labels, smoothing, scale, grad, losses, pred)
+    s = 0.0
+    for i in range(losses.shape[0]):
+        s += losses[i]
+    return s
+
+
+@_jit
+def step_backward(fp, ilp64, x, Ws, bs, codes, params, As, Gs, gWs, gbs, S1W, S2W, S3W, S1b, S2b, S3b,
+                  kind, hp, fuse_from, iteration, flush_every):
+    """Backward through every layer and each parameter's update as soon as its gradient is final.
+
+    ``Gs[l]`` (m, k_l): the gradient with respect to layer ``l``'s output (``Gs[-1]``: the loss's,
+    from :func:`step_forward`), overwritten by ``dz``; ``gWs``/``gbs`` receive ``dW``/``db`` (``db``
+    summed row after row, as ``dz.sum(0)``); ``S1..S3`` the optimizer's state per weight and bias.
+    ``kind`` 0: SGD, ``hp = (lr, momentum, 1 - dampening, weight_decay, nesterov, tiny)``, state
+    ``S1`` the momentum buffers (filled: the first step runs elsewhere); a weight from ``fuse_from``
+    entries (without Nesterov, and without weight decay under momentum) takes its update folded into
+    the gemm, as step._fused_sgd, its buffer flushed every ``flush_every`` iterations.
+    ``kind`` 1: Adam, ``hp = (shrink, wd, b1, 1 - b1, b2, 1 - b2, step_size, sqrt_bc2, eps, decoupled,
+    amsgrad, tiny)``, state ``exp_avg``, ``exp_avg_sq``, ``max_exp_avg_sq`` (or any array unused)."""
+    L = len(Ws)
+    for li in range(L - 1, -1, -1):
+        W, dz, gW, gb, b = Ws[li], Gs[li], gWs[li], gbs[li], bs[li]
+        t = W.dtype.type
+        h = x if li == 0 else As[li - 1]
+        m = dz.shape[0]
+        kin, kout = W.shape
+        if codes[li] != IDENTITY:
+            act_backward(dz, As[li], As[li], codes[li], params[li], dz)
+        if b.shape[0]:
+            for j in range(kout):
+                gb[j] = dz[0, j]
+            for i in range(1, m):
+                for j in range(kout):
+                    gb[j] += dz[i, j]
+        if li > 0:  # dx = dz @ W.T, before the update changes W
+            _gemm(fp, ilp64, False, True, m, kin, kout, t(1), dz, kout, W, kout, t(0), Gs[li - 1])
+        w, g = W.reshape(-1), gW.reshape(-1)
+        if kind == 0:
+            lr, mu, damp1, wd, nesterov, tiny = hp[0], hp[1], hp[2], hp[3], hp[4] != 0, hp[5]
+            if w.shape[0] >= fuse_from and not (mu != 0 and (nesterov or wd != 0)):
+                if mu == 0:  # w <- (1 - lr wd) w - lr h.T dz
+                    _gemm(fp, ilp64, True, False, kin, kout, m, t(-lr), h, kin, dz, kout, t(1.0 - lr * wd), W)
+                else:  # buf <- mu buf + (1 - tau) h.T dz; w -= lr buf
+                    B = S1W[li]
+                    _gemm(fp, ilp64, True, False, kin, kout, m, t(damp1), h, kin, dz, kout, t(mu), B)
+                    buf = B.reshape(-1)
+                    tt = t(tiny)
+                    if iteration % flush_every == 0:
+                        for i in range(buf.shape[0]):
+                            if abs(buf[i]) < tt:
+                                buf[i] = 0
+                    lrt = t(lr)
+                    for i in range(w.shape[0]):
+                        w[i] -= lrt * buf[i]
+            else:
+                _gemm(fp, ilp64, True, False, kin, kout, m, t(1), h, kin, dz, kout, t(0), gW)
+                _sgd_serial(w, g, S1W[li].reshape(-1), lr, mu, damp1, wd, nesterov, False, tiny)
+            if b.shape[0]:
+                _sgd_serial(b, gb, S1b[li], lr, mu, damp1, wd, nesterov, False, tiny)
+        else:
+            _gemm(fp, ilp64, True, False, kin, kout, m, t(1), h, kin, dz, kout, t(0), gW)
+            decoupled, amsgrad = hp[9] != 0, hp[10] != 0
+            _adam_serial(w, g, S1W[li].reshape(-1), S2W[li].reshape(-1), S3W[li].reshape(-1), hp[0], hp[1], hp[2],
+                         hp[3], hp[4], hp[5], hp[6], hp[7], hp[8], decoupled, amsgrad, hp[11])
+            if b.shape[0]:
+                _adam_serial(b, gb, S1b[li], S2b[li], S3b[li], hp[0], hp[1], hp[2], hp[3], hp[4], hp[5], hp[6],
+                             hp[7], hp[8], decoupled, amsgrad, hp[11])

@@ -13,6 +13,10 @@ A step does what the reference does (``model.forward``, ``loss.forward``, ``mode
   update, one accumulating gemm (``W <- W - lr x.T dz``) with no gradient array at all.
 
 The layers' caches keep the reference's layout, ``(x, z, a)`` (``z`` None where it was overwritten).
+
+A plain dense network (Dense layers with a known activation but GELU, softmax cross-entropy on integer
+labels, SGD or Adam/AdamW, no gradient reader or clipping) runs all of this in two compiled calls a
+step instead (:mod:`.whole`), when numba and BLAS's gemm are there; :data:`WHOLE_STEP` turns that off.
 """
 from __future__ import annotations
 
@@ -30,6 +34,9 @@ FUSED_FROM = 8192
 #: steps between flushes of near-subnormal momentum buffers updated by the gemm (the kernels flush
 #: inline): values below ``tiny / eps`` change no update, but subnormal arithmetic is ~100x slower
 FLUSH_EVERY = 100
+#: run a plain dense network's whole step in two compiled calls when it can (see :mod:`.whole`);
+#: False: always the per-layer calls below (the tests of the Python-side fold set it)
+WHOLE_STEP = True
 
 _EMPTY: dict = {}
 _ONES: dict = {}
@@ -272,9 +279,20 @@ class FastStep:
         self.fused_loss = type(loss) is CrossEntropy and loss.class_weight is None
         self._g = None
         self._owned = False
+        # a plain dense network: the whole step in two compiled calls (see .whole), when it takes the batch
+        from .whole import WholeStep
+        self.whole = None if self.keep_grads or not WHOLE_STEP else \
+            WholeStep.make(self.layers, [code for _, code in self.forward_plan], loss, optimizer, self.kind)
+        self._whole_pending = False
 
     def forward(self, xb: np.ndarray, yb: np.ndarray, wb=None):
         """Raw outputs ``(n, k)`` and the batch's mean loss; the gradient is kept for :meth:`backward_update`."""
+        if self.whole is not None and wb is None:
+            res = self.whole.forward(xb, yb)
+            if res is not None:
+                self._g, self._owned, self._whole_pending = self.loss._grad, True, True
+                return res
+        self._whole_pending = False
         k, out = self.k, xb
         for layer, code in self.forward_plan:
             if code is not None and out.dtype == layer.weight.data.dtype:
@@ -297,6 +315,10 @@ class FastStep:
 
     def backward_update(self) -> None:
         """Backward through every layer and one update per parameter."""
+        if self._whole_pending:
+            self._whole_pending = False
+            if self.whole.backward_update(FUSED_FROM, FLUSH_EVERY, _tiny(self.whole.dtype)):
+                return
         k, opt, kind = self.k, self.opt, self.kind
         opt.begin_step(self.params)
         state = opt.state

@@ -1,0 +1,189 @@
+"""The fast path's whole-step kernels: one batch of a plain dense network in two compiled calls.
+
+:class:`~mlpnumpy._kernels.step.FastStep` makes some forty calls a batch (a matrix product, a kernel
+or a NumPy operation each, with their Python and dispatch cost: about 240 us a batch at batch 128,
+measured, against 650 us of matrix products). When the model is a stack of :class:`Dense` layers
+whose activation the kernels know (GELU excepted: its derivative needs the input), the loss is
+softmax cross-entropy on integer labels without weights, the optimizer is SGD or Adam/AdamW without
+parameter groups, and nothing reads or clips the gradients, :class:`WholeStep` runs the forward pass
+and the loss in one call of :func:`numba_kernels.step_forward` and the backward pass with every update
+in one of :func:`numba_kernels.step_backward`, into buffers it keeps from batch to batch. Those
+kernels call the element-wise kernels and the update rules of the two-call path, and BLAS's gemm
+(NumPy's bundled OpenBLAS, as :mod:`._blas`) with the same arguments as NumPy's ``matmul`` and
+:func:`._blas.gemm`: the results are the two-call path's. ``tests/test_paths.py`` pins them to the
+reference path.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from . import _blas
+from ._codes import GELU
+
+__all__ = ["WholeStep", "available"]
+
+
+def available() -> bool:
+    """Whether the whole-step kernels can run: numba's kernels in use and BLAS's gemm found."""
+    from . import kernels
+    return _blas.available and getattr(kernels(), "NAME", "") == "numba"
+
+
+class WholeStep:
+    """Buffers and calls of the whole-step kernels for one ``fit`` (see the module docstring).
+
+    Built by :meth:`make`, which answers None when the model, loss or optimizer is not one of those
+    the kernels run. :meth:`forward` returns None for a batch they do not take (sample weights,
+    one-hot targets, another dtype); :meth:`backward_update` False for a step they do not take (the
+    first momentum step, which creates the buffers; a frozen parameter): the caller then runs its
+    own path, which the caches and gradient this forward leaves work with.
+    """
+
+    def __init__(self, layers, codes, loss, opt, kind, params):
+        from . import numba_kernels as nk
+        self.nk = nk
+        self.layers, self.loss, self.opt, self.kind, self.params = layers, loss, opt, kind, params
+        self.dtype = layers[0].weight.data.dtype
+        self.fp, self.ilp64 = _blas.address(self.dtype)
+        self.codes = np.array([c for c, _ in codes], np.int64)
+        self.cparams = np.array([p for _, p in codes], np.float64)
+        self.empty = np.empty(0, self.dtype)
+        self.widths = [l.weight.data.shape[1] for l in layers]
+        self._bufs: dict = {}
+        self._full = 0
+        self._data_seen: list = []
+        self._update_seen = self._update_cached = None
+
+    @classmethod
+    def make(cls, layers, act_codes, loss, opt, kind):
+        """A :class:`WholeStep` for these, or None when the kernels do not run them; ``act_codes``: per
+        layer, ``step.activation_code`` of a Dense layer's activation (None: not one the kernels know)."""
+        from ..nn.layers import Dense
+        from ..nn.losses import CrossEntropy
+        if kind not in ("sgd", "adam") or getattr(opt, "_group_of", None) or not layers or not available():
+            return None
+        if type(loss) is not CrossEntropy or loss.class_weight is not None:
+            return None
+        codes, dtype = [], layers[0].weight.data.dtype if type(layers[0]) is Dense else None
+        if dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
+            return None
+        for layer, code in zip(layers, act_codes):
+            if type(layer) is not Dense:
+                return None
+            if code is None or code[0] == GELU or layer.activation.needs_input:
+                return None
+            ps = [layer.weight] + ([] if layer.bias is None else [layer.bias])
+            if any(type(p.data) is not np.ndarray or p.data.dtype != dtype or not p.data.flags.c_contiguous
+                   or type(p.grad) is not np.ndarray or p.grad.dtype != dtype or not p.grad.flags.c_contiguous
+                   for p in ps):
+                return None
+            codes.append(code)
+        params = [p for layer in layers for p in ([layer.weight] + ([] if layer.bias is None else [layer.bias]))]
+        return cls(layers, codes, loss, opt, kind, params)
+
+    def _buffers(self, m: int):
+        """Per batch size: the activations, the gradients (the loss's last), losses and argmaxes."""
+        b = self._bufs.get(m)
+        if b is None:
+            if len(self._bufs) > 2:  # the full batch and the last, partial one
+                self._bufs = {k: v for k, v in self._bufs.items() if k == self._full}
+            if not self._full:
+                self._full = m
+            As = tuple(np.empty((m, k), self.dtype) for k in self.widths)
+            Gs = tuple(np.empty((m, k), self.dtype) for k in self.widths)
+            b = self._bufs[m] = (As, Gs, np.empty(m, self.dtype), np.empty(m, np.intp))
+        return b
+
+    @staticmethod
+    def _usable(arrays, dtype) -> bool:
+        return all(type(a) is np.ndarray and a.dtype == dtype and a.flags.c_contiguous for a in arrays)
+
+    def forward(self, xb, yb):
+        """``(outputs, mean loss)`` of the batch, or None when the kernels do not take it."""
+        if type(xb) is not np.ndarray or xb.dtype != self.dtype or xb.ndim != 2 or not xb.flags.c_contiguous \
+                or type(yb) is not np.ndarray or yb.ndim != 1 or yb.dtype.kind not in "iu" or xb.shape[0] == 0:
+            return None
+        # the parameters' arrays, checked at every step (set_weights or a load may replace them)
+        data = [p.data for p in self.params]
+        seen = self._data_seen
+        if len(data) != len(seen) or not all(a is b for a, b in zip(data, seen)):
+            if not self._usable(data, self.dtype):
+                return None
+            layers, empty = self.layers, self.empty
+            self.weights = tuple(layer.weight.data for layer in layers)
+            self.biases = tuple(empty if layer.bias is None else layer.bias.data for layer in layers)
+            self._data_seen = data
+        m = xb.shape[0]
+        As, Gs, losses, pred = self._buffers(m)
+        total = self.nk.step_forward(self.fp, self.ilp64, xb, self.weights, self.biases, self.codes, self.cparams,
+                                     As, yb, self.loss.label_smoothing, self.empty, Gs[-1], losses, pred)
+        h = xb
+        for layer, a in zip(self.layers, As):
+            layer._cache = (h, None, a)
+            h = a
+        loss = self.loss
+        loss.predicted, loss._grad = pred, Gs[-1]
+        self._x, self._as, self._gs = xb, As, Gs
+        return As[-1], total / m
+
+    def _update_args(self):
+        """The gradients' and the optimizer state's arrays as the backward kernel takes them, or None
+        (the caller's path then runs the step). Rebuilt only when some array was replaced."""
+        opt, params, layers = self.opt, self.params, self.layers
+        state = opt.state
+        if state is None or opt._unchecked_state or len(state) != len(params):
+            return None  # the first step creates the state (or checks a loaded one)
+        if self.kind == "sgd":
+            keys = ("momentum_buffer",) if opt.momentum else ()
+        else:
+            keys = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq") if opt.amsgrad else ("exp_avg", "exp_avg_sq")
+        seen = [keys, *(p.grad for p in params), *(st.get(k) for st in state for k in keys)]
+        if self._update_seen is not None and len(seen) == len(self._update_seen) \
+                and all(a is b for a, b in zip(seen, self._update_seen)):
+            return self._update_cached
+        if not self._usable(seen[1:], self.dtype):
+            return None  # a momentum buffer not made yet, a state in another dtype
+        empty = self.empty
+        gW = tuple(layer.weight.grad for layer in layers)
+        gb = tuple(empty if layer.bias is None else layer.bias.grad for layer in layers)
+        SW, Sb = [], []
+        i = 0
+        for li, layer in enumerate(layers):
+            SW.append(tuple(state[i][keys[min(j, len(keys) - 1)]] if keys else gW[li] for j in range(3)))
+            i += 1
+            if layer.bias is not None:
+                Sb.append(tuple(state[i][keys[min(j, len(keys) - 1)]] if keys else gb[li] for j in range(3)))
+                i += 1
+            else:
+                Sb.append((empty, empty, empty))
+        self._update_cached = (gW, gb, *(tuple(s) for s in zip(*SW)), *(tuple(s) for s in zip(*Sb)))
+        self._update_seen = seen
+        return self._update_cached
+
+    def backward_update(self, fuse_from: int, flush_every: int, tiny: float) -> bool:
+        """Backward and every update of the batch :meth:`forward` took; False (nothing done) when the
+        kernels do not take this step. ``fuse_from``, ``flush_every``: as ``step.FUSED_FROM`` and
+        ``step.FLUSH_EVERY``; ``tiny``: state entries below it in size are flushed to 0."""
+        opt, params = self.opt, self.params
+        for p in params:
+            if not p.trainable:
+                return False
+        args = self._update_args()
+        if args is None:
+            return False
+        opt.begin_step(params)
+        if self.kind == "sgd":
+            kind = 0
+            hp = np.array([opt.lr, opt.momentum, 1.0 - opt.dampening, opt.weight_decay, opt.nesterov,
+                           tiny], np.float64)
+        else:
+            kind = 1
+            b1, b2 = opt.betas
+            t, lr, wd = opt.iterations, opt.lr, opt.weight_decay
+            hp = np.array([1 - lr * wd, wd, b1, 1 - b1, b2, 1 - b2, lr / (1 - b1 ** t), math.sqrt(1 - b2 ** t),
+                           opt.eps, opt.decoupled_weight_decay, opt.amsgrad, tiny], np.float64)
+        self.nk.step_backward(self.fp, self.ilp64, self._x, self.weights, self.biases, self.codes, self.cparams,
+                              self._as, self._gs, *args, kind, hp, fuse_from, opt.iterations, flush_every)
+        return True

@@ -1,0 +1,165 @@
+"""The fast path's whole-step kernels (mlpnumpy._kernels.whole): a plain dense network's training step
+in two compiled calls, BLAS's gemm called from inside them. They must give the reference path's
+model (the bounds of tests/test_paths.py: norm-wise, 1e-12 in float64, a few hundred float32 epsilons
+after a whole fit, where per-step differences of an ulp grow with training's own sensitivity), take
+exactly the steps they are meant to, and leave every other model to the per-layer path.
+"""
+import copy
+
+import numpy as np
+import pytest
+
+from mlpnumpy import MLP, Sequential
+from mlpnumpy._kernels import _blas, step as fast_step
+from mlpnumpy.nn.layers import Dense, Dropout
+from mlpnumpy.optim.optimizers import SGD, Adam, AdamW
+
+numba_kernels = pytest.importorskip("mlpnumpy._kernels.numba_kernels")
+pytestmark = pytest.mark.skipif(not _blas.available, reason="no BLAS gemm found")
+
+OPTIMIZERS = {
+    "sgd": lambda: SGD(0.1),
+    "sgd_wd": lambda: SGD(0.05, weight_decay=1e-2),
+    "momentum": lambda: SGD(0.05, momentum=0.9),
+    "momentum_dampening": lambda: SGD(0.05, momentum=0.9, dampening=0.2),
+    "momentum_wd": lambda: SGD(0.05, momentum=0.9, weight_decay=1e-3),
+    "nesterov_wd": lambda: SGD(0.05, momentum=0.9, nesterov=True, weight_decay=1e-3),
+    "adam": lambda: Adam(1e-2),
+    "adam_l2": lambda: Adam(1e-2, weight_decay=1e-3),
+    "adamw_amsgrad": lambda: AdamW(1e-2, amsgrad=True),
+}
+
+
+def rel_diff(a, b):
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return float(np.max(np.abs(a - b)) / max(float(np.max(np.abs(b))), 1e-300))
+
+
+@pytest.fixture
+def count_calls(monkeypatch):
+    calls = {"forward": 0, "backward": 0}
+    real_f, real_b = numba_kernels.step_forward, numba_kernels.step_backward
+
+    def f(*a):
+        calls["forward"] += 1
+        return real_f(*a)
+
+    def b(*a):
+        calls["backward"] += 1
+        return real_b(*a)
+    monkeypatch.setattr(numba_kernels, "step_forward", f)
+    monkeypatch.setattr(numba_kernels, "step_backward", b)
+    return calls
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("fused_from", [8192, 0], ids=["plain_update", "gemm_folded"])
+@pytest.mark.parametrize("opt", list(OPTIMIZERS))
+def test_whole_step_fit_equals_reference(dtype, fused_from, opt, rng, monkeypatch, count_calls):
+    monkeypatch.setattr(fast_step, "FUSED_FROM", fused_from)  # 0: every weight takes the folded update
+    X = rng.standard_normal((200, 6)).astype(dtype)
+    y = rng.integers(0, 4, 200)
+    ref = MLP([6, 9, 7, 4], "relu", seed=0, dtype=dtype)
+    fast = copy.deepcopy(ref)
+    ha = ref.fit(X, y, epochs=16, batch_size=32, optimizer=OPTIMIZERS[opt](), verbose=0, path="reference")
+    hb = fast.fit(X, y, epochs=16, batch_size=32, optimizer=OPTIMIZERS[opt](), verbose=0, path="fast")
+    # 112 steps: the first creates the optimizer state on the per-layer path, the others are whole steps
+    assert count_calls == {"forward": 112, "backward": 111}
+    # the folded update with weight decay sums the decay in another order (as tests/test_paths.py);
+    # measured 31 eps (float64) and 28 eps (float32) here
+    eps = float(np.finfo(dtype).eps)
+    tol = 1e-12 if dtype == np.float64 else (64 if fused_from == 0 and opt == "sgd_wd" else 256) * eps
+    for wa, wb in zip(ref.get_weights(), fast.get_weights()):
+        assert rel_diff(wb, wa) <= tol
+    assert hb.history["loss"][-1] == pytest.approx(ha.history["loss"][-1], rel=tol)
+    assert hb.history["accuracy"] == ha.history["accuracy"]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("act", ["identity", "relu", "leaky_relu", "sigmoid", "tanh", "elu"])
+def test_whole_step_every_activation_no_bias_and_label_smoothing(dtype, act, rng, count_calls):
+    X = rng.standard_normal((96, 5)).astype(dtype)
+    y = rng.integers(0, 3, 96)
+
+    def model():
+        return Sequential([Dense(5, 8, act), Dense(8, 6, act, bias=False), Dense(6, 3)],
+                          loss="cross_entropy", seed=1, dtype=dtype)
+    ref = model()
+    ref.loss.label_smoothing = 0.1
+    fast = copy.deepcopy(ref)
+    ref.fit(X, y, epochs=10, batch_size=32, optimizer=Adam(1e-2), verbose=0, path="reference")
+    fast.fit(X, y, epochs=10, batch_size=32, optimizer=Adam(1e-2), verbose=0, path="fast")
+    assert count_calls["backward"] == 29
+    tol = 1e-12 if dtype == np.float64 else 256 * float(np.finfo(np.float32).eps)
+    for wa, wb in zip(ref.get_weights(), fast.get_weights()):
+        assert rel_diff(wb, wa) <= tol
+
+
+@pytest.mark.parametrize("opt", ["sgd", "momentum", "adam"])
+def test_whole_step_equals_the_per_layer_fast_path(opt, rng, monkeypatch):
+    # the same kernels and gemm calls, in one compiled call: the same model to the last bits but for
+    # the bias gradient, summed row after row there (as the reference) and by gemv on the per-layer path
+    X = rng.standard_normal((300, 20)).astype(np.float32)
+    y = rng.integers(0, 5, 300)
+    a = MLP([20, 128, 70, 5], seed=2)  # 20 x 128 = 2,560 and 128 x 70 = 8,960: one weight takes the fold
+    b = copy.deepcopy(a)
+    a.fit(X, y, epochs=5, batch_size=64, optimizer=OPTIMIZERS[opt](), verbose=0, path="fast")
+    monkeypatch.setattr(fast_step, "WHOLE_STEP", False)
+    b.fit(X, y, epochs=5, batch_size=64, optimizer=OPTIMIZERS[opt](), verbose=0, path="fast")
+    for wa, wb in zip(a.get_weights(), b.get_weights()):
+        assert rel_diff(wa, wb) <= 64 * float(np.finfo(np.float32).eps)
+
+
+def test_models_the_whole_step_does_not_take_run_per_layer(rng, count_calls):
+    X = rng.standard_normal((64, 6)).astype(np.float32)
+    y = rng.integers(0, 3, 64)
+    MLP([6, 8, 3], "gelu", seed=0).fit(X, y, epochs=1, batch_size=32, verbose=0)  # GELU keeps z
+    MLP([6, 8, 3], seed=0, loss="mse").fit(X, np.eye(3, dtype=np.float32)[y], epochs=1, batch_size=32,
+                                          verbose=0)
+    Sequential([Dense(6, 8, "relu"), Dropout(0.5), Dense(8, 3)], loss="cross_entropy", seed=0).fit(
+        X, y, epochs=1, batch_size=32, verbose=0)
+    MLP([6, 8, 3], seed=0).fit(X, y, epochs=1, batch_size=32, verbose=0, sample_weight=np.ones(64))
+    MLP([6, 8, 3], seed=0).fit(X, y, epochs=1, batch_size=32, verbose=0, clip_grad_norm=1.0)
+    assert count_calls == {"forward": 0, "backward": 0}
+    MLP([6, 8, 3], seed=0).fit(X, y, epochs=1, batch_size=32, verbose=0)
+    assert count_calls == {"forward": 2, "backward": 1}
+
+
+def test_frozen_parameter_and_replaced_weights_leave_the_whole_step(rng, count_calls):
+    X = rng.standard_normal((128, 6))
+    y = rng.integers(0, 3, 128)
+    ref = MLP([6, 8, 3], seed=0, dtype=np.float64)
+    ref.layers[0].weight.trainable = False
+    fast = copy.deepcopy(ref)
+    ref.fit(X, y, epochs=2, batch_size=32, verbose=0, path="reference")
+    fast.fit(X, y, epochs=2, batch_size=32, verbose=0, path="fast")
+    assert count_calls["backward"] == 0  # a frozen parameter: the per-layer path, which skips it
+    for wa, wb in zip(ref.get_weights(), fast.get_weights()):
+        assert rel_diff(wb, wa) <= 1e-12
+    # the weights replaced between two fits (set_weights, a load): the next fit trains the new ones
+    m = MLP([6, 8, 3], seed=0, dtype=np.float64)
+    m.fit(X, y, epochs=1, batch_size=32, verbose=0, path="fast")
+    m2 = copy.deepcopy(m)
+    new = [w * 0.5 for w in m.get_weights()]
+    m.set_weights(new)
+    m2.set_weights(new)
+    m.fit(X, y, epochs=1, batch_size=32, verbose=0, path="fast")
+    m2.fit(X, y, epochs=1, batch_size=32, verbose=0, path="reference")
+    for wa, wb in zip(m2.get_weights(), m.get_weights()):
+        assert rel_diff(wb, wa) <= 1e-12
+
+
+def test_gemm_from_compiled_code_matches_numpy(rng):
+    for dtype in (np.float32, np.float64):
+        fp, ilp64 = _blas.address(dtype)
+        A = rng.standard_normal((7, 5)).astype(dtype)
+        B = rng.standard_normal((5, 3)).astype(dtype)
+        C = np.empty((7, 3), dtype)
+        numba_kernels.step_forward  # compiled with the module
+        W = (B,)
+        out = (C,)
+        labels = np.zeros(7, np.int64)
+        grad, losses, pred = np.empty((7, 3), dtype), np.empty(7, dtype), np.empty(7, np.intp)
+        numba_kernels.step_forward(fp, ilp64, A, W, (np.empty(0, dtype),), np.array([0]), np.array([0.0]), out,
+                                   labels, 0.0, np.empty(0, dtype), grad, losses, pred)
+        np.testing.assert_allclose(C, A @ B, rtol=1e-5 if dtype == np.float32 else 1e-13)
