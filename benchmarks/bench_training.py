@@ -524,6 +524,18 @@ def markdown(r) -> str:
         lines += ["", "| target (issue 15) | measured | limit | met |", "|---|---|---|---|"]
         lines += [f"| {t['target']} | {t['measured']:.2f} | {t['limit']:.2f} | {'yes' if t['met'] else 'NO'} |"
                   for t in r["targets"]]
+        c = r["configs"][0]
+        need = [f"{lim} x PyTorch's {c['torch_s']:.3f} s is {lim * c['torch_s']:.3f} s, "
+                f"{lim * c['torch_s'] / c['floor_s']:.2f} x the floor" for lim in (0.45,)]
+        if "sklearn_s" in c:
+            need.append(f"0.35 x scikit-learn's {c['sklearn_s']:.2f} s is {0.35 * c['sklearn_s']:.3f} s, "
+                        f"{0.35 * c['sklearn_s'] / c['floor_s']:.2f} x the floor")
+        lines += ["", f"What the ratio targets ask of the main configuration, against its floor ({c['floor_s']:.3f} s: "
+                  "the epoch's matrix multiplies alone, on contiguous slices, nothing else): " + "; ".join(need) +
+                  ". A trainer does those multiplies and more (the batch gather, the element-wise passes, the "
+                  "update, the loss): a limit below 1.0 x the floor cannot be met by any trainer on this machine, "
+                  "and one a few percent above it leaves less than the gather of the shuffled batches alone costs "
+                  "(the leanest NumPy loop above pays it too)."]
     return "\n".join(lines) + "\n"
 
 

@@ -88,7 +88,8 @@ def describe() -> str:
     where = f"{_ENV}={env}" if env else f"{_ENV} unset: auto"
     if numba_wanted():
         from importlib.metadata import version
-        kernels = f"numba {version('numba')} (one pass each, compiled once and cached)"
+        kernels = (f"numba {version('numba')} (one pass each, compiled once and cached; a plain dense "
+                   "network's whole step in two compiled calls)")
     elif os.environ.get("MLPNUMPY_NUMBA", "1").strip() == "0":
         kernels = "NumPy (MLPNUMPY_NUMBA=0)"
     else:
