@@ -186,9 +186,10 @@ def latency(fn, x, n=2000):
     return float(np.median(times))
 
 
-def peak_memory(data_dir_args):
+def peak_memory(data_dir_args, env=None):
     """Peak resident memory of training one epoch, in a fresh process: VmHWM after the epoch, with
-    the peak reset once the data are loaded, minus the process's size before loading them."""
+    the peak reset once the data are loaded, minus the process's size before loading them (numba,
+    imported by the first fit, counts in the peak; ``kernels_import`` is what its import alone adds)."""
     code = r"""
 import json, sys, numpy as np
 from mlpnumpy import MLP
@@ -209,8 +210,21 @@ m.fit(X, y, epochs=1, batch_size=128, verbose=False)
 print(json.dumps({'base': base, 'after_load': after_load, 'peak': status('VmHWM'),
                   'dataset_bytes': int(X.nbytes + y.nbytes)}))
 """
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    imp = r"""
+import json, mlpnumpy
+def rss():
+    return int([l for l in open('/proc/self/status') if l.startswith('VmRSS')][0].split()[1]) * 1024
+before = rss()
+from mlpnumpy._kernels import kernels
+kernels()
+print(json.dumps({'kernels_import': rss() - before}))
+"""
+    env = None if env is None else {**os.environ, **env}
+    res = {}
+    for c in (code, imp):
+        out = subprocess.run([sys.executable, "-c", c], capture_output=True, text=True, check=True, env=env)
+        res.update(json.loads(out.stdout.strip().splitlines()[-1]))
+    return res
 
 
 def machine():
@@ -431,6 +445,9 @@ def main(argv=None):
     mem = peak_memory(None)
     mem["training_peak_over_load"] = mem["peak"] - mem["base"]
     mem["ratio_to_dataset"] = mem["training_peak_over_load"] / mem["dataset_bytes"]
+    plain = peak_memory(None, {"MLPNUMPY_NUMBA": "0"})  # the same epoch with the NumPy kernels
+    mem["numpy_kernels_peak_over_load"] = plain["peak"] - plain["base"]
+    mem["numpy_kernels_ratio_to_dataset"] = mem["numpy_kernels_peak_over_load"] / plain["dataset_bytes"]
     results["memory"] = mem
     print(json.dumps(mem), flush=True)
     try:
@@ -498,6 +515,11 @@ def markdown(r) -> str:
               f"Peak memory while training one epoch: {mem['training_peak_over_load'] / 2**20:.0f} MiB above the "
               f"process before loading, for a data set of {mem['dataset_bytes'] / 2**20:.0f} MiB "
               f"({mem['ratio_to_dataset']:.2f} x the data set)."]
+    if "numpy_kernels_peak_over_load" in mem:
+        lines[-1] += (f" With the NumPy kernels (MLPNUMPY_NUMBA=0): {mem['numpy_kernels_peak_over_load'] / 2**20:.0f} "
+                      f"MiB ({mem['numpy_kernels_ratio_to_dataset']:.2f} x). The difference is numba's: its import "
+                      f"({mem['kernels_import'] / 2**20:.0f} MiB in a process that has not trained) and the compiled "
+                      "kernels it loads, a fixed size that does not grow with the data.")
     ns = r.get("numba_startup", {})
     if "compile_s" in ns:
         lines += ["", f"numba's cost to a fresh process (import, then one digits epoch each of Adam and SGD in "
