@@ -35,123 +35,106 @@ _GELU_C = math.sqrt(2.0 / math.pi)
 _el = nb.njit(cache=True, inline="always", error_model="numpy")
 
 
-@_el
-def _act_el(v, kind, p):
-    """``f(v)`` for activation ``kind`` (``p``: its parameter), in ``v``'s type."""
-    t = type(v)
-    zero, one, half = t(0), t(1), t(0.5)
-    if kind == RELU:
-        return zero if v < zero else v
-    if kind == IDENTITY:
-        return v
-    if kind == LEAKY_RELU:
-        return v if v > zero else v * p
-    if kind == SIGMOID:
-        e = math.exp(-abs(v))
-        return one / (one + e) if v >= zero else e / (one + e)
-    if kind == TANH:
-        return math.tanh(v)
-    if kind == ELU:
-        return v if v > zero else p * math.expm1(v)
-    return half * v * (one + math.tanh(t(_GELU_C) * (v + t(0.044715) * v * v * v)))  # GELU
-
-
-@_el
-def _bias_act_loop(z, b, kind, p, out):
+@_jit
+def _bias_act_any(z, b, kind, param, out):
+    """``z += b`` and ``out = f(z)`` in one pass; ``z`` (n, k), ``b`` (k,) or empty (no bias), ``out``
+    (n, k), which may be ``z`` itself when the derivative needs only the output."""
     n, k = z.shape
-    if b.shape[0] > 0 and z.ctypes.data == out.ctypes.data:  # one store an entry: the loop vectorises
-        for i in range(n):
-            for j in range(k):
-                z[i, j] = _act_el(z[i, j] + b[j], kind, p)
-    elif b.shape[0] > 0:
-        for i in range(n):
-            for j in range(k):
-                v = z[i, j] + b[j]
-                z[i, j] = v
-                out[i, j] = _act_el(v, kind, p)
-    else:
-        for i in range(n):
-            for j in range(k):
-                out[i, j] = _act_el(z[i, j], kind, p)
+    t = z.dtype.type
+    zero, one, half = t(0), t(1), t(0.5)
+    p = t(param)
+    c, c3 = t(_GELU_C), t(0.044715)
+    has_b = b.shape[0] > 0
+    for i in range(n):
+        for j in range(k):
+            v = z[i, j] + b[j] if has_b else z[i, j]
+            z[i, j] = v
+            if kind == RELU:
+                out[i, j] = zero if v < zero else v
+            elif kind == IDENTITY:
+                out[i, j] = v
+            elif kind == LEAKY_RELU:
+                out[i, j] = v if v > zero else v * p
+            elif kind == SIGMOID:
+                e = math.exp(-abs(v))
+                out[i, j] = one / (one + e) if v >= zero else e / (one + e)
+            elif kind == TANH:
+                out[i, j] = math.tanh(v)
+            elif kind == ELU:
+                out[i, j] = v if v > zero else p * math.expm1(v)
+            else:  # GELU
+                out[i, j] = half * v * (one + math.tanh(c * (v + c3 * v * v * v)))
+
+
+@_jit
+def _act_backward_any(g, a, z, kind, param, out):
+    """``out = g * f'(z)``, the derivative read from the cached output ``a`` (``z`` for GELU only);
+    all (n, k); ``out`` may be ``g`` itself."""
+    n, k = g.shape
+    t = g.dtype.type
+    zero, one, half = t(0), t(1), t(0.5)
+    p = t(param)
+    c, c3, c33 = t(_GELU_C), t(0.044715), t(3 * 0.044715)
+    for i in range(n):
+        for j in range(k):
+            gv = g[i, j]
+            if kind == RELU:
+                out[i, j] = gv if a[i, j] > zero else gv * zero
+            elif kind == IDENTITY:
+                out[i, j] = gv
+            elif kind == LEAKY_RELU:
+                out[i, j] = gv if a[i, j] > zero else gv * p
+            elif kind == SIGMOID:
+                av = a[i, j]
+                out[i, j] = gv * (av * (one - av))
+            elif kind == TANH:
+                av = a[i, j]
+                out[i, j] = gv * (one - av * av)
+            elif kind == ELU:
+                av = a[i, j]
+                out[i, j] = gv if av > zero else gv * (av + p)
+            else:  # GELU
+                v = z[i, j]
+                th = math.tanh(c * (v + c3 * v * v * v))
+                dt = (one - th * th) * c * (one + c33 * v * v)
+                out[i, j] = gv * (half * (one + th) + half * v * dt)
 
 
 @_jit
 def bias_act(z, b, kind, param, out):
     """``z += b`` and ``out = f(z)`` in one pass; ``z`` (n, k), ``b`` (k,) or empty (no bias), ``out``
-    (n, k), which may be ``z`` itself when the derivative needs only the output. One loop per
-    activation (its code a constant there), so that the compiler vectorises it."""
-    p = z.dtype.type(param)
-    if kind == RELU:
-        _bias_act_loop(z, b, RELU, p, out)
-    elif kind == IDENTITY:
-        _bias_act_loop(z, b, IDENTITY, p, out)
-    elif kind == LEAKY_RELU:
-        _bias_act_loop(z, b, LEAKY_RELU, p, out)
-    elif kind == SIGMOID:
-        _bias_act_loop(z, b, SIGMOID, p, out)
-    elif kind == TANH:
-        _bias_act_loop(z, b, TANH, p, out)
-    elif kind == ELU:
-        _bias_act_loop(z, b, ELU, p, out)
+    (n, k), which may be ``z`` itself when the derivative needs only the output. ReLU and the identity
+    written over ``z`` (the hot cases) have loops of their own, one store an entry, which the compiler
+    vectorises (45 -> 3 us for 128 x 256 in float32); the other activations share one loop."""
+    n, k = z.shape
+    if b.shape[0] > 0 and z.ctypes.data == out.ctypes.data and (kind == RELU or kind == IDENTITY):
+        zero = z.dtype.type(0)
+        if kind == RELU:
+            for i in range(n):
+                for j in range(k):
+                    v = z[i, j] + b[j]
+                    z[i, j] = zero if v < zero else v
+        else:
+            for i in range(n):
+                for j in range(k):
+                    z[i, j] += b[j]
     else:
-        _bias_act_loop(z, b, GELU, p, out)
-
-
-@_el
-def _dact_el(gv, av, v, kind, p):
-    """``gv f'(.)`` for activation ``kind``, from its output ``av`` (its input ``v`` for GELU)."""
-    t = type(gv)
-    zero, one, half = t(0), t(1), t(0.5)
-    if kind == RELU:
-        return gv if av > zero else gv * zero
-    if kind == IDENTITY:
-        return gv
-    if kind == LEAKY_RELU:
-        return gv if av > zero else gv * p
-    if kind == SIGMOID:
-        return gv * (av * (one - av))
-    if kind == TANH:
-        return gv * (one - av * av)
-    if kind == ELU:
-        return gv if av > zero else gv * (av + p)
-    c = t(_GELU_C)  # GELU
-    th = math.tanh(c * (v + t(0.044715) * v * v * v))
-    dt = (one - th * th) * c * (one + t(3 * 0.044715) * v * v)
-    return gv * (half * (one + th) + half * v * dt)
-
-
-@_el
-def _act_backward_loop(g, a, z, kind, p, out):
-    n, k = g.shape
-    if g.ctypes.data == out.ctypes.data:  # in place: read and written through one array, so it vectorises
-        for i in range(n):
-            for j in range(k):
-                out[i, j] = _dact_el(out[i, j], a[i, j], z[i, j], kind, p)
-    else:
-        for i in range(n):
-            for j in range(k):
-                out[i, j] = _dact_el(g[i, j], a[i, j], z[i, j], kind, p)
+        _bias_act_any(z, b, kind, param, out)
 
 
 @_jit
 def act_backward(g, a, z, kind, param, out):
     """``out = g * f'(z)``, the derivative read from the cached output ``a`` (``z`` for GELU only);
-    all (n, k); ``out`` may be ``g`` itself. One loop per activation, as :func:`bias_act`."""
-    p = g.dtype.type(param)
-    if kind == RELU:
-        _act_backward_loop(g, a, z, RELU, p, out)
-    elif kind == IDENTITY:
-        _act_backward_loop(g, a, z, IDENTITY, p, out)
-    elif kind == LEAKY_RELU:
-        _act_backward_loop(g, a, z, LEAKY_RELU, p, out)
-    elif kind == SIGMOID:
-        _act_backward_loop(g, a, z, SIGMOID, p, out)
-    elif kind == TANH:
-        _act_backward_loop(g, a, z, TANH, p, out)
-    elif kind == ELU:
-        _act_backward_loop(g, a, z, ELU, p, out)
+    all (n, k); ``out`` may be ``g`` itself. ReLU in place has a loop of its own (read and written
+    through one array, so that it vectorises: 16 -> 4 us for 128 x 256); the others share one."""
+    if kind == RELU and g.ctypes.data == out.ctypes.data:
+        n, k = g.shape
+        zero = g.dtype.type(0)
+        for i in range(n):
+            for j in range(k):
+                out[i, j] = out[i, j] if a[i, j] > zero else out[i, j] * zero
     else:
-        _act_backward_loop(g, a, z, GELU, p, out)
+        _act_backward_any(g, a, z, kind, param, out)
 
 
 @_jit
@@ -441,7 +424,7 @@ def _call_gemm(typingctx, fptr, order, ta, tb, m, n, k, alpha, a, lda, b, ldb, b
     return types.void(fptr, *rest), codegen
 
 
-@_el
+@_jit
 def _gemm(fp, ilp64, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c):
     """Row-major ``C (m, n) <- alpha op(A) op(B) + beta C``; ``ta``/``tb`` True: that operand is read
     transposed; ``ilp64``: the library takes 64-bit sizes."""
