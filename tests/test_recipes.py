@@ -1,6 +1,6 @@
 """The training recipes (issue 21): what ``--recipe`` resolves to, fast regression checks of the default
 recipes on small subsets (digits embedded, Fashion-MNIST where its files are installed), and
-``--augment shift``. Nothing here is timed."""
+``--augment shift`` and ``--input-dropout``. Nothing here is timed."""
 from pathlib import Path
 
 import numpy as np
@@ -105,6 +105,146 @@ def test_augment_shift_trains_on_shifted_images_and_only_for_image_data(tmp_path
     assert not (tmp_path / "t").exists()  # refused before anything was written
     assert cli.main(["train", "--augment", "flip", "--out", str(tmp_path / "f")]) == 2
     assert "--augment='flip' is not one of: none, shift" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------------ input dropout
+def _fitted_standardizer(X):
+    from mlpnumpy.datasets.preprocessing import Standardizer
+    return Standardizer().fit(X)
+
+
+class _PreModel(_Model):
+    def __init__(self, seed, preprocessor=None):
+        super().__init__(seed)
+        self.preprocessor = preprocessor
+
+
+@pytest.mark.parametrize("standardize", [True, False])
+def test_input_dropout_is_inverted_dropout_on_the_model_input_drawn_from_the_model_generator(standardize):
+    from mlpnumpy.training.input_dropout import InputDropout
+    rng = np.random.default_rng(3)
+    X = (rng.random((400, 30)) * 5 + 2).astype(np.float32)
+    X0 = X.copy()
+    pre = _fitted_standardizer(X) if standardize else None
+    to_input = (lambda A: pre.transform(A)) if standardize else (lambda A: A)
+    p = 0.25
+    cb = InputDropout(X, p)
+    cb.set_model(_PreModel(11, pre))
+    cb.on_train_begin()
+    seen = []
+    for epoch in range(2):
+        cb.on_epoch_begin(epoch)
+        seen.append(X.copy())
+    expected_rng = np.random.default_rng(11)  # the same draws, made by hand
+    for got in seen:
+        keep = expected_rng.random(X.shape, dtype=np.float32) >= np.float32(p)
+        # after the preprocessor: dropped entries are exactly 0, kept ones scaled by 1 / (1 - p)
+        np.testing.assert_allclose(to_input(got), keep * to_input(X0) / (1 - p), rtol=1e-5, atol=1e-5)
+        assert abs((~keep).mean() - p) < 0.01
+    assert not np.array_equal(seen[0], seen[1])  # a new mask each epoch
+    cb.on_train_end()
+    np.testing.assert_array_equal(X, X0)  # the caller's array as given
+
+
+def test_input_dropout_after_another_augmentation_masks_its_rows_in_place():
+    from mlpnumpy.training.input_dropout import InputDropout
+    X = np.arange(1, 1 + 16 * 20, dtype=np.float32).reshape(20, 16)
+    cb = InputDropout(X, 0.5, fresh=True)
+    assert cb.original is None  # no copy: the earlier callback rewrites X every epoch
+    cb.set_model(_PreModel(5))
+    refreshed = np.full_like(X, 3.0)  # what a RandomShift would have written this epoch
+    X[...] = refreshed
+    cb.on_epoch_begin(0)
+    assert set(np.unique(X)) == {0.0, 6.0}  # the refreshed rows, masked and scaled, not the first ones
+
+
+def test_input_dropout_trains_as_fit_on_the_dropped_rows_and_leaves_a_plain_model():
+    """One epoch with InputDropout gives the weights of a fit on the rows it wrote, with the generator
+    where the mask left it: fit reads its batches from the rewritten array, and nothing else changes."""
+    from mlpnumpy.datasets import load
+    from mlpnumpy.nn.layers import Dropout
+    from mlpnumpy.nn.model import MLP
+    from mlpnumpy.training.callbacks import Callback
+    from mlpnumpy.training.input_dropout import InputDropout
+    d = load("digits")
+    X, y = np.ascontiguousarray(d.X_train[:300], np.float32), d.y_train[:300]
+
+    def model():
+        m = MLP([64, 32, 10], seed=4)
+        m.preprocessor = _fitted_standardizer(X)
+        return m
+    a = model()
+    state = a.rng.bit_generator.state
+    cb = InputDropout(X, 0.2)
+    captured = {}
+
+    class Grab(Callback):  # after InputDropout: the rows fit will read
+        def on_epoch_begin(self, epoch, logs=None):
+            captured["X"], captured["state"] = X.copy(), self.model.rng.bit_generator.state
+    a.fit(X, y, epochs=1, batch_size=32, optimizer="adam", callbacks=[cb, Grab()], verbose=0)
+    np.testing.assert_array_equal(X, cb.original)  # restored after training
+    b = model()
+    b.rng.bit_generator.state = state
+    keep = b.rng.random(X.shape, dtype=np.float32) >= np.float32(0.2)  # InputDropout's draw, by hand
+    assert b.rng.bit_generator.state == captured["state"]
+    Z = b.preprocessor.transform(X)
+    np.testing.assert_allclose(b.preprocessor.transform(captured["X"]), keep * Z / 0.8, rtol=1e-5, atol=1e-5)
+    b.fit(captured["X"], y, epochs=1, batch_size=32, optimizer="adam", verbose=0)
+    for wa, wb in zip(a.get_weights(), b.get_weights()):
+        np.testing.assert_array_equal(wa, wb)
+    assert not any(isinstance(l, Dropout) for l in a.layers)  # a plain MLP: no dropout layer was added
+
+
+def test_input_dropout_refuses_what_it_cannot_do(tmp_path, capsys):
+    from mlpnumpy.training.input_dropout import InputDropout, input_dropout_center
+    X = np.zeros((10, 4), np.float32)
+    with pytest.raises(InvalidArgumentError, match="C-contiguous"):
+        InputDropout(np.asfortranarray(X), 0.1)
+    for p in (0, 1, 1.5, True):
+        with pytest.raises(InvalidArgumentError, match="drop probability"):
+            InputDropout(X, p)
+    with pytest.raises(InvalidArgumentError, match="float dtype"):
+        InputDropout(np.zeros((3, 4), np.int64), 0.1)
+    with pytest.raises(InvalidArgumentError, match="has 4 features"):
+        input_dropout_center(_fitted_standardizer(np.ones((5, 4))), 3, np.float32)
+    assert cli.main(["train", "--input-dropout", "1", "--out", str(tmp_path / "x")]) == 2
+    assert "--input-dropout=1.0 is out of range" in capsys.readouterr().err
+    csv = tmp_path / "t.csv"
+    csv.write_text("a,b,label\n" + "".join(f"{i % 3},{i * 0.1},{i % 2}\n" for i in range(40)))
+    assert cli.main(["train", "--data", str(csv), "--categorical", "a", "--input-dropout", "0.1",
+                     "--out", str(tmp_path / "c")]) == 2
+    assert "--input-dropout would drop and rescale the integer codes" in capsys.readouterr().err
+
+
+def test_train_input_dropout_changes_the_training_rows_only(tmp_path):
+    base = ["train", "--epochs", "2", "--quiet", "--threads", "1"]
+    assert cli.main([*base, "--out", str(tmp_path / "plain")]) == 0
+    assert cli.main([*base, "--input-dropout", "0.2", "--out", str(tmp_path / "drop")]) == 0
+    import json
+    plain = json.loads((tmp_path / "plain" / "metrics.json").read_text())
+    dropped = json.loads((tmp_path / "drop" / "metrics.json").read_text())
+    assert dropped["config"]["input_dropout"] == 0.2 and plain["config"]["input_dropout"] == 0.0
+    assert plain["history"]["loss"][0] != dropped["history"]["loss"][0]  # other rows from the first epoch
+    assert plain["n_params"] == dropped["n_params"]  # the same plain MLP
+
+
+def test_a_sweep_trial_with_input_dropout_reports_what_train_reports(tmp_path):
+    """The sweep's trials train as ``mlpnumpy train`` does, input dropout included: the same validation
+    accuracy after every epoch (not the run without it)."""
+    optuna = pytest.importorskip("optuna", reason="the sweep extra is not installed")
+    import json
+    from mlpnumpy.sweep import objective
+    opts = {"data": "digits", "epochs": 3, "hidden": [32], "input_dropout": 0.3, "threads": 1}
+    task = {"number": 0, "attempt": 1, "monitor": "val_accuracy", "direction": "maximize", "study_name": "u",
+            "pruner": optuna.pruners.NopPruner(), "snapshot": [], "topic": "t"}
+    trial = objective.run_trial({**task, "cfg": config.resolve(opts)})
+    plain = objective.run_trial({**task, "cfg": config.resolve({**opts, "input_dropout": 0.0})})
+    assert trial["state"] == plain["state"] == "complete"
+    assert cli.main(["train", "--data", "digits", "--epochs", "3", "--hidden", "32", "--input-dropout", "0.3",
+                     "--threads", "1", "--quiet", "--out", str(tmp_path / "run")]) == 0
+    run = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert trial["history"]["val_accuracy"] == run["history"]["val_accuracy"]
+    assert trial["history"]["loss"] == run["history"]["loss"] != plain["history"]["loss"]
 
 
 # ------------------------------------------------------------------------------------------ recipes

@@ -26,7 +26,7 @@ OPTION_TYPES: dict[str, str] = {
     "quiet": "bool", "threads": "int?", "track_internals": "bool", "download": "bool",
     "label_column": "str?", "x_key": "str?", "y_key": "str?",
     "l1": "float", "l1_bias": "float", "residual": "bool", "categorical": "str?",
-    "recipe": "str", "augment": "str",
+    "recipe": "str", "augment": "str", "input_dropout": "float",
 }
 
 BASE_DEFAULTS: dict[str, Any] = {
@@ -37,7 +37,7 @@ BASE_DEFAULTS: dict[str, Any] = {
     "out": None, "quiet": False, "threads": None, "track_internals": False, "download": True,
     "label_column": None, "x_key": None, "y_key": None,
     "l1": 0.0, "l1_bias": 0.0, "residual": False, "categorical": None,
-    "recipe": "default", "augment": "none",
+    "recipe": "default", "augment": "none", "input_dropout": 0.0,
 }
 
 # Fashion-MNIST's default, found on validation accuracy by the sweeps in benchmarks/sweeps/fashion-default*
@@ -63,13 +63,14 @@ SCHEDULE_CHOICES = ("none", "cosine", "step", "multistep", "exponential", "onecy
 #: Named recipes besides ``default`` (``--recipe NAME``), each complete in itself (not applied over the
 #: default). Fashion-MNIST's were found by the sweeps in benchmarks/sweeps/ (README, "Fashion-MNIST").
 #: ``fast``: the earlier default, 0.90 test accuracy in about half the default's time;
-#: ``best``: the most accurate plain MLP the sweep found within a few minutes of training.
+#: ``best``: the most accurate plain MLP the sweep found within a few minutes of training, with input
+#: dropout 0.1 (train-time only; benchmarks/sweeps/fashion-round3).
 RECIPES: dict[str, dict[str, dict[str, Any]]] = {
     "fashion-mnist": {
         "fast": {"hidden": [256, 128], "epochs": 20, "batch_size": 128, "lr": 2e-3, "schedule": "onecycle",
                  "label_smoothing": 0.1},
         "best": {"hidden": [1024, 1024], "epochs": 40, "batch_size": 128, "lr": 7.4e-4, "schedule": "onecycle",
-                 "label_smoothing": 0.043, "dropout": 0.32, "weight_decay": 2.5e-4},
+                 "label_smoothing": 0.043, "dropout": 0.32, "weight_decay": 2.5e-4, "input_dropout": 0.1},
     },
 }
 RECIPES["mnist"] = {name: dict(recipe) for name, recipe in RECIPES["fashion-mnist"].items()}
@@ -198,8 +199,11 @@ def validate(cfg: dict[str, Any]) -> dict[str, Any]:
         raise InvalidArgumentError(f"--residual needs two consecutive hidden layers of equal width (x + f(x)); "
                                    f"--hidden {' '.join(map(str, hidden)) or '(none)'} has none; expected e.g. "
                                    "--hidden 64 64 64")
-    for key in ("dropout", "label_smoothing", "validation_split"):
+    for key in ("dropout", "input_dropout", "label_smoothing", "validation_split"):
         _fraction(cfg, key)
+    if cfg["input_dropout"] > 0 and cfg["categorical"] is not None:
+        raise InvalidArgumentError("--input-dropout would drop and rescale the integer codes of the "
+                                   "--categorical columns; expected --input-dropout 0 with --categorical")
     if cfg["early_stopping"] is not None:
         _positive(cfg, "early_stopping", integer=True, allow_zero=True)
         if cfg["validation_split"] == 0:

@@ -104,6 +104,9 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
     a("--epochs", type=int, help=f"training epochs ({default_help('epochs')})")
     a("--batch-size", type=int, help=f"rows per step ({default_help('batch_size')})")
     a("--dropout", type=float, help=f"dropout rate of the hidden layers, in [0, 1) ({default_help('dropout')})")
+    a("--input-dropout", type=float, metavar="P", help="train-time input dropout: each epoch, drop each input "
+      "feature of every training row with probability P, in [0, 1) (the model has no dropout layer on its "
+      f"inputs) ({default_help('input_dropout')})")
     a("--batch-norm", action=argparse.BooleanOptionalAction, default=None,
       help=f"batch normalisation after each hidden layer ({default_help('batch_norm')})")
     a("--weight-decay", type=float, help=f"L2 penalty, decoupled for adamw ({default_help('weight_decay')})")

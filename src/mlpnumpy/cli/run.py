@@ -485,6 +485,9 @@ def run_train(cli_opts: dict[str, Any], *, config_file=None, resume=None, overwr
         augment = augmentation_for(cfg["augment"], Xtr, data["image_shape"])  # --augment shift: RandomShift
         if augment is not None:
             callbacks.append(augment)
+        if cfg["input_dropout"] > 0:  # after --augment shift, which rewrites the training rows first
+            from ..training.input_dropout import InputDropout
+            callbacks.append(InputDropout(Xtr, cfg["input_dropout"], fresh=augment is not None))
         if cfg["early_stopping"] is not None:
             early = EarlyStopping("val_loss", patience=cfg["early_stopping"], restore_best_weights=True)
             watch = None if resume is None or finetune else state_extra.get("early_stopping")

@@ -188,6 +188,9 @@ def run_trial(task: dict[str, Any]) -> dict[str, Any]:
         from ..training.augment import augmentation_for
         augment = augmentation_for(cfg["augment"], Xtr, d["image_shape"])
         callbacks = [] if augment is None else [augment]
+        if cfg["input_dropout"] > 0:  # after the shifts, as in train
+            from ..training.input_dropout import InputDropout
+            callbacks.append(InputDropout(Xtr, cfg["input_dropout"], fresh=augment is not None))
         if cfg["early_stopping"] is not None:
             callbacks.append(EarlyStopping("val_loss", patience=cfg["early_stopping"], restore_best_weights=True))
         callbacks.append(callback)
