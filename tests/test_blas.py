@@ -36,6 +36,7 @@ def test_gemm_declines_what_it_cannot_do(rng):
 def test_fused_sgd_equals_plain_sgd(dtype, rtol, opt, rng, monkeypatch):
     X, y = rng.standard_normal((200, 10)), rng.integers(0, 4, 200)
     monkeypatch.setattr(fast_step, "FUSED_FROM", 0)  # these small layers take the fused path too
+    monkeypatch.setattr(fast_step, "WHOLE_STEP", False)  # the Python-side fold (tests/test_kernels_whole.py: the compiled one)
     calls = []
     real_gemm = _blas.gemm
     monkeypatch.setattr(_blas, "gemm", lambda *a: calls.append(1) or real_gemm(*a))
@@ -56,6 +57,7 @@ def test_fused_sgd_equals_plain_sgd(dtype, rtol, opt, rng, monkeypatch):
 @needs_blas
 def test_fused_update_only_from_its_size(rng, monkeypatch):
     """Small weights take the plain update (cheaper there), large ones the gemm."""
+    monkeypatch.setattr(fast_step, "WHOLE_STEP", False)
     calls = []
     real_gemm = _blas.gemm
     monkeypatch.setattr(_blas, "gemm", lambda alpha, A, B, beta, C: calls.append(C.size) or real_gemm(alpha, A, B, beta, C))
