@@ -3,7 +3,7 @@ and the CSV/NPY/NPZ reader. A corrupted file may load (if the damage is harmless
 documented exceptions (:class:`mlpnumpy.errors.MLPNumpyError` subclasses); anything else (a crash, a
 bare ValueError from deep inside NumPy, a MemoryError) fails.
 
-Each target runs for ``MLPNUMPY_FUZZ_SECONDS`` seconds (default 5; CI sets 60), with a seeded
+Each target runs for ``MLPNUMPY_FUZZ_SECONDS`` seconds (default 5; `.ci/run` sets 20), with a seeded
 generator, so a failure prints the seed and iteration that reproduce it.
 """
 import io
