@@ -62,7 +62,7 @@ class WholeStep:
         layer, ``step.activation_code`` of a Dense layer's activation (None: not one the kernels know)."""
         from ..nn.layers import Dense
         from ..nn.losses import CrossEntropy
-        if kind not in ("sgd", "adam") or getattr(opt, "_group_of", None) or not layers or not available():
+        if kind not in ("sgd", "adam") or opt.param_groups or not layers or not available():
             return None
         if type(loss) is not CrossEntropy or loss.class_weight is not None:
             return None

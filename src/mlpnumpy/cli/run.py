@@ -433,7 +433,7 @@ def run_train(cli_opts: dict[str, Any], *, config_file=None, resume=None, overwr
     with threads(cfg["threads"]), contextlib.ExitStack() as held:
         with _said("mlpnumpy.datasets", say):  # what was decided about the data: a CSV's header row
             data = load_data(cfg)
-        from ..training.augment import augmentation_for, check_augment
+        from ..training.augment import check_augment, data_callbacks
         check_augment(cfg["augment"], data["image_shape"])  # before anything is written
         out.mkdir(parents=True, exist_ok=True)  # only once the data is known to load
         held.enter_context(_runfolder.lock(out))  # one run per folder: another train gets exit 2
@@ -481,13 +481,8 @@ def run_train(cli_opts: dict[str, Any], *, config_file=None, resume=None, overwr
                 schedule_starts.append(model.epochs_trained)
         extra = {"config": cfg, "split": split, "mlpnumpy": __version__,
                  "schedule_starts": [0] if resume is None else schedule_starts}
-        callbacks, early = [], None
-        augment = augmentation_for(cfg["augment"], Xtr, data["image_shape"])  # --augment shift: RandomShift
-        if augment is not None:
-            callbacks.append(augment)
-        if cfg["input_dropout"] > 0:  # after --augment shift, which rewrites the training rows first
-            from ..training.input_dropout import InputDropout
-            callbacks.append(InputDropout(Xtr, cfg["input_dropout"], fresh=augment is not None))
+        early = None
+        callbacks = data_callbacks(cfg["augment"], cfg["input_dropout"], Xtr, data["image_shape"])
         if cfg["early_stopping"] is not None:
             early = EarlyStopping("val_loss", patience=cfg["early_stopping"], restore_best_weights=True)
             watch = None if resume is None or finetune else state_extra.get("early_stopping")

@@ -58,7 +58,7 @@ class Optimizer:
     @property
     def param_groups(self) -> list[dict]:
         """The groups added by :meth:`add_param_group` (parameters not in one use the defaults)."""
-        return self._param_groups
+        return self.__dict__.get("_param_groups", [])  # [] for an optimizer pickled before groups existed
 
     def add_param_group(self, group: dict) -> None:
         """Give some parameters their own learning rate and weight decay, as torch's parameter groups.

@@ -185,12 +185,8 @@ def run_trial(task: dict[str, Any]) -> dict[str, Any]:
         callback = PruningCallback(_mirror_trial(task), monitor)
         # the callbacks that change training, in train's order (--augment shift draws from the model's
         # generator at each epoch's start, before anything else does)
-        from ..training.augment import augmentation_for
-        augment = augmentation_for(cfg["augment"], Xtr, d["image_shape"])
-        callbacks = [] if augment is None else [augment]
-        if cfg["input_dropout"] > 0:  # after the shifts, as in train
-            from ..training.input_dropout import InputDropout
-            callbacks.append(InputDropout(Xtr, cfg["input_dropout"], fresh=augment is not None))
+        from ..training.augment import data_callbacks
+        callbacks = data_callbacks(cfg["augment"], cfg["input_dropout"], Xtr, d["image_shape"])
         if cfg["early_stopping"] is not None:
             callbacks.append(EarlyStopping("val_loss", patience=cfg["early_stopping"], restore_best_weights=True))
         callbacks.append(callback)

@@ -17,7 +17,8 @@ import numpy as np
 from .callbacks import Callback
 from ..errors import InvalidArgumentError, check_choice
 
-__all__ = ["AUGMENTATIONS", "shift_images", "RandomShift", "check_augment", "augmentation_for"]
+__all__ = ["AUGMENTATIONS", "shift_images", "RandomShift", "check_augment", "augmentation_for",
+           "data_callbacks"]
 
 #: What ``--augment`` accepts.
 AUGMENTATIONS = ("none", "shift")
@@ -117,3 +118,15 @@ def check_augment(name: str, image_shape) -> str:
 def augmentation_for(name: str, X: np.ndarray, image_shape) -> RandomShift | None:
     """The callback of ``--augment NAME`` for the training array ``X`` (None for ``"none"``)."""
     return None if check_augment(name, image_shape) == "none" else RandomShift(X, image_shape)
+
+
+def data_callbacks(augment: str, input_dropout: float, X: np.ndarray, image_shape) -> list:
+    """The callbacks that rewrite the training rows each epoch, in the order ``mlpnumpy train`` and a
+    sweep's trials both run them: ``--augment shift`` first (it rewrites every row from the originals),
+    then ``--input-dropout P`` on what the shift wrote."""
+    shift = augmentation_for(augment, X, image_shape)
+    callbacks = [] if shift is None else [shift]
+    if input_dropout > 0:
+        from .input_dropout import InputDropout
+        callbacks.append(InputDropout(X, input_dropout, fresh=shift is not None))
+    return callbacks
