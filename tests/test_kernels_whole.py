@@ -54,10 +54,16 @@ def rel_diff(a, b, what=None):
     return v
 
 
+class Calls(dict):
+    """Whole-step forwards and backwards, whether one call pair each or a run of them in one call of
+    ``step_run`` (counted in ``runs``)."""
+    runs = 0
+
+
 @pytest.fixture
 def count_calls(monkeypatch):
-    calls = {"forward": 0, "backward": 0}
-    real_f, real_b = numba_kernels.step_forward, numba_kernels.step_backward
+    calls = Calls(forward=0, backward=0)
+    real_f, real_b, real_run = numba_kernels.step_forward, numba_kernels.step_backward, numba_kernels.step_run
 
     def f(*a):
         calls["forward"] += 1
@@ -66,8 +72,17 @@ def count_calls(monkeypatch):
     def b(*a):
         calls["backward"] += 1
         return real_b(*a)
+
+    def run(*a):
+        ran, correct = real_run(*a)
+        sums = a[-1]
+        calls.runs += 1
+        calls["forward"] += ran
+        calls["backward"] += ran - (0 if np.isfinite(sums[ran - 1]) else 1)
+        return ran, correct
     monkeypatch.setattr(numba_kernels, "step_forward", f)
     monkeypatch.setattr(numba_kernels, "step_backward", b)
+    monkeypatch.setattr(numba_kernels, "step_run", run)
     return calls
 
 
@@ -182,3 +197,93 @@ def test_gemm_from_compiled_code_matches_numpy(rng):
         numba_kernels.step_forward(fp, ilp64, A, W, (np.empty(0, dtype),), np.array([0]), np.array([0.0]), out,
                                    labels, 0.0, np.empty(0, dtype), grad, losses, pred)
         np.testing.assert_allclose(C, A @ B, rtol=1e-5 if dtype == np.float32 else 1e-13)
+
+
+# ---- runs of whole steps in one compiled call (step_run), when nothing happens between two batches
+
+
+def _fit_pair(monkeypatch, make_model, make_optimizer, X, y, run_length, **fit):
+    """The same model fitted with runs of ``run_length`` batches per call and one call pair per batch."""
+    a, b = make_model(), make_model()
+    monkeypatch.setattr(fast_step, "RUN_BATCHES", run_length)
+    ha = a.fit(X, y, verbose=0, path="fast", optimizer=make_optimizer(), **fit)
+    monkeypatch.setattr(fast_step, "RUN_BATCHES", 0)
+    hb = b.fit(X, y, verbose=0, path="fast", optimizer=make_optimizer(), **fit)
+    return a, ha, b, hb
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("opt", list(OPTIMIZERS))
+@pytest.mark.parametrize("shuffle", [True, False])
+def test_runs_of_steps_equal_the_step_by_step_loop_to_the_bit(dtype, opt, shuffle, rng, monkeypatch,
+                                                               count_calls):
+    # the same kernels and gemm calls in the same order, and the loop's own arithmetic for the epoch's
+    # loss and accuracy: the same model, history and optimizer state to the last bit, in runs of 3
+    # batches (several runs an epoch, the partial last batch alone) and in runs of a whole epoch
+    X = rng.standard_normal((230, 7)).astype(dtype)
+    y = rng.integers(0, 4, 230)
+    for run_length in (3, 64):
+        count_calls.runs = 0
+        a, ha, b, hb = _fit_pair(monkeypatch, lambda: MLP([7, 12, 9, 4], seed=3, dtype=dtype), OPTIMIZERS[opt], X, y,
+                                 run_length, epochs=4, batch_size=32, shuffle=shuffle)
+        # 230 rows: 7 full batches of 32 and one of 6; the first step creates the optimizer state alone
+        assert count_calls.runs == (2 + 3 * 3 if run_length == 3 else 1 + 3)
+        for wa, wb in zip(a.get_weights(), b.get_weights()):
+            np.testing.assert_array_equal(wa, wb)
+        assert ha.history["loss"] == hb.history["loss"]
+        assert ha.history["accuracy"] == hb.history["accuracy"]
+        assert a.optimizer.iterations == b.optimizer.iterations == 4 * 8
+        for sa, sb in zip(a.optimizer.state, b.optimizer.state):
+            for key in sa:
+                np.testing.assert_array_equal(sa[key], sb[key])
+
+
+@pytest.mark.parametrize("on_nonfinite", ["raise", "warn"])
+def test_a_loss_that_turns_non_finite_inside_a_run_is_caught_at_its_batch(on_nonfinite, rng, monkeypatch,
+                                                                          count_calls):
+    # a learning rate that overflows the float32 weights: the run stops at the first non-finite loss,
+    # before that step's update; the same batch is named and the same weights restored as step by step
+    X = rng.standard_normal((640, 6)).astype(np.float32)
+    y = rng.integers(0, 3, 640)
+    from mlpnumpy.errors import DivergenceError
+    results = []
+    for run_length in (64, 0):
+        monkeypatch.setattr(fast_step, "RUN_BATCHES", run_length)
+        m = MLP([6, 16, 3], seed=0)
+        m.fit(X[:64], y[:64], epochs=1, batch_size=32, optimizer=SGD(1e-3), verbose=0)  # the state exists
+        start = [w.copy() for w in m.get_weights()]
+        m.optimizer.lr = 1e36
+        logs = None
+        if on_nonfinite == "raise":
+            with pytest.raises(DivergenceError) as err:
+                m.fit(X, y, epochs=2, batch_size=32, verbose=0)
+            message = str(err.value)
+        else:
+            with pytest.warns(RuntimeWarning) as rec:
+                logs = m.fit(X, y, epochs=2, batch_size=32, verbose=0, on_nonfinite="warn").history
+            message = str(rec[0].message)
+            assert logs["loss"] and all(np.isfinite(logs["loss"]))  # the batches before the bad one
+            logs = {k: v for k, v in logs.items() if k != "seconds"}
+        results.append((message, logs, m.optimizer.iterations))
+        for w0, w in zip(start, m.get_weights()):
+            np.testing.assert_array_equal(w0, w)  # back at the weights the epoch began with
+    assert count_calls.runs == 2  # the warm-up's second batch, then the diverging epoch
+    (ma, la, ia), (mb, lb, ib) = results
+    assert "batch" in ma and ma == mb and la == lb and ia == ib
+    assert "batch 1," not in ma  # a later batch than the first of the run: the run ended inside
+
+
+def test_runs_leave_room_for_what_happens_between_batches(rng, count_calls):
+    # a per-batch callback, a per-step schedule, sample weights: batch by batch; an epoch schedule: runs
+    from mlpnumpy.training.callbacks import LambdaCallback
+    X = rng.standard_normal((256, 6)).astype(np.float32)
+    y = rng.integers(0, 3, 256)
+    seen = []
+    MLP([6, 8, 3], seed=0).fit(X, y, epochs=2, batch_size=32, verbose=0,
+                               callbacks=[LambdaCallback(on_batch_end=lambda b, logs: seen.append(b))])
+    assert seen == list(range(8)) * 2
+    MLP([6, 8, 3], seed=0).fit(X, y, epochs=2, batch_size=32, verbose=0, lr_schedule="onecycle")
+    MLP([6, 8, 3], seed=0).fit(X, y, epochs=2, batch_size=32, verbose=0, sample_weight=np.ones(256))
+    assert count_calls.runs == 0
+    MLP([6, 8, 3], seed=0).fit(X, y, epochs=2, batch_size=32, verbose=0, lr_schedule="cosine")
+    assert count_calls.runs == 2

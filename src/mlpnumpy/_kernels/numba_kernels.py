@@ -520,3 +520,41 @@ def step_backward(fp, ilp64, x, Ws, bs, codes, params, As, Gs, gWs, gbs, S1W, S2
             if b.shape[0]:
                 _adam_serial(b, gb, S1b[li], S2b[li], S3b[li], hp[0], hp[1], hp[2], hp[3], hp[4], hp[5], hp[6],
                              hp[7], hp[8], decoupled, amsgrad, hp[11])
+
+
+# step_run's own names for the two (a caller replacing the module's attributes, as the tests' call
+# counters do, must not change what step_run compiles against)
+_step_forward, _step_backward = step_forward, step_backward
+
+
+@_jit
+def step_run(fp, ilp64, X, y, idx, xb, yb, Ws, bs, codes, params, As, Gs, smoothing, scale, losses, pred,
+             gWs, gbs, S1W, S2W, S3W, S1b, S2b, S3b, kind, hps, fuse_from, iteration, flush_every, sums):
+    """Several whole steps in one call, each :func:`step_forward` then :func:`step_backward`.
+
+    Step ``s`` takes the rows ``X[idx[s m:(s + 1) m]]`` and their labels ``y[...]``, gathered into
+    ``xb`` (m, d) and ``yb`` (m,) first, ``m = xb.shape[0]``; ``len(idx)`` is a multiple of ``m``.
+    ``hps[s]``: step ``s``'s hyper-parameters as :func:`step_backward`'s ``hp``; its iteration is
+    ``iteration + s + 1``. ``sums[s]`` receives the step's loss sum (float64). A step whose loss sum is
+    not finite ends the run before its backward pass and its predictions are counted. Returns ``(steps
+    run, correct predictions)``; the steps run include the one whose loss ended the run."""
+    m, d = xb.shape
+    steps = idx.shape[0] // m
+    correct = 0
+    for s in range(steps):
+        o = s * m
+        for i in range(m):
+            r = idx[o + i]
+            yb[i] = y[r]
+            for j in range(d):
+                xb[i, j] = X[r, j]
+        total = _step_forward(fp, ilp64, xb, Ws, bs, codes, params, As, yb, smoothing, scale, Gs[-1], losses, pred)
+        sums[s] = total
+        if not math.isfinite(total):
+            return s + 1, correct
+        for i in range(m):
+            if pred[i] == yb[i]:
+                correct += 1
+        _step_backward(fp, ilp64, xb, Ws, bs, codes, params, As, Gs, gWs, gbs, S1W, S2W, S3W, S1b, S2b, S3b,
+                       kind, hps[s], fuse_from, iteration + s + 1, flush_every)
+    return steps, correct

@@ -17,6 +17,8 @@ The layers' caches keep the reference's layout, ``(x, z, a)`` (``z`` None where 
 A plain dense network (Dense layers with a known activation but GELU, softmax cross-entropy on integer
 labels, SGD or Adam/AdamW, no gradient reader or clipping) runs all of this in two compiled calls a
 step instead (:mod:`.whole`), when numba and BLAS's gemm are there; :data:`WHOLE_STEP` turns that off.
+When nothing happens between batches, runs of :data:`RUN_BATCHES` such steps take one call
+(:meth:`FastStep.run_batches`).
 """
 from __future__ import annotations
 
@@ -37,6 +39,10 @@ FLUSH_EVERY = 100
 #: run a plain dense network's whole step in two compiled calls when it can (see :mod:`.whole`);
 #: False: always the per-layer calls below (the tests of the Python-side fold set it)
 WHOLE_STEP = True
+#: whole steps run per compiled call when the caller has nothing to do between batches (no per-batch
+#: callback or schedule): the batches' gather, forward, backward and updates without Python in between
+#: (:meth:`FastStep.run_batches`); 0: one call pair per batch
+RUN_BATCHES = 64
 
 _EMPTY: dict = {}
 _ONES: dict = {}
@@ -312,6 +318,16 @@ class FastStep:
         lval = loss.forward(out, yb, wb)
         self._g, self._owned = loss._grad, False
         return out, lval
+
+    def run_batches(self, X: np.ndarray, y: np.ndarray, idx: np.ndarray, m: int):
+        """Whole steps over the batches ``X[idx[s m:(s + 1) m]]``, labels ``y[...]``, in one compiled call
+        (:meth:`.whole.WholeStep.run_batches`): ``(loss sums per step, correct predictions)``, or None
+        when the whole-step kernels do not take them (the caller then runs :meth:`forward` and
+        :meth:`backward_update` per batch)."""
+        if self.whole is None or not RUN_BATCHES:
+            return None
+        self._whole_pending = False
+        return self.whole.run_batches(X, y, idx, m, FUSED_FROM, FLUSH_EVERY, _tiny(self.whole.dtype))
 
     def backward_update(self) -> None:
         """Backward through every layer and one update per parameter."""

@@ -12,6 +12,12 @@ kernels call the element-wise kernels and the update rules of the two-call path,
 (NumPy's bundled OpenBLAS, as :mod:`._blas`) with the same arguments as NumPy's ``matmul`` and
 :func:`._blas.gemm`: the results are the two-call path's. ``tests/test_paths.py`` pins them to the
 reference path.
+
+When the caller has nothing to do between two batches (no per-batch callback or schedule),
+:meth:`WholeStep.run_batches` runs up to :data:`step.RUN_BATCHES` whole steps in one compiled call,
+:func:`numba_kernels.step_run`, which also gathers each batch's rows: the Python between two steps
+(the loop, the gather's call, the two calls' dispatch: about 40 us a step, measured) is gone, and
+the arithmetic is the same, so the model is the per-batch loop's to the last bit.
 """
 from __future__ import annotations
 
@@ -55,6 +61,7 @@ class WholeStep:
         self._full = 0
         self._data_seen: list = []
         self._update_seen = self._update_cached = None
+        self._gathered = None
 
     @classmethod
     def make(cls, layers, act_codes, loss, opt, kind):
@@ -105,20 +112,31 @@ class WholeStep:
         if type(xb) is not np.ndarray or xb.dtype != self.dtype or xb.ndim != 2 or not xb.flags.c_contiguous \
                 or type(yb) is not np.ndarray or yb.ndim != 1 or yb.dtype.kind not in "iu" or xb.shape[0] == 0:
             return None
-        # the parameters' arrays, checked at every step (set_weights or a load may replace them)
-        data = [p.data for p in self.params]
-        seen = self._data_seen
-        if len(data) != len(seen) or not all(a is b for a, b in zip(data, seen)):
-            if not self._usable(data, self.dtype):
-                return None
-            layers, empty = self.layers, self.empty
-            self.weights = tuple(layer.weight.data for layer in layers)
-            self.biases = tuple(empty if layer.bias is None else layer.bias.data for layer in layers)
-            self._data_seen = data
+        if not self._check_params():
+            return None
         m = xb.shape[0]
         As, Gs, losses, pred = self._buffers(m)
         total = self.nk.step_forward(self.fp, self.ilp64, xb, self.weights, self.biases, self.codes, self.cparams,
                                      As, yb, self.loss.label_smoothing, self.empty, Gs[-1], losses, pred)
+        self._keep(xb, As, Gs, pred)
+        return As[-1], total / m
+
+    def _check_params(self) -> bool:
+        """Whether the parameters' arrays are ones the kernels take; checked at every call (set_weights
+        or a load may replace them), the tuples the kernels get rebuilt when they were."""
+        data = [p.data for p in self.params]
+        seen = self._data_seen
+        if len(data) != len(seen) or not all(a is b for a, b in zip(data, seen)):
+            if not self._usable(data, self.dtype):
+                return False
+            layers, empty = self.layers, self.empty
+            self.weights = tuple(layer.weight.data for layer in layers)
+            self.biases = tuple(empty if layer.bias is None else layer.bias.data for layer in layers)
+            self._data_seen = data
+        return True
+
+    def _keep(self, xb, As, Gs, pred) -> None:
+        """The layers' caches, the loss's gradient and argmax, as the two-call path leaves them."""
         h = xb
         for layer, a in zip(self.layers, As):
             layer._cache = (h, None, a)
@@ -126,12 +144,15 @@ class WholeStep:
         loss = self.loss
         loss.predicted, loss._grad = pred, Gs[-1]
         self._x, self._as, self._gs = xb, As, Gs
-        return As[-1], total / m
 
     def _update_args(self):
         """The gradients' and the optimizer state's arrays as the backward kernel takes them, or None
-        (the caller's path then runs the step). Rebuilt only when some array was replaced."""
+        (the caller's path then runs the step: a frozen parameter, the first step). Rebuilt only when
+        some array was replaced."""
         opt, params, layers = self.opt, self.params, self.layers
+        for p in params:
+            if not p.trainable:
+                return None
         state = opt.state
         if state is None or opt._unchecked_state or len(state) != len(params):
             return None  # the first step creates the state (or checks a loaded one)
@@ -166,24 +187,69 @@ class WholeStep:
         """Backward and every update of the batch :meth:`forward` took; False (nothing done) when the
         kernels do not take this step. ``fuse_from``, ``flush_every``: as ``step.FUSED_FROM`` and
         ``step.FLUSH_EVERY``; ``tiny``: state entries below it in size are flushed to 0."""
-        opt, params = self.opt, self.params
-        for p in params:
-            if not p.trainable:
-                return False
         args = self._update_args()
         if args is None:
             return False
-        opt.begin_step(params)
-        if self.kind == "sgd":
-            kind = 0
-            hp = np.array([opt.lr, opt.momentum, 1.0 - opt.dampening, opt.weight_decay, opt.nesterov,
-                           tiny], np.float64)
-        else:
-            kind = 1
-            b1, b2 = opt.betas
-            t, lr, wd = opt.iterations, opt.lr, opt.weight_decay
-            hp = np.array([1 - lr * wd, wd, b1, 1 - b1, b2, 1 - b2, lr / (1 - b1 ** t), math.sqrt(1 - b2 ** t),
-                           opt.eps, opt.decoupled_weight_decay, opt.amsgrad, tiny], np.float64)
+        opt = self.opt
+        opt.begin_step(self.params)
+        hp = np.array(self._hp(opt.iterations, tiny), np.float64)
         self.nk.step_backward(self.fp, self.ilp64, self._x, self.weights, self.biases, self.codes, self.cparams,
-                              self._as, self._gs, *args, kind, hp, fuse_from, opt.iterations, flush_every)
+                              self._as, self._gs, *args, self._kind_code, hp, fuse_from, opt.iterations, flush_every)
         return True
+
+    @property
+    def _kind_code(self) -> int:
+        return 0 if self.kind == "sgd" else 1
+
+    def _hp(self, t: int, tiny: float) -> list:
+        """The backward kernel's ``hp`` for iteration ``t`` (Adam's bias corrections depend on it)."""
+        opt = self.opt
+        if self.kind == "sgd":
+            return [opt.lr, opt.momentum, 1.0 - opt.dampening, opt.weight_decay, opt.nesterov, tiny]
+        b1, b2 = opt.betas
+        lr, wd = opt.lr, opt.weight_decay
+        return [1 - lr * wd, wd, b1, 1 - b1, b2, 1 - b2, lr / (1 - b1 ** t), math.sqrt(1 - b2 ** t),
+                opt.eps, opt.decoupled_weight_decay, opt.amsgrad, tiny]
+
+    def run_batches(self, X, y, idx, m: int, fuse_from: int, flush_every: int, tiny: float):
+        """Whole steps over the batches ``X[idx[s m:(s + 1) m]]`` (labels ``y[...]``) in one compiled call
+        (:func:`numba_kernels.step_run`): what :meth:`forward` and :meth:`backward_update` do per batch,
+        without a return to Python between batches. ``len(idx)`` is a multiple of ``m``.
+
+        Returns ``(sums, correct)``: the loss sum of each step run (float64; a non-finite last one ended
+        the run before its backward pass, as the caller's per-batch check would) and the correct
+        predictions of the finite steps; or None when the kernels do not take these batches (the caller
+        then runs them one by one).
+        """
+        if type(X) is not np.ndarray or X.dtype != self.dtype or X.ndim != 2 or not X.flags.c_contiguous \
+                or type(y) is not np.ndarray or y.ndim != 1 or y.dtype.kind not in "iu" or m <= 0 \
+                or idx.shape[0] < m or idx.shape[0] % m or not self._check_params():
+            return None
+        args = self._update_args()
+        if args is None:
+            return None
+        opt = self.opt
+        opt.begin_step(self.params)  # the checks of a step; counted below, once per step run
+        it0 = opt.iterations - 1
+        steps = idx.shape[0] // m
+        if self.kind == "sgd":
+            hps = np.tile(np.array(self._hp(it0 + 1, tiny), np.float64), (steps, 1))
+        else:
+            hps = np.array([self._hp(it0 + s + 1, tiny) for s in range(steps)], np.float64)
+        As, Gs, losses, pred = self._buffers(m)
+        xb, yb = self._batch_buffers(m, X.shape[1], y.dtype)
+        sums = np.empty(steps, np.float64)
+        ran, correct = self.nk.step_run(self.fp, self.ilp64, X, y, idx, xb, yb, self.weights, self.biases, self.codes,
+                                        self.cparams, As, Gs, self.loss.label_smoothing, self.empty, losses, pred,
+                                        *args, self._kind_code, hps, fuse_from, it0, flush_every, sums)
+        sums = sums[:ran]
+        opt.iterations = it0 + ran - (0 if math.isfinite(sums[-1]) else 1)
+        self._keep(xb, As, Gs, pred)
+        return sums, correct
+
+    def _batch_buffers(self, m: int, d: int, ydtype):
+        """The rows and labels :meth:`run_batches` gathers a batch into, kept from call to call."""
+        b = self._gathered
+        if b is None or b[0].shape != (m, d) or b[1].dtype != ydtype:
+            b = self._gathered = (np.empty((m, d), self.dtype), np.empty(m, ydtype))
+        return b

@@ -310,6 +310,14 @@ def fit(model, X, y, *, epochs: int = 100, lr: float | None = None, batch_size: 
                         keep_grads=any(not isinstance(c, ProgressBar) for c in driver.batch_hooks.callbacks))
     else:
         step = _ReferenceStep(model, loss, opt, clip)
+    # Runs of whole batches in one compiled call when nothing happens between two batches (no per-batch
+    # callback or schedule, no sample weights or per-batch input transform); the loss check and the
+    # counts below are the per-batch loop's, in its order.
+    run_length = 0
+    if path == "fast" and not on_device and sw is None and pre is None and not driver.batch_hooks.callbacks \
+            and (schedule is None or schedule.interval != "step"):
+        from .._kernels.step import RUN_BATCHES as run_length
+    full_steps = n // batch_size
 
     def run_epoch(epoch: int) -> dict | None:
         """One pass over the batches; the epoch's logs, or None when it ended without them."""
@@ -318,7 +326,32 @@ def fit(model, X, y, *, epochs: int = 100, lr: float | None = None, batch_size: 
             perm = xp.asarray(perm, device=dev)  # drawn on the host from the model's seed, sent once
         total, correct, seen = 0.0, 0, 0
         reg = _RegressionStats() if not classify and loss_name != "binary_cross_entropy" else None
-        for b in range(steps):
+        order = (perm if perm is not None else np.arange(n)) if run_length else None
+        runs = run_length
+        retry = opt.state is None  # runs start after the step that creates the optimizer state
+        b = 0
+        while b < steps:
+            if runs and b < full_steps:
+                k = min(runs, full_steps - b)
+                ran = step.run_batches(X, y, order[b * batch_size:(b + k) * batch_size], batch_size)
+                if ran is not None:
+                    sums, hits = ran
+                    correct += hits
+                    for j, v in enumerate(sums):
+                        lval = float(v) / batch_size
+                        if not math.isfinite(lval):
+                            driver.diverged(epoch, b + j, f"the loss is {lval}", on_nonfinite)
+                            break
+                        total += lval * batch_size
+                        seen += batch_size
+                    else:
+                        b += k
+                        if driver.step_done(b - 1):
+                            return None  # Ctrl-C: the driver undoes the epoch
+                        continue
+                    break
+                # not taken: this batch alone, and runs again after it only if it creates the state
+                runs, retry = (runs if retry else 0), False
             s, e = b * batch_size, min((b + 1) * batch_size, n)  # the standard has no stop past the end
             if perm is None:
                 xb, yb = X[s:e, ...], y[s:e, ...]
@@ -361,6 +394,7 @@ def fit(model, X, y, *, epochs: int = 100, lr: float | None = None, batch_size: 
             if driver.step_done(b, lambda: {"loss": float(total) / seen,
                                             **({"accuracy": float(correct) / seen} if reg is None else {})}):
                 return None  # Ctrl-C: the driver undoes the epoch
+            b += 1
         if seen == 0:
             return None
         if on_device:  # the epoch's numbers come back to the host here, once
