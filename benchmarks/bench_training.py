@@ -322,14 +322,15 @@ def one_run(X, y, reps, skip_sklearn):
             contenders["numpy_loop"] = lambda flat=flat: median_time(flat, 1)
         else:  # the same network with SGD, interleaved with Adam's epochs: their ratio from the same moments
             contenders["fast_sgd"] = mlpnumpy_epoch(X, y, dims, bs, "sgd", "fast")[0]
+        if full and not skip_sklearn and opt == "sgd":  # interleaved with the others as well
+            theirs_sk = sklearn_epoch(X, y, dims, bs, opt)
+            contenders["sklearn"] = lambda theirs_sk=theirs_sk: median_time(theirs_sk, 1)
         times = {k: [] for k in contenders}
         for _ in range(reps):  # interleaved, so a noisy moment hurts every contender alike
             for k, fn in contenders.items():
                 times[k].append(fn())
         row = {"config": name, "dims": dims, "batch_size": bs, "optimizer": opt, "rows": n}
         row.update({f"{k}_s": float(np.median(v)) for k, v in times.items()})
-        if full and not skip_sklearn and opt == "sgd":
-            row["sklearn_s"] = median_time(sklearn_epoch(X, y, dims, bs, opt), max(1, reps // 2))
         rows.append(row)
         models[name] = net
         print(json.dumps(row), flush=True)
