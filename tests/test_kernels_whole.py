@@ -274,16 +274,66 @@ def test_a_loss_that_turns_non_finite_inside_a_run_is_caught_at_its_batch(on_non
 
 
 def test_runs_leave_room_for_what_happens_between_batches(rng, count_calls):
-    # a per-batch callback, a per-step schedule, sample weights: batch by batch; an epoch schedule: runs
-    from mlpnumpy.training.callbacks import LambdaCallback
+    # a callback that needs every batch, sample weights: batch by batch; schedules, a progress bar: runs
+    import io
+
+    from mlpnumpy.training.callbacks import LambdaCallback, ProgressBar
     X = rng.standard_normal((256, 6)).astype(np.float32)
     y = rng.integers(0, 3, 256)
     seen = []
     MLP([6, 8, 3], seed=0).fit(X, y, epochs=2, batch_size=32, verbose=0,
                                callbacks=[LambdaCallback(on_batch_end=lambda b, logs: seen.append(b))])
     assert seen == list(range(8)) * 2
-    MLP([6, 8, 3], seed=0).fit(X, y, epochs=2, batch_size=32, verbose=0, lr_schedule="onecycle")
     MLP([6, 8, 3], seed=0).fit(X, y, epochs=2, batch_size=32, verbose=0, sample_weight=np.ones(256))
     assert count_calls.runs == 0
     MLP([6, 8, 3], seed=0).fit(X, y, epochs=2, batch_size=32, verbose=0, lr_schedule="cosine")
-    assert count_calls.runs == 2
+    MLP([6, 8, 3], seed=0).fit(X, y, epochs=2, batch_size=32, verbose=0, lr_schedule="onecycle")
+    assert count_calls.runs == 4
+    out = io.StringIO()
+    MLP([6, 8, 3], seed=0).fit(X, y, epochs=2, batch_size=32, verbose=0, callbacks=[ProgressBar("bar", out)])
+    assert count_calls.runs == 6
+    assert "8/8" in out.getvalue()  # the bar still reaches the epoch's last batch
+
+
+@pytest.mark.parametrize("opt", ["sgd", "momentum", "adam"])
+@pytest.mark.parametrize("schedule", ["onecycle", "step_cosine"])
+def test_runs_with_a_per_batch_schedule_equal_the_step_by_step_loop(opt, schedule, rng, monkeypatch, count_calls):
+    # the run's learning rates are the schedule's, worked out ahead: the same model, history, optimizer
+    # learning rate and schedule state to the last bit as batch by batch
+    from mlpnumpy.optim.schedules import CosineAnnealingLR
+    X = rng.standard_normal((300, 7)).astype(np.float32)
+    y = rng.integers(0, 4, 300)
+
+    def sched():
+        return "onecycle" if schedule == "onecycle" else CosineAnnealingLR(T_max=40, interval="step")
+    results = []
+    for run_length in (4, 0):
+        monkeypatch.setattr(fast_step, "RUN_BATCHES", run_length)
+        m = MLP([7, 12, 4], seed=1)
+        h = m.fit(X, y, epochs=4, batch_size=32, verbose=0, optimizer=OPTIMIZERS[opt](), lr_schedule=sched())
+        results.append((m.get_weights(), h.history["loss"], h.history["accuracy"], m.optimizer.lr,
+                        m.lr_schedule.state_dict()))
+    assert count_calls.runs > 0
+    (wa, la, aa, lra, sa), (wb, lb, ab, lrb, sb) = results
+    for a, b in zip(wa, wb):
+        np.testing.assert_array_equal(a, b)
+    assert la == lb and aa == ab and lra == lrb and sa == sb
+
+
+def test_a_run_that_diverges_leaves_the_schedule_where_the_batch_loop_would(rng, monkeypatch, count_calls):
+    from mlpnumpy.optim.schedules import CosineAnnealingLR
+    X = rng.standard_normal((640, 6)).astype(np.float32)
+    y = rng.integers(0, 3, 640)
+    results = []
+    for run_length in (64, 0):
+        monkeypatch.setattr(fast_step, "RUN_BATCHES", run_length)
+        m = MLP([6, 16, 3], seed=0)
+        m.fit(X[:64], y[:64], epochs=1, batch_size=32, optimizer=SGD(1e-3), verbose=0)
+        sched = CosineAnnealingLR(T_max=1000, interval="step")
+        m.optimizer.lr = 1e36
+        with pytest.warns(RuntimeWarning, match="diverged"):
+            m.fit(X, y, epochs=2, batch_size=32, verbose=0, lr_schedule=sched, on_nonfinite="warn")
+        results.append((sched.state_dict(), m.optimizer.lr))
+    assert count_calls.runs >= 2
+    assert results[0] == results[1]
+    assert results[0][0]["last_epoch"] > 0

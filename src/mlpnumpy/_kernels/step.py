@@ -319,15 +319,16 @@ class FastStep:
         self._g, self._owned = loss._grad, False
         return out, lval
 
-    def run_batches(self, X: np.ndarray, y: np.ndarray, idx: np.ndarray, m: int):
+    def run_batches(self, X: np.ndarray, y: np.ndarray, idx: np.ndarray, m: int, lrs=None):
         """Whole steps over the batches ``X[idx[s m:(s + 1) m]]``, labels ``y[...]``, in one compiled call
-        (:meth:`.whole.WholeStep.run_batches`): ``(loss sums per step, correct predictions)``, or None
-        when the whole-step kernels do not take them (the caller then runs :meth:`forward` and
-        :meth:`backward_update` per batch)."""
+        (:meth:`.whole.WholeStep.run_batches`; ``lrs``: each step's learning rate, None: the
+        optimizer's): ``(loss sums per step, correct predictions)``, or None when the whole-step
+        kernels do not take them (the caller then runs :meth:`forward` and :meth:`backward_update` per
+        batch)."""
         if self.whole is None or not RUN_BATCHES:
             return None
         self._whole_pending = False
-        return self.whole.run_batches(X, y, idx, m, FUSED_FROM, FLUSH_EVERY, _tiny(self.whole.dtype))
+        return self.whole.run_batches(X, y, idx, m, FUSED_FROM, FLUSH_EVERY, _tiny(self.whole.dtype), lrs)
 
     def backward_update(self) -> None:
         """Backward through every layer and one update per parameter."""

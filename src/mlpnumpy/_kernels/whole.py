@@ -201,20 +201,23 @@ class WholeStep:
     def _kind_code(self) -> int:
         return 0 if self.kind == "sgd" else 1
 
-    def _hp(self, t: int, tiny: float) -> list:
-        """The backward kernel's ``hp`` for iteration ``t`` (Adam's bias corrections depend on it)."""
+    def _hp(self, t: int, tiny: float, lr: float | None = None) -> list:
+        """The backward kernel's ``hp`` for iteration ``t`` (Adam's bias corrections depend on it) and
+        learning rate ``lr`` (None: the optimizer's)."""
         opt = self.opt
+        lr = opt.lr if lr is None else lr
         if self.kind == "sgd":
-            return [opt.lr, opt.momentum, 1.0 - opt.dampening, opt.weight_decay, opt.nesterov, tiny]
+            return [lr, opt.momentum, 1.0 - opt.dampening, opt.weight_decay, opt.nesterov, tiny]
         b1, b2 = opt.betas
-        lr, wd = opt.lr, opt.weight_decay
+        wd = opt.weight_decay
         return [1 - lr * wd, wd, b1, 1 - b1, b2, 1 - b2, lr / (1 - b1 ** t), math.sqrt(1 - b2 ** t),
                 opt.eps, opt.decoupled_weight_decay, opt.amsgrad, tiny]
 
-    def run_batches(self, X, y, idx, m: int, fuse_from: int, flush_every: int, tiny: float):
+    def run_batches(self, X, y, idx, m: int, fuse_from: int, flush_every: int, tiny: float, lrs=None):
         """Whole steps over the batches ``X[idx[s m:(s + 1) m]]`` (labels ``y[...]``) in one compiled call
         (:func:`numba_kernels.step_run`): what :meth:`forward` and :meth:`backward_update` do per batch,
-        without a return to Python between batches. ``len(idx)`` is a multiple of ``m``.
+        without a return to Python between batches. ``len(idx)`` is a multiple of ``m``; ``lrs``: the
+        learning rate of each step (a per-batch schedule's, worked out ahead), None: the optimizer's.
 
         Returns ``(sums, correct)``: the loss sum of each step run (float64; a non-finite last one ended
         the run before its backward pass, as the caller's per-batch check would) and the correct
@@ -232,10 +235,11 @@ class WholeStep:
         opt.begin_step(self.params)  # the checks of a step; counted below, once per step run
         it0 = opt.iterations - 1
         steps = idx.shape[0] // m
-        if self.kind == "sgd":
+        if self.kind == "sgd" and lrs is None:
             hps = np.tile(np.array(self._hp(it0 + 1, tiny), np.float64), (steps, 1))
         else:
-            hps = np.array([self._hp(it0 + s + 1, tiny) for s in range(steps)], np.float64)
+            hps = np.array([self._hp(it0 + s + 1, tiny, None if lrs is None else lrs[s]) for s in range(steps)],
+                           np.float64)
         As, Gs, losses, pred = self._buffers(m)
         xb, yb = self._batch_buffers(m, X.shape[1], y.dtype)
         sums = np.empty(steps, np.float64)

@@ -16,9 +16,15 @@ __all__ = ["Callback", "CallbackList", "History", "ProgressBar", "MonitorCallbac
 
 
 class Callback:
-    """Base class; every hook does nothing. ``self.model`` is set before ``on_train_begin``."""
+    """Base class; every hook does nothing. ``self.model`` is set before ``on_train_begin``.
+
+    ``every_batch``: whether ``on_batch_end`` must come after every batch (the default). A callback
+    that only shows progress sets it False: the fast path may then run several batches in one
+    compiled call and call it once after them, with the last batch's index.
+    """
 
     model = None
+    every_batch = True
 
     def set_model(self, model) -> None:
         self.model = model
@@ -109,6 +115,8 @@ class ProgressBar(Callback):
         line per epoch.
     stream : file object, default ``sys.stdout``
     """
+
+    every_batch = False  # it draws at most every 0.1 s: after a run of batches is as good
 
     def __init__(self, mode: str = "auto", stream=None, width: int = 30):
         self.mode = check_choice("mode", mode, ["auto", "bar", "lines", "epochs"])

@@ -146,6 +146,7 @@ class TrainingDriver:
         self.history = history
         self._guard = None
         self._cut = False
+        self._schedule_saved = None
 
     @property
     def per_batch(self) -> bool:
@@ -156,6 +157,36 @@ class TrainingDriver:
     def epoch_start(self):
         """The epoch's starting state (``weights``, optimizer, ...) with ``interrupt="undo"``."""
         return None if self._guard is None else self._guard.boundary
+
+    @property
+    def batches_may_run(self) -> bool:
+        """Whether several batches may run between two calls of :meth:`step_done`: no per-batch hook
+        needs every batch (see ``Callback.every_batch``). A per-batch schedule is stepped ahead by
+        :meth:`learning_rates_ahead` then."""
+        return all(not getattr(c, "every_batch", True) for c in self.batch_hooks.callbacks)
+
+    def learning_rates_ahead(self, k: int) -> list[float] | None:
+        """The learning rates of the next ``k`` batches, the per-batch schedule stepped ahead to the
+        last of them (:meth:`step_done` after the run steps it once more, as after every batch);
+        None without a per-batch schedule. Undo with :meth:`rewind_schedule`."""
+        sched = self.schedule
+        if sched is None or sched.interval != "step":
+            return None
+        self._schedule_saved = sched.state_dict()
+        lrs = []
+        for i in range(k):
+            lrs.append(float(self.opt.lr))
+            if i + 1 < k:
+                sched.step()
+        return lrs
+
+    def rewind_schedule(self, done: int) -> None:
+        """Back to the schedule saved by :meth:`learning_rates_ahead`, then stepped after ``done``
+        batches, as the batch-by-batch loop would have left it."""
+        sched = self.schedule
+        sched.load_state_dict(self._schedule_saved)
+        for _ in range(done):
+            sched.step()
 
     def step_done(self, batch: int, logs: Callable[[], dict] | None = None) -> bool:
         """After a batch's update: step a per-batch schedule, call the per-batch hooks with

@@ -310,12 +310,12 @@ def fit(model, X, y, *, epochs: int = 100, lr: float | None = None, batch_size: 
                         keep_grads=any(not isinstance(c, ProgressBar) for c in driver.batch_hooks.callbacks))
     else:
         step = _ReferenceStep(model, loss, opt, clip)
-    # Runs of whole batches in one compiled call when nothing happens between two batches (no per-batch
-    # callback or schedule, no sample weights or per-batch input transform); the loss check and the
-    # counts below are the per-batch loop's, in its order.
+    # Runs of whole batches in one compiled call when nothing needs to happen between two batches (no
+    # callback that needs every batch, no sample weights or per-batch input transform; a per-batch
+    # schedule gives the run's learning rates ahead); the loss check and the counts below are the
+    # per-batch loop's, in its order.
     run_length = 0
-    if path == "fast" and not on_device and sw is None and pre is None and not driver.batch_hooks.callbacks \
-            and (schedule is None or schedule.interval != "step"):
+    if path == "fast" and not on_device and sw is None and pre is None and driver.batches_may_run:
         from .._kernels.step import RUN_BATCHES as run_length
     full_steps = n // batch_size
 
@@ -333,20 +333,25 @@ def fit(model, X, y, *, epochs: int = 100, lr: float | None = None, batch_size: 
         while b < steps:
             if runs and b < full_steps:
                 k = min(runs, full_steps - b)
-                ran = step.run_batches(X, y, order[b * batch_size:(b + k) * batch_size], batch_size)
+                lrs = driver.learning_rates_ahead(k)
+                ran = step.run_batches(X, y, order[b * batch_size:(b + k) * batch_size], batch_size, lrs)
+                if ran is None and lrs is not None:
+                    driver.rewind_schedule(0)
                 if ran is not None:
                     sums, hits = ran
                     correct += hits
                     for j, v in enumerate(sums):
                         lval = float(v) / batch_size
                         if not math.isfinite(lval):
+                            if lrs is not None:
+                                driver.rewind_schedule(j)
                             driver.diverged(epoch, b + j, f"the loss is {lval}", on_nonfinite)
                             break
                         total += lval * batch_size
                         seen += batch_size
                     else:
                         b += k
-                        if driver.step_done(b - 1):
+                        if driver.step_done(b - 1, lambda: {"loss": total / seen, "accuracy": correct / seen}):
                             return None  # Ctrl-C: the driver undoes the epoch
                         continue
                     break
