@@ -7,6 +7,7 @@ mid-trial costs that trial one retry; Ctrl-C records what finished before stoppi
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -185,6 +186,23 @@ def _fail(study, trial, reason: str, *, interrupted: bool = False):
     if interrupted:
         trial.set_user_attr("interrupted", True)
     return study.tell(trial, state=TrialState.FAIL)
+
+
+@contextlib.contextmanager
+def _ctrl_c_deferred():
+    """Ctrl-C during the block raises KeyboardInterrupt at its end (in the main thread; elsewhere the
+    block runs as it is): the block's few steps of bookkeeping are not cut in the middle."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: pending.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if pending:
+            raise KeyboardInterrupt
 
 
 def _requeue_interrupted(study) -> int:
@@ -425,8 +443,9 @@ def _loop(client, study, space: SearchSpace, spec: SweepSpec, out: Path, say, do
                 no_workers_since = None
             while (len(running) < max(slots, 1) and done + elsewhere + len(untold) < spec.trials
                    and (deadline is None or time.perf_counter() < deadline)):
-                trial = study.ask()
-                untold[trial.number] = trial
+                with _ctrl_c_deferred():  # a trial asked of the study is in untold before Ctrl-C acts
+                    trial = study.ask()
+                    untold[trial.number] = trial
                 try:
                     opts = space.suggest(trial)
                     cfg = space.config(opts)
