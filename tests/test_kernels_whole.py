@@ -238,21 +238,30 @@ def test_runs_of_steps_equal_the_step_by_step_loop_to_the_bit(dtype, opt, shuffl
                 np.testing.assert_array_equal(sa[key], sb[key])
 
 
+def _diverging_data(rng):
+    return rng.standard_normal((640, 6)).astype(np.float32), rng.integers(0, 3, 640)
+
+
+def _model_about_to_diverge(monkeypatch, run_length, X, y):
+    """A model whose optimizer state exists (runs can start at once), with a learning rate of 1e36."""
+    monkeypatch.setattr(fast_step, "RUN_BATCHES", run_length)
+    m = MLP([6, 16, 3], seed=0)
+    m.fit(X[:64], y[:64], epochs=1, batch_size=32, optimizer=SGD(1e-3), verbose=0)
+    m.optimizer.lr = 1e36
+    return m
+
+
 @pytest.mark.parametrize("on_nonfinite", ["raise", "warn"])
 def test_a_loss_that_turns_non_finite_inside_a_run_is_caught_at_its_batch(on_nonfinite, rng, monkeypatch,
                                                                           count_calls):
     # a learning rate that overflows the float32 weights: the run stops at the first non-finite loss,
     # before that step's update; the same batch is named and the same weights restored as step by step
-    X = rng.standard_normal((640, 6)).astype(np.float32)
-    y = rng.integers(0, 3, 640)
     from mlpnumpy.errors import DivergenceError
+    X, y = _diverging_data(rng)
     results = []
     for run_length in (64, 0):
-        monkeypatch.setattr(fast_step, "RUN_BATCHES", run_length)
-        m = MLP([6, 16, 3], seed=0)
-        m.fit(X[:64], y[:64], epochs=1, batch_size=32, optimizer=SGD(1e-3), verbose=0)  # the state exists
+        m = _model_about_to_diverge(monkeypatch, run_length, X, y)
         start = [w.copy() for w in m.get_weights()]
-        m.optimizer.lr = 1e36
         logs = None
         if on_nonfinite == "raise":
             with pytest.raises(DivergenceError) as err:
@@ -322,15 +331,11 @@ def test_runs_with_a_per_batch_schedule_equal_the_step_by_step_loop(opt, schedul
 
 def test_a_run_that_diverges_leaves_the_schedule_where_the_batch_loop_would(rng, monkeypatch, count_calls):
     from mlpnumpy.optim.schedules import CosineAnnealingLR
-    X = rng.standard_normal((640, 6)).astype(np.float32)
-    y = rng.integers(0, 3, 640)
+    X, y = _diverging_data(rng)
     results = []
     for run_length in (64, 0):
-        monkeypatch.setattr(fast_step, "RUN_BATCHES", run_length)
-        m = MLP([6, 16, 3], seed=0)
-        m.fit(X[:64], y[:64], epochs=1, batch_size=32, optimizer=SGD(1e-3), verbose=0)
+        m = _model_about_to_diverge(monkeypatch, run_length, X, y)
         sched = CosineAnnealingLR(T_max=1000, interval="step")
-        m.optimizer.lr = 1e36
         with pytest.warns(RuntimeWarning, match="diverged"):
             m.fit(X, y, epochs=2, batch_size=32, verbose=0, lr_schedule=sched, on_nonfinite="warn")
         results.append((sched.state_dict(), m.optimizer.lr))
