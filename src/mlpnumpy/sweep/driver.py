@@ -189,20 +189,19 @@ def _fail(study, trial, reason: str, *, interrupted: bool = False):
 
 
 @contextlib.contextmanager
-def _ctrl_c_deferred():
-    """Ctrl-C during the block raises KeyboardInterrupt at its end (in the main thread; elsewhere the
-    block runs as it is): the block's few steps of bookkeeping are not cut in the middle."""
+def _ctrl_c_as_flag():
+    """While the block runs, Ctrl-C sets ``flag["hit"]`` instead of raising KeyboardInterrupt (in the
+    main thread; elsewhere the flag is never set): the caller raises it at a point of its choosing, so
+    it never lands inside a storage write, a Dask call or a file being written."""
+    flag = {"hit": False}
     if threading.current_thread() is not threading.main_thread():
-        yield
+        yield flag
         return
-    pending = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: pending.append(signum))
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: flag.__setitem__("hit", True))
     try:
-        yield
+        yield flag
     finally:
         signal.signal(signal.SIGINT, previous)
-        if pending:
-            raise KeyboardInterrupt
 
 
 def _requeue_interrupted(study) -> int:
@@ -430,8 +429,13 @@ def _loop(client, study, space: SearchSpace, spec: SweepSpec, out: Path, say, do
             report.write_best_toml(out, study, spec)
 
     interrupted = False
+    ctrl_c = contextlib.ExitStack()
     try:
+        # Ctrl-C is acted on between two steps of the loop below, at most a second after it came
+        hit = ctrl_c.enter_context(_ctrl_c_as_flag())
         while True:
+            if hit["hit"]:
+                raise KeyboardInterrupt
             done, elsewhere = counts()
             slots = _threads(client)
             if slots == 0:
@@ -443,9 +447,10 @@ def _loop(client, study, space: SearchSpace, spec: SweepSpec, out: Path, say, do
                 no_workers_since = None
             while (len(running) < max(slots, 1) and done + elsewhere + len(untold) < spec.trials
                    and (deadline is None or time.perf_counter() < deadline)):
-                with _ctrl_c_deferred():  # a trial asked of the study is in untold before Ctrl-C acts
-                    trial = study.ask()
-                    untold[trial.number] = trial
+                if hit["hit"]:
+                    raise KeyboardInterrupt
+                trial = study.ask()
+                untold[trial.number] = trial
                 try:
                     opts = space.suggest(trial)
                     cfg = space.config(opts)
@@ -482,6 +487,7 @@ def _loop(client, study, space: SearchSpace, spec: SweepSpec, out: Path, say, do
         say(f"Interrupted: {done} finished trials recorded; continue with: mlpnumpy sweep --resume {out}")
         raise
     finally:
+        ctrl_c.close()  # Ctrl-C raises again (a second one stops the clean-up below)
         for fut in running:
             fut.cancel()
         why = "Ctrl-C on the driver" if interrupted else "the driver stopped on an error"
