@@ -39,8 +39,8 @@ FLUSH_EVERY = 100
 #: run a plain dense network's whole step in two compiled calls when it can (see :mod:`.whole`);
 #: False: always the per-layer calls below (the tests of the Python-side fold set it)
 WHOLE_STEP = True
-#: whole steps run per compiled call when the caller has nothing to do between batches (no per-batch
-#: callback or schedule): the batches' gather, forward, backward and updates without Python in between
+#: whole steps run per compiled call when the caller has nothing to do between batches (no callback
+#: that needs every batch): the batches' gather, forward, backward and updates without Python in between
 #: (:meth:`FastStep.run_batches`); 0: one call pair per batch
 RUN_BATCHES = 64
 

@@ -335,9 +335,11 @@ def fit(model, X, y, *, epochs: int = 100, lr: float | None = None, batch_size: 
                 k = min(runs, full_steps - b)
                 lrs = driver.learning_rates_ahead(k)
                 ran = step.run_batches(X, y, order[b * batch_size:(b + k) * batch_size], batch_size, lrs)
-                if ran is None and lrs is not None:
-                    driver.rewind_schedule(0)
-                if ran is not None:
+                if ran is None:  # not taken: this batch alone, and runs again after it only if it creates the state
+                    if lrs is not None:
+                        driver.rewind_schedule(0)
+                    runs, retry = (runs if retry else 0), False
+                else:
                     sums, hits = ran
                     correct += hits
                     for j, v in enumerate(sums):
@@ -354,9 +356,7 @@ def fit(model, X, y, *, epochs: int = 100, lr: float | None = None, batch_size: 
                         if driver.step_done(b - 1, lambda: {"loss": total / seen, "accuracy": correct / seen}):
                             return None  # Ctrl-C: the driver undoes the epoch
                         continue
-                    break
-                # not taken: this batch alone, and runs again after it only if it creates the state
-                runs, retry = (runs if retry else 0), False
+                    break  # diverged, as the per-batch loop's break
             s, e = b * batch_size, min((b + 1) * batch_size, n)  # the standard has no stop past the end
             if perm is None:
                 xb, yb = X[s:e, ...], y[s:e, ...]
