@@ -342,3 +342,56 @@ def test_a_run_that_diverges_leaves_the_schedule_where_the_batch_loop_would(rng,
     assert count_calls.runs >= 2
     assert results[0] == results[1]
     assert results[0][0]["last_epoch"] > 0
+
+
+def _standardised_model(X, dims, **kw):
+    from mlpnumpy.datasets.preprocessing import Standardizer
+    model = MLP(dims, seed=3, dtype=X.dtype, **kw)
+    model.preprocessor = Standardizer().fit(X)
+    return model
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kind", ["plain", "batch_norm_dropout"])
+@pytest.mark.parametrize("shuffle", [True, False])
+def test_rows_standardised_as_they_are_gathered_equal_the_transformed_batches_to_the_bit(dtype, kind, shuffle, rng,
+                                                                                       monkeypatch, count_calls):
+    # (x - mean) / scale in the fast path's gather (in the runs, and per batch) is Standardizer.transform's
+    # arithmetic, the same operations in the same dtype: the same model as with the transform per batch
+    X = (rng.standard_normal((230, 7)) * 3 + 5).astype(dtype)
+    y = rng.integers(0, 4, 230)
+    extra = {"batch_norm": True, "dropout": 0.2} if kind == "batch_norm_dropout" else {}
+    fit = dict(epochs=3, batch_size=32, shuffle=shuffle, verbose=0, path="fast")
+    fused = _standardised_model(X, [7, 12, 9, 4], **extra)
+    hf = fused.fit(X, y, optimizer=Adam(1e-2), **fit)
+    assert count_calls.runs == (0 if extra else 1 + 2)  # BN and dropout: the per-layer path
+    monkeypatch.setattr(fast_step, "RUN_BATCHES", 0)
+    per_batch = _standardised_model(X, [7, 12, 9, 4], **extra)
+    hp = per_batch.fit(X, y, optimizer=Adam(1e-2), **fit)
+    monkeypatch.setattr(fast_step, "standardizer_arrays", lambda pre, X: None)
+    transformed = _standardised_model(X, [7, 12, 9, 4], **extra)
+    ht = transformed.fit(X, y, optimizer=Adam(1e-2), **fit)
+    for wf, wp, wt in zip(fused.get_weights(), per_batch.get_weights(), transformed.get_weights()):
+        np.testing.assert_array_equal(wf, wt)
+        np.testing.assert_array_equal(wp, wt)
+    assert hf.history["loss"] == hp.history["loss"] == ht.history["loss"]
+
+
+def test_gather_rows_kernel_equals_standardizer_transform(rng):
+    from mlpnumpy.datasets.preprocessing import Standardizer
+    for dtype in (np.float32, np.float64):
+        X = (rng.standard_normal((50, 9)) * 4 - 2).astype(dtype)
+        X[:, 3] = 7.0  # a constant feature: scale 1
+        pre = Standardizer().fit(X)
+        idx = rng.permutation(50)[:17]
+        mean, scale = fast_step.standardizer_arrays(pre, X)
+        out = np.empty((17, 9), dtype)
+        numba_kernels.gather_rows(X, idx, mean, scale, out)
+        np.testing.assert_array_equal(out, pre.transform(X[idx]))
+        numba_kernels.gather_rows(X, idx, X[:0, 0], X[:0, 0], out)  # empty mean: the rows as they are
+        np.testing.assert_array_equal(out, X[idx])
+    # any other preprocessor, or rows the kernel does not take: None (the caller transforms per batch)
+    assert fast_step.standardizer_arrays(object(), X) is None
+    assert fast_step.standardizer_arrays(pre, X.astype(np.float16)) is None
+    assert fast_step.standardizer_arrays(pre, np.asfortranarray(X)) is None
+    assert fast_step.standardizer_arrays(Standardizer(), X) is None  # not fitted

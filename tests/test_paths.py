@@ -390,3 +390,77 @@ def test_info_says_which_path_and_kernels(capsys, monkeypatch):
     line = [l for l in capsys.readouterr().out.splitlines() if l.startswith("training path:")][0]
     assert "training path: fast (MLPNUMPY_PATH unset: auto)" in line
     assert ("numba" in line) == (len(KERNELS) == 2)
+
+
+# ---------------------------------------------------------------------- batch norm and dropout kernels
+LAYER_KERNELS = [K for K in KERNELS if hasattr(K, "batchnorm_forward")]
+
+
+@pytest.mark.skipif(not LAYER_KERNELS, reason="numba's batch-norm and dropout kernels need numba")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(1, 5), (7, 1), (64, 33), (257, 130)])
+def test_batchnorm_kernels_equal_the_layer(dtype, shape, rng):
+    # the sums over the batch add rows in NumPy's order for axis 0 (the same bits, measured) except
+    # where NumPy sums one column pairwise (a single feature): bounded by the sum of |terms| there
+    K = LAYER_KERNELS[0]
+    ref = BatchNorm1d(shape[1], dtype=dtype)
+    ref.gamma.data[:] = rng.uniform(0.5, 2.0, shape[1])
+    ref.beta.data[:] = rng.standard_normal(shape[1])
+    fast = copy.deepcopy(ref)
+    x = (rng.standard_normal(shape) * 2 + 1).astype(dtype)
+    g = rng.standard_normal(shape).astype(dtype)
+    tol = TOL[dtype] * 16
+    for step in range(3):  # the running statistics over three batches
+        y_ref = ref.forward(x, training=True)
+        y_fast = fast_step.batchnorm_forward(K, fast, x)
+        assert_close(y_fast, y_ref, dtype, "batch norm forward", tol)
+        assert_close(fast._cache[0], ref._cache[0], dtype, "batch norm x_hat", tol)
+        assert_close(fast._cache[1], ref._cache[1], dtype, "batch norm 1/std", tol)
+        assert_close(fast.running_mean, ref.running_mean, dtype, "batch norm running mean", tol)
+        assert_close(fast.running_var, ref.running_var, dtype, "batch norm running var", tol)
+        dx_ref = ref.backward(g)
+        dx_fast = fast_step.batchnorm_backward(K, fast, g.copy(), owned=True)
+        assert_close(dx_fast, dx_ref, dtype, "batch norm dx", tol)
+        assert_close(fast.gamma.grad, ref.gamma.grad, dtype, "batch norm dgamma", tol)
+        assert_close(fast.beta.grad, ref.beta.grad, dtype, "batch norm dbeta", tol)
+        assert fast.gamma.grad.dtype == fast.beta.grad.dtype == dx_fast.dtype == dtype
+        x = x * dtype(1.5) + dtype(0.25)
+
+
+@pytest.mark.skipif(not LAYER_KERNELS, reason="numba's batch-norm and dropout kernels need numba")
+def test_batchnorm_kernel_leaves_an_overflowing_batch_to_the_layer(rng):
+    # float32 squares past 3.4e38: the kernel's variance is infinite, it declines (running statistics
+    # untouched) and the layer redoes the statistics in float64, as on the reference path
+    K = LAYER_KERNELS[0]
+    model = MLP([4, 6, 3], seed=0, batch_norm=True)
+    X = (rng.standard_normal((16, 4)) * 1e20).astype(np.float32)
+    bn = model.layers[1]
+    before = bn.running_var.copy()
+    h = model.layers[0].forward(X, training=True)
+    assert fast_step.batchnorm_forward(K, bn, h) is None
+    np.testing.assert_array_equal(bn.running_var, before)
+    ref = copy.deepcopy(model)
+    out_ref = ref.forward(X, training=True)
+    out_fast, _ = fast_step.FastStep(model, model.loss, SGD(0.0)).forward(X, rng.integers(0, 3, 16))
+    assert np.isfinite(out_fast).all()
+    assert_close(out_fast, out_ref, np.float32, "batch norm overflow", TOL[np.float32] * 16)
+
+
+@pytest.mark.skipif(not LAYER_KERNELS, reason="numba's batch-norm and dropout kernels need numba")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("p", [0.1, 0.2, 0.5, 0.9])
+def test_dropout_kernel_draws_and_drops_as_the_layer(dtype, p, rng):
+    # the same draws from the layer's generator, so the same mask, output, gradient and generator state
+    K = LAYER_KERNELS[0]
+    ref, fast = Dropout(p, rng=np.random.default_rng(7)), Dropout(p, rng=np.random.default_rng(7))
+    x = rng.standard_normal((33, 17)).astype(dtype)
+    g = rng.standard_normal((33, 17)).astype(dtype)
+    y_ref = ref.forward(x, training=True)
+    y_fast = fast_step.dropout_forward(K, fast, x)
+    np.testing.assert_array_equal(y_fast, y_ref)
+    np.testing.assert_array_equal(fast._mask, ref._mask)
+    assert y_fast.dtype == fast._mask.dtype == dtype
+    np.testing.assert_array_equal(fast_step.dropout_backward(K, fast, g.copy(), owned=True), ref.backward(g))
+    assert fast_step.dropout_backward(K, fast, g, owned=False) is None  # not the step's: the layer's own
+    assert fast.rng.random() == ref.rng.random()
+    assert fast_step.dropout_forward(K, Dropout(0.0, rng=np.random.default_rng(7)), x) is None

@@ -176,6 +176,108 @@ def softmax_xent(z, labels, smoothing, scale, grad, losses, pred):
 
 
 
+# ---- batch normalisation and dropout in training. The reference (nn.layers) computes each in several
+# NumPy operations; these give the same numbers in two or three passes: a sum over the batch is NumPy's
+# over axis 0 of a C-ordered array, rows added one after the other, each column on its own, and every
+# operation is done in the array's dtype in the reference's order (the same roundings).
+
+
+@_jit
+def batchnorm_forward(x, gamma, beta, eps, y, xhat, mean, var, inv_std):
+    """Batch normalisation of ``x`` (n, k) with the batch's statistics, in three passes:
+    ``mean`` (k,) ``= sum(x) / n``, ``var`` (k,) ``= sum((x - mean)^2) / n`` (biased), ``inv_std`` (k,)
+    ``= 1 / sqrt(var + eps)``, ``xhat`` (n, k) ``= (x - mean) * inv_std``, ``y`` (n, k) ``= xhat * gamma
+    + beta``. A float32 square that overflows leaves ``var`` infinite: the caller then runs the
+    reference, which redoes the statistics in float64."""
+    n, k = x.shape
+    t = x.dtype.type
+    tn = t(n)
+    for j in range(k):
+        mean[j] = x[0, j]
+    for i in range(1, n):
+        for j in range(k):
+            mean[j] += x[i, j]
+    for j in range(k):
+        mean[j] = mean[j] / tn
+        var[j] = t(0)
+    for i in range(n):
+        for j in range(k):
+            c = x[i, j] - mean[j]
+            var[j] += c * c
+    te, one = t(eps), t(1)
+    for j in range(k):
+        var[j] = var[j] / tn
+        inv_std[j] = one / t(math.sqrt(var[j] + te))
+    for i in range(n):
+        for j in range(k):
+            h = (x[i, j] - mean[j]) * inv_std[j]
+            xhat[i, j] = h
+            y[i, j] = h * gamma[j] + beta[j]
+
+
+@_jit
+def batchnorm_backward(g, xhat, gamma, inv_std, dx, dgamma, dbeta):
+    """Batch normalisation's backward pass in training, in two passes: ``dgamma = sum(g xhat)``,
+    ``dbeta = sum(g)`` (k,), and with ``d = g gamma``, ``dx = (n d - sum(d) - xhat sum(d xhat)) inv_std /
+    n`` (n, k), through the batch's statistics. ``g``, ``xhat``, ``dx`` (n, k); ``dx`` may be ``g``."""
+    n, k = g.shape
+    t = g.dtype.type
+    s1 = np.empty(k, g.dtype)
+    s2 = np.empty(k, g.dtype)
+    for j in range(k):
+        d = g[0, j] * gamma[j]
+        dgamma[j] = g[0, j] * xhat[0, j]
+        dbeta[j] = g[0, j]
+        s1[j] = d
+        s2[j] = d * xhat[0, j]
+    for i in range(1, n):
+        for j in range(k):
+            d = g[i, j] * gamma[j]
+            dgamma[j] += g[i, j] * xhat[i, j]
+            dbeta[j] += g[i, j]
+            s1[j] += d
+            s2[j] += d * xhat[i, j]
+    tn = t(n)
+    c = np.empty(k, g.dtype)
+    for j in range(k):
+        c[j] = inv_std[j] / tn
+    for i in range(n):
+        for j in range(k):
+            dx[i, j] = ((tn * (g[i, j] * gamma[j]) - s1[j]) - xhat[i, j] * s2[j]) * c[j]
+
+
+@_jit
+def gather_rows(X, idx, mean, scale, out):
+    """``out[i] = X[idx[i]]``, standardised as ``(X[idx[i]] - mean) / scale`` when ``mean`` and ``scale``
+    (d,) are not empty (the Standardizer's arithmetic, in ``X``'s dtype): a batch's rows in one pass.
+    ``X`` (n, d), ``idx`` (m,) of valid rows, ``out`` (m, d)."""
+    d = X.shape[1]
+    if mean.shape[0] > 0:
+        for i in range(idx.shape[0]):
+            r = idx[i]
+            for j in range(d):
+                out[i, j] = (X[r, j] - mean[j]) / scale[j]
+    else:
+        for i in range(idx.shape[0]):
+            r = idx[i]
+            for j in range(d):
+                out[i, j] = X[r, j]
+
+
+@_jit
+def dropout_forward(x, u, p, keep, y):
+    """Inverted dropout from the uniform draws ``u`` (n, k): ``u`` becomes the mask (``keep`` where
+    ``u >= p``, else 0) and ``y = x * mask``; all (n, k), ``y`` may be ``x``."""
+    n, k = x.shape
+    t = x.dtype.type
+    pt, kt, zero = t(p), t(keep), t(0)
+    for i in range(n):
+        for j in range(k):
+            m = kt if u[i, j] >= pt else zero
+            u[i, j] = m
+            y[i, j] = x[i, j] * m
+
+
 # ---- optimizers: each whole update in one pass over a flat parameter. The element function holds
 # the rule, written in the reference's order of operations (same roundings); a serial and a
 # parallel loop run it.
@@ -528,26 +630,25 @@ _step_forward, _step_backward = step_forward, step_backward
 
 
 @_jit
-def step_run(fp, ilp64, X, y, idx, xb, yb, Ws, bs, codes, params, As, Gs, smoothing, scale, losses, pred,
-             gWs, gbs, S1W, S2W, S3W, S1b, S2b, S3b, kind, hps, fuse_from, iteration, flush_every, sums):
+def step_run(fp, ilp64, X, y, idx, xmean, xscale, xb, yb, Ws, bs, codes, params, As, Gs, smoothing, scale, losses,
+             pred, gWs, gbs, S1W, S2W, S3W, S1b, S2b, S3b, kind, hps, fuse_from, iteration, flush_every, sums):
     """Several whole steps in one call, each :func:`step_forward` then :func:`step_backward`.
 
     Step ``s`` takes the rows ``X[idx[s m:(s + 1) m]]`` and their labels ``y[...]``, gathered into
-    ``xb`` (m, d) and ``yb`` (m,) first, ``m = xb.shape[0]``; ``len(idx)`` is a multiple of ``m``.
+    ``xb`` (m, d) and ``yb`` (m,) first, ``m = xb.shape[0]``; ``len(idx)`` is a multiple of ``m``. The
+    rows are standardised on the way, ``(x - xmean) / xscale``, unless ``xmean`` is empty (:func:`gather_rows`).
     ``hps[s]``: step ``s``'s hyper-parameters as :func:`step_backward`'s ``hp``; its iteration is
     ``iteration + s + 1``. ``sums[s]`` receives the step's loss sum (float64). A step whose loss sum is
     not finite ends the run before its backward pass and its predictions are counted. Returns ``(steps
     run, correct predictions)``; the steps run include the one whose loss ended the run."""
-    m, d = xb.shape
+    m = xb.shape[0]
     steps = idx.shape[0] // m
     correct = 0
     for s in range(steps):
         o = s * m
         for i in range(m):
-            r = idx[o + i]
-            yb[i] = y[r]
-            for j in range(d):
-                xb[i, j] = X[r, j]
+            yb[i] = y[idx[o + i]]
+        gather_rows(X, idx[o:o + m], xmean, xscale, xb)
         total = _step_forward(fp, ilp64, xb, Ws, bs, codes, params, As, yb, smoothing, scale, Gs[-1], losses, pred)
         sums[s] = total
         if not math.isfinite(total):

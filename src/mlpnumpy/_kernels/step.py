@@ -113,6 +113,88 @@ def dense_forward(k, layer, x: np.ndarray, code=None) -> np.ndarray:
     return z
 
 
+def _takes(x, *arrays) -> bool:
+    """Whether the batch-norm and dropout kernels take ``x``: a C-ordered 2-D float NumPy array, with
+    ``arrays`` (the layer's own) of its dtype."""
+    return type(x) is np.ndarray and x.ndim == 2 and x.dtype.kind == "f" and x.flags.c_contiguous \
+        and x.shape[0] > 0 and all(type(a) is np.ndarray and a.dtype == x.dtype for a in arrays)
+
+
+def batchnorm_forward(k, layer, x: np.ndarray):
+    """A training batch through :class:`BatchNorm1d` in one kernel: the output, the layer's cache
+    ``(x_hat, 1/std)`` and its running statistics as its own forward leaves them; None when the kernel
+    does not take ``x`` or a float32 square overflowed (the layer's forward then redoes it in float64)."""
+    gamma, beta = layer.gamma.data, layer.beta.data
+    if not _takes(x, gamma, beta):
+        return None
+    n, f = x.shape
+    y, xhat = np.empty_like(x), np.empty_like(x)
+    mean, var, inv_std = np.empty(f, x.dtype), np.empty(f, x.dtype), np.empty(f, x.dtype)
+    k.batchnorm_forward(x, gamma, beta, layer.eps, y, xhat, mean, var, inv_std)
+    if not np.isfinite(var).all():
+        return None
+    layer.update_running(mean, var, n)
+    layer._cache = (xhat, inv_std)
+    return y
+
+
+def batchnorm_backward(k, layer, g: np.ndarray, owned: bool):
+    """``dL/dx`` of :class:`BatchNorm1d` in training from ``g`` (written over it when the step owns
+    it), ``dgamma`` and ``dbeta`` in the parameters' gradients; None when the kernel does not take it."""
+    cache = layer._cache
+    if cache is None or len(cache) != 2 or not _takes(g, cache[0], cache[1], layer.gamma.data) \
+            or cache[0].shape != g.shape:
+        return None
+    xhat, inv_std = cache
+    grads = []
+    for p in (layer.gamma, layer.beta):
+        gr = p.grad
+        if type(gr) is not np.ndarray or gr.shape != p.data.shape or gr.dtype != g.dtype:
+            gr = p.grad = np.empty_like(p.data)
+        grads.append(gr)
+    dx = g if owned else np.empty_like(g)
+    k.batchnorm_backward(g, xhat, layer.gamma.data, inv_std, dx, grads[0], grads[1])
+    return dx
+
+
+def dropout_forward(k, layer, x: np.ndarray):
+    """A training batch through :class:`Dropout` in one kernel: the same draws from the layer's
+    generator, the same mask (cached) and output as its own forward; None when it does not take ``x``."""
+    if layer.p == 0.0 or layer.rng is None or not _takes(x) or x.dtype not in (np.float32, np.float64):
+        return None
+    u = layer.rng.random(x.shape, dtype=x.dtype)
+    y = np.empty_like(x)
+    k.dropout_forward(x, u, layer.p, x.dtype.type(1.0 / (1.0 - layer.p)), y)
+    layer._mask = u  # now the mask
+    return y
+
+
+def dropout_backward(k, layer, g: np.ndarray, owned: bool):
+    """``dL/dx = g * mask`` of :class:`Dropout`, written over ``g`` when the step owns it."""
+    mask = layer._mask
+    if not owned or mask is None or type(g) is not np.ndarray or mask.shape != g.shape or mask.dtype != g.dtype:
+        return None
+    np.multiply(g, mask, out=g)
+    return g
+
+
+def standardizer_arrays(pre, X):
+    """``(mean, scale)`` of a fitted :class:`~mlpnumpy.datasets.Standardizer` ``pre`` in the dtype of
+    the training rows ``X`` (a C-ordered float NumPy array), for kernels that standardise rows as they
+    gather them; None for any other preprocessor or array, or without the kernel."""
+    from ..datasets.preprocessing import Standardizer
+    if type(pre) is not Standardizer or pre.mean_ is None or not hasattr(kernels(), "gather_rows") \
+            or not _takes(X) or X.dtype not in (np.float32, np.float64) or pre.mean_.shape != (X.shape[1],):
+        return None
+    return pre.mean_.astype(X.dtype), pre.scale_.astype(X.dtype)
+
+
+def _layer_kernels() -> dict:
+    """Per layer type, the fast path's ``(forward, backward)`` of its training pass."""
+    from ..nn.layers import BatchNorm1d, Dropout
+    return {BatchNorm1d: (batchnorm_forward, batchnorm_backward), Dropout: (dropout_forward, dropout_backward)}
+
+
 def forward(model, X: np.ndarray, training: bool = False) -> np.ndarray:
     """The model's raw outputs for ``X`` (n, features) on the fast path: dense layers through
     :func:`dense_forward`, every other layer through its own (reference) forward."""
@@ -280,7 +362,10 @@ class FastStep:
             weight = getattr(layer, "weight", None) if code is not None else None
             plan.append((li, layer, code, [(i + j, p, p is weight) for j, p in enumerate(ps)]))
             i += len(ps)
-        self.forward_plan = [(layer, code) for _, layer, code, _ in plan]
+        # batch norm and dropout through their kernels (numba's; without numba, their own NumPy passes)
+        own = _layer_kernels() if hasattr(self.k, "batchnorm_forward") else {}
+        self.forward_plan = [(layer, code, own.get(type(layer))) for _, layer, code, _ in plan]
+        self.layer_kernels = {id(layer): fb for layer, _, fb in self.forward_plan if fb is not None}
         self.backward_plan = plan[::-1]
         self.fused_loss = type(loss) is CrossEntropy and loss.class_weight is None
         self._g = None
@@ -288,7 +373,7 @@ class FastStep:
         # a plain dense network: the whole step in two compiled calls (see .whole), when it takes the batch
         from .whole import WholeStep
         self.whole = None if self.keep_grads or not WHOLE_STEP else \
-            WholeStep.make(self.layers, [code for _, code in self.forward_plan], loss, optimizer, self.kind)
+            WholeStep.make(self.layers, [code for _, code, _ in self.forward_plan], loss, optimizer, self.kind)
         self._whole_pending = False
 
     def forward(self, xb: np.ndarray, yb: np.ndarray, wb=None):
@@ -300,11 +385,12 @@ class FastStep:
                 return res
         self._whole_pending = False
         k, out = self.k, xb
-        for layer, code in self.forward_plan:
+        for layer, code, own in self.forward_plan:
             if code is not None and out.dtype == layer.weight.data.dtype:
                 out = dense_forward(k, layer, out, code)
             else:
-                out = layer.forward(out, training=True)
+                y = None if own is None else own[0](k, layer, out)
+                out = layer.forward(out, training=True) if y is None else y
         loss = self.loss
         if self.fused_loss and wb is None and yb.ndim == 1 and out.dtype.kind == "f":
             n = out.shape[0]
@@ -319,16 +405,25 @@ class FastStep:
         self._g, self._owned = loss._grad, False
         return out, lval
 
-    def run_batches(self, X: np.ndarray, y: np.ndarray, idx: np.ndarray, m: int, lrs=None):
+    def run_batches(self, X: np.ndarray, y: np.ndarray, idx: np.ndarray, m: int, lrs=None, standardize=None):
         """Whole steps over the batches ``X[idx[s m:(s + 1) m]]``, labels ``y[...]``, in one compiled call
         (:meth:`.whole.WholeStep.run_batches`; ``lrs``: each step's learning rate, None: the
-        optimizer's): ``(loss sums per step, correct predictions)``, or None when the whole-step
+        optimizer's; ``standardize``: :func:`standardizer_arrays`' pair, the rows standardised as they
+        are gathered): ``(loss sums per step, correct predictions)``, or None when the whole-step
         kernels do not take them (the caller then runs :meth:`forward` and :meth:`backward_update` per
         batch)."""
         if self.whole is None or not RUN_BATCHES:
             return None
         self._whole_pending = False
-        return self.whole.run_batches(X, y, idx, m, FUSED_FROM, FLUSH_EVERY, _tiny(self.whole.dtype), lrs)
+        return self.whole.run_batches(X, y, idx, m, FUSED_FROM, FLUSH_EVERY, _tiny(self.whole.dtype), lrs,
+                                      standardize)
+
+    def gather(self, X: np.ndarray, idx: np.ndarray, standardize) -> np.ndarray:
+        """The rows ``X[idx]`` standardised with :func:`standardizer_arrays`' pair, in one pass: what
+        ``Standardizer.transform(X[idx])`` gives, without its two intermediate arrays."""
+        out = np.empty((idx.shape[0], X.shape[1]), X.dtype)
+        self.k.gather_rows(X, idx, standardize[0], standardize[1], out)
+        return out
 
     def backward_update(self) -> None:
         """Backward through every layer and one update per parameter."""
@@ -347,11 +442,14 @@ class FastStep:
             if code is not None and layer._cache is not None and layer._cache[2].dtype == g.dtype:
                 g, owned, factors = self._dense_backward(layer, code, g, owned, need_dx)
             else:
-                layer.needs_input_grad = need_dx
-                try:
-                    out = layer.backward(g)
-                finally:
-                    layer.needs_input_grad = True
+                own = self.layer_kernels.get(id(layer))
+                out = None if own is None else own[1](k, layer, g, owned)
+                if out is None:
+                    layer.needs_input_grad = need_dx
+                    try:
+                        out = layer.backward(g)
+                    finally:
+                        layer.needs_input_grad = True
                 owned = owned if out is g else True
                 g, factors = out, None
             for j, p, is_weight in params:

@@ -214,11 +214,14 @@ class WholeStep:
         return [1 - lr * wd, wd, b1, 1 - b1, b2, 1 - b2, lr / (1 - b1 ** t), math.sqrt(1 - b2 ** t),
                 opt.eps, opt.decoupled_weight_decay, opt.amsgrad, tiny]
 
-    def run_batches(self, X, y, idx, m: int, fuse_from: int, flush_every: int, tiny: float, lrs=None):
+    def run_batches(self, X, y, idx, m: int, fuse_from: int, flush_every: int, tiny: float, lrs=None,
+                    standardize=None):
         """Whole steps over the batches ``X[idx[s m:(s + 1) m]]`` (labels ``y[...]``) in one compiled call
         (:func:`numba_kernels.step_run`): what :meth:`forward` and :meth:`backward_update` do per batch,
         without a return to Python between batches. ``len(idx)`` is a multiple of ``m``; ``lrs``: the
-        learning rate of each step (a per-batch schedule's, worked out ahead), None: the optimizer's.
+        learning rate of each step (a per-batch schedule's, worked out ahead), None: the optimizer's;
+        ``standardize``: ``(mean, scale)`` (d,) in ``X``'s dtype, the rows taken as ``(x - mean) / scale``
+        (a :class:`~mlpnumpy.datasets.Standardizer`'s arithmetic), None: as they are.
 
         Returns ``(sums, correct)``: the loss sum of each step run (float64; a non-finite last one ended
         the run before its backward pass, as the caller's per-batch check would) and the correct
@@ -244,9 +247,11 @@ class WholeStep:
         As, Gs, losses, pred = self._buffers(m)
         xb, yb = self._batch_buffers(m, X.shape[1], y.dtype)
         sums = np.empty(steps, np.float64)
-        ran, correct = self.nk.step_run(self.fp, self.ilp64, X, y, idx, xb, yb, self.weights, self.biases, self.codes,
-                                        self.cparams, As, Gs, self.loss.label_smoothing, self.empty, losses, pred,
-                                        *args, self._kind_code, hps, fuse_from, it0, flush_every, sums)
+        xmean, xscale = (self.empty, self.empty) if standardize is None else standardize
+        ran, correct = self.nk.step_run(self.fp, self.ilp64, X, y, idx, xmean, xscale, xb, yb, self.weights,
+                                        self.biases, self.codes, self.cparams, As, Gs, self.loss.label_smoothing,
+                                        self.empty, losses, pred, *args, self._kind_code, hps, fuse_from, it0,
+                                        flush_every, sums)
         sums = sums[:ran]
         opt.iterations = it0 + ran - (0 if math.isfinite(sums[-1]) else 1)
         self._keep(xb, As, Gs, pred)

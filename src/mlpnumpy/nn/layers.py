@@ -409,17 +409,7 @@ class BatchNorm1d(Layer):
             else:
                 inv_std = 1.0 / xp.sqrt(var + self.eps)
                 xhat = xc * inv_std
-            m = self.running_mean.dtype.type(self.momentum) if is_numpy(x) else self.momentum
-            self.running_mean *= 1 - m
-            self.running_mean += m * mean
-            self.running_var *= 1 - m
-            # A batch of one has no unbiased variance; torch refuses it, we keep the biased one (0).
-            new_var = self.running_var + m * var * (n / max(n - 1, 1))
-            if is_numpy(x):
-                with np.errstate(over="ignore"):
-                    np.minimum(new_var, np.finfo(var.dtype).max, out=self.running_var)
-            else:
-                self.running_var[...] = xp.clip(new_var, max=float(xp.finfo(var.dtype).max))
+            self.update_running(mean, var, n)
             self._cache = (xhat, inv_std)
         else:
             xp = namespace(x)
@@ -427,6 +417,23 @@ class BatchNorm1d(Layer):
             xhat = (x - self.running_mean) * inv_std
             self._cache = (xhat, inv_std, "eval")
         return xhat * self.gamma.data + self.beta.data
+
+    def update_running(self, mean, var, n: int) -> None:
+        """Move the running statistics toward a training batch's ``mean`` and biased ``var``
+        (num_features,) of ``n`` rows: ``running = (1 - momentum) running + momentum batch``, with the
+        unbiased variance ``var n / (n - 1)``, kept finite."""
+        xp = namespace(mean)
+        m = self.running_mean.dtype.type(self.momentum) if is_numpy(mean) else self.momentum
+        self.running_mean *= 1 - m
+        self.running_mean += m * mean
+        self.running_var *= 1 - m
+        # A batch of one has no unbiased variance; torch refuses it, we keep the biased one (0).
+        new_var = self.running_var + m * var * (n / max(n - 1, 1))
+        if is_numpy(mean):
+            with np.errstate(over="ignore"):
+                np.minimum(new_var, np.finfo(var.dtype).max, out=self.running_var)
+        else:
+            self.running_var[...] = xp.clip(new_var, max=float(xp.finfo(var.dtype).max))
 
     def backward(self, grad_out):
         """``dL/dy`` (n, num_features) to ``dL/dx`` (n, num_features); fills ``dgamma`` and ``dbeta``

@@ -310,12 +310,18 @@ def fit(model, X, y, *, epochs: int = 100, lr: float | None = None, batch_size: 
                         keep_grads=any(not isinstance(c, ProgressBar) for c in driver.batch_hooks.callbacks))
     else:
         step = _ReferenceStep(model, loss, opt, clip)
-    # Runs of whole batches in one compiled call when nothing needs to happen between two batches (no
-    # callback that needs every batch, no sample weights or per-batch input transform; a per-batch
-    # schedule gives the run's learning rates ahead); the loss check and the counts below are the
-    # per-batch loop's, in its order.
+    # On the fast path a Standardizer's arithmetic is done by the gather of the batch's rows (one pass,
+    # the same numbers). Runs of whole batches in one compiled call when nothing needs to happen between
+    # two batches (no callback that needs every batch, no sample weights, no per-batch input transform
+    # but that one; a per-batch schedule gives the run's learning rates ahead); the loss check and the
+    # counts below are the per-batch loop's, in its order.
+    standardize = None
+    if path == "fast" and not on_device and pre is not None:
+        from .._kernels.step import standardizer_arrays
+        standardize = standardizer_arrays(pre, X)
     run_length = 0
-    if path == "fast" and not on_device and sw is None and pre is None and driver.batches_may_run:
+    if path == "fast" and not on_device and sw is None and (pre is None or standardize is not None) \
+            and driver.batches_may_run:
         from .._kernels.step import RUN_BATCHES as run_length
     full_steps = n // batch_size
 
@@ -334,7 +340,8 @@ def fit(model, X, y, *, epochs: int = 100, lr: float | None = None, batch_size: 
             if runs and b < full_steps:
                 k = min(runs, full_steps - b)
                 lrs = driver.learning_rates_ahead(k)
-                ran = step.run_batches(X, y, order[b * batch_size:(b + k) * batch_size], batch_size, lrs)
+                ran = step.run_batches(X, y, order[b * batch_size:(b + k) * batch_size], batch_size, lrs,
+                                       standardize)
                 if ran is None:  # not taken: this batch alone, and runs again after it only if it creates the state
                     if lrs is not None:
                         driver.rewind_schedule(0)
@@ -363,9 +370,9 @@ def fit(model, X, y, *, epochs: int = 100, lr: float | None = None, batch_size: 
                 wb = None if sw is None else sw[s:e]
             else:
                 idx = perm[s:e]
-                xb, yb = gather(X, idx), gather(y, idx)
+                xb, yb = gather(X, idx) if standardize is None else step.gather(X, idx, standardize), gather(y, idx)
                 wb = None if sw is None else gather(sw, idx)
-            if pre is not None:
+            if pre is not None and (standardize is None or perm is None):
                 xb = pre_transform(xb)
             out, lval = step.forward(xb, yb, wb)
             # on a device the loss is a 0-d array there: it is checked once, at the epoch's end
