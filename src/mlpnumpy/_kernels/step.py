@@ -8,6 +8,9 @@ A step does what the reference does (``model.forward``, ``loss.forward``, ``mode
   derivative and the product with the upstream gradient are one kernel, written over that gradient
   (both arrays belong to the step); ``db`` is a product with a ones vector (a BLAS gemv);
 - softmax cross-entropy with integer labels is one kernel (loss, gradient and argmax per row);
+- batch normalisation in training is a kernel of three passes forward and two backward, dropout one pass
+  (its mask and output from the layer's own draws); where ``fit`` standardises the inputs, the batch's
+  rows are gathered and standardised in one pass (:meth:`FastStep.gather`);
 - each parameter is updated as soon as its layer's backward is done (its gradient is final then),
   in one kernel over the optimizer's state; plain or momentum SGD folds ``dW = x.T @ dz`` into the
   update, one accumulating gemm (``W <- W - lr x.T dz``) with no gradient array at all.
