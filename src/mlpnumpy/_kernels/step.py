@@ -117,9 +117,9 @@ def dense_forward(k, layer, x: np.ndarray, code=None) -> np.ndarray:
 
 
 def _takes(x, *arrays) -> bool:
-    """Whether the batch-norm and dropout kernels take ``x``: a C-ordered 2-D float NumPy array, with
+    """Whether the batch-norm and dropout kernels take ``x``: a C-ordered 2-D float32/float64 NumPy array, with
     ``arrays`` (the layer's own) of its dtype."""
-    return type(x) is np.ndarray and x.ndim == 2 and x.dtype.kind == "f" and x.flags.c_contiguous \
+    return type(x) is np.ndarray and x.ndim == 2 and x.dtype in (np.float32, np.float64) and x.flags.c_contiguous \
         and x.shape[0] > 0 and all(type(a) is np.ndarray and a.dtype == x.dtype for a in arrays)
 
 
@@ -163,7 +163,7 @@ def batchnorm_backward(k, layer, g: np.ndarray, owned: bool):
 def dropout_forward(k, layer, x: np.ndarray):
     """A training batch through :class:`Dropout` in one kernel: the same draws from the layer's
     generator, the same mask (cached) and output as its own forward; None when it does not take ``x``."""
-    if layer.p == 0.0 or layer.rng is None or not _takes(x) or x.dtype not in (np.float32, np.float64):
+    if layer.p == 0.0 or layer.rng is None or not _takes(x):
         return None
     u = layer.rng.random(x.shape, dtype=x.dtype)
     y = np.empty_like(x)
@@ -187,7 +187,7 @@ def standardizer_arrays(pre, X):
     gather them; None for any other preprocessor or array, or without the kernel."""
     from ..datasets.preprocessing import Standardizer
     if type(pre) is not Standardizer or pre.mean_ is None or not hasattr(kernels(), "gather_rows") \
-            or not _takes(X) or X.dtype not in (np.float32, np.float64) or pre.mean_.shape != (X.shape[1],):
+            or not _takes(X) or pre.mean_.shape != (X.shape[1],):
         return None
     return pre.mean_.astype(X.dtype), pre.scale_.astype(X.dtype)
 
@@ -357,18 +357,18 @@ class FastStep:
         self.clip = clip
         self.kind = optimizer_kind(optimizer)
         # per layer, in backward order: the layer, its kernel code (a plain Dense layer whose activation
-        # the kernels know) or None, its parameters with their index in the optimizer's state list
+        # the kernels know) or None, its own (forward, backward) kernels or None (batch norm, dropout), its
+        # parameters with their index in the optimizer's state list
         plan, i = [], 0
+        own = _layer_kernels() if hasattr(self.k, "batchnorm_forward") else {}
         for li, layer in enumerate(self.layers):
             ps = layer.parameters()
             code = activation_code(layer.activation) if _is_dense(layer) else None
             weight = getattr(layer, "weight", None) if code is not None else None
-            plan.append((li, layer, code, [(i + j, p, p is weight) for j, p in enumerate(ps)]))
+            # batch norm and dropout through their kernels (numba's; without numba, their own NumPy passes)
+            plan.append((li, layer, code, own.get(type(layer)), [(i + j, p, p is weight) for j, p in enumerate(ps)]))
             i += len(ps)
-        # batch norm and dropout through their kernels (numba's; without numba, their own NumPy passes)
-        own = _layer_kernels() if hasattr(self.k, "batchnorm_forward") else {}
-        self.forward_plan = [(layer, code, own.get(type(layer))) for _, layer, code, _ in plan]
-        self.layer_kernels = {id(layer): fb for layer, _, fb in self.forward_plan if fb is not None}
+        self.forward_plan = [(layer, code, fb) for _, layer, code, fb, _ in plan]
         self.backward_plan = plan[::-1]
         self.fused_loss = type(loss) is CrossEntropy and loss.class_weight is None
         self._g = None
@@ -440,12 +440,11 @@ class FastStep:
         g, owned = self._g, self._owned
         keep = self.keep_grads
         pending = []  # (state index, param) when the updates wait for the whole backward
-        for li, layer, code, params in self.backward_plan:
+        for li, layer, code, own, params in self.backward_plan:
             need_dx = li > 0
             if code is not None and layer._cache is not None and layer._cache[2].dtype == g.dtype:
                 g, owned, factors = self._dense_backward(layer, code, g, owned, need_dx)
             else:
-                own = self.layer_kernels.get(id(layer))
                 out = None if own is None else own[1](k, layer, g, owned)
                 if out is None:
                     layer.needs_input_grad = need_dx
